@@ -1,0 +1,84 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// SagaMart: separate service executables on shared libraries for HTTP, storage and service bootstrap.
+/// The dependency arrows point one way: Services -> ServiceKit/Messaging/Storage/HTTP -> C targets.
+let package = Package(
+    name: "SagaMart",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "HTTP", targets: ["HTTP"]),
+        .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "ServiceKit", targets: ["ServiceKit"]),
+        .library(name: "Contracts", targets: ["Contracts"]),
+        .executable(name: "echo-server", targets: ["EchoServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            path: "Shared/CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            path: "Shared/CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .systemLibrary(name: "CSystem", path: "Shared/CSystem"),
+        .target(
+            name: "HTTP",
+            dependencies: ["CSystem", .product(name: "Logging", package: "swift-log")],
+            path: "Shared/HTTP"
+        ),
+        .target(
+            name: "Storage",
+            dependencies: [
+                "CLibPQ", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Shared/Storage"
+        ),
+        .target(
+            name: "Contracts",
+            path: "Shared/Contracts"
+        ),
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "HTTP", "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/ServiceKit"
+        ),
+        .executableTarget(
+            name: "EchoServer",
+            dependencies: ["ServiceKit", "HTTP"],
+            path: "Benchmarks/EchoServer"
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Storage", "HTTP"],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"], path: "Tests/HTTPTests"),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"], path: "Tests/StorageTests"),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: ["ServiceKit", "HTTP", "Storage", "TestSupport"],
+            path: "Tests/ServiceKitTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,15 @@
+#ifndef SAGAMART_CSYSTEM_SHIM_H
+#define SAGAMART_CSYSTEM_SHIM_H
+// Linux interfaces the Glibc module does not export: epoll(7), eventfd(2) and accept4(2).
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+// accept4(2) is declared only under _GNU_SOURCE; declare it here so Swift can call it.
+extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+static inline int sagamart_accept4(int fd, int flags) {
+    return accept4(fd, NULL, NULL, flags);
+}
+#endif

@@ -1,0 +1,235 @@
+import CSystem
+import Foundation
+import Glibc
+import Synchronization
+
+/// Something that owns a file descriptor registered with an event loop. Called on the loop's thread only.
+protocol EventLoopHandler: AnyObject {
+    /// The descriptor became readable, writable, or reported an error or hang-up (`epoll_event.events`).
+    func handleEvents(_ events: UInt32)
+    /// Called a few times a second so the handler can enforce its timeouts.
+    func checkDeadline(now: ContinuousClock.Instant)
+}
+
+/// One thread running an epoll loop that is also a `TaskExecutor`.
+///
+/// Connections accepted by a loop are served on its thread, and their handlers run there too (the
+/// server starts each handler task with this loop as its executor preference), so a request is read,
+/// handled and answered without a hand-off between CPUs. The loop also runs closures submitted with
+/// `execute(_:)`, which is how other threads touch loop-confined state. Blocking calls never run here.
+public final class EventLoop: TaskExecutor, @unchecked Sendable {
+    private enum Work {
+        case job(UnownedJob)
+        case closure(@Sendable () -> Void)
+    }
+
+    private struct Queue {
+        var work: [Work] = []
+        var wakePending = false
+    }
+
+    let epollFD: Int32
+    private let wakeFD: Int32
+    private let queue = Mutex(Queue())
+    private let threadID = Mutex<pthread_t?>(nil)
+    private let stopped = Atomic<Bool>(false)
+    /// Loop-confined: the handler for each registered descriptor.
+    private var handlers: [Int32: EventLoopHandler] = [:]
+    /// Loop-confined: a scratch buffer for socket reads, allocated once.
+    let readScratch: UnsafeMutableRawBufferPointer
+    private var lastSweep = ContinuousClock.now
+    private let sweepInterval = Duration.milliseconds(50)
+    private var cachedDate: (second: Int, value: String) = (0, "")
+    let name: String
+
+    init(name: String) {
+        self.name = name
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        precondition(epollFD >= 0, "epoll_create1 failed: errno \(errno)")
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        precondition(wakeFD >= 0, "eventfd failed: errno \(errno)")
+        readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.fd = wakeFD
+        precondition(epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event) == 0)
+    }
+
+    deinit {
+        close(epollFD)
+        close(wakeFD)
+        readScratch.deallocate()
+    }
+
+    /// True when called on this loop's thread.
+    public var inEventLoop: Bool {
+        guard let id = threadID.withLock({ $0 }) else { return false }
+        return pthread_equal(id, pthread_self()) != 0
+    }
+
+    // MARK: Executor
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        submit(.job(UnownedJob(job)))
+    }
+
+    /// Runs `body` on the loop's thread, soon, in submission order.
+    public func execute(_ body: @escaping @Sendable () -> Void) {
+        submit(.closure(body))
+    }
+
+    private func submit(_ work: Work) {
+        let wake = queue.withLock { q -> Bool in
+            q.work.append(work)
+            if q.wakePending { return false }
+            q.wakePending = true
+            return true
+        }
+        if wake && !inEventLoop {
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFD, &one, 8)
+        }
+    }
+
+    // MARK: Registration (loop thread only)
+
+    func register(fd: Int32, events: UInt32, handler: EventLoopHandler) {
+        assert(inEventLoop)
+        var event = epoll_event()
+        event.events = events
+        event.data.fd = fd
+        if epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 {
+            handlers[fd] = handler
+        }
+    }
+
+    func modify(fd: Int32, events: UInt32) {
+        assert(inEventLoop)
+        var event = epoll_event()
+        event.events = events
+        event.data.fd = fd
+        _ = epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event)
+    }
+
+    func deregister(fd: Int32) {
+        assert(inEventLoop)
+        if handlers.removeValue(forKey: fd) != nil {
+            _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+        }
+    }
+
+    /// Handlers registered on this loop (loop thread only).
+    var registeredHandlers: [EventLoopHandler] { Array(handlers.values) }
+
+    /// The current time as an IMF-fixdate for the `Date` header (RFC 9110 section 5.6.7), formatted once a second.
+    func httpDate() -> String {
+        var now = time_t()
+        time(&now)
+        let second = Int(now)
+        if cachedDate.second != second {
+            var tm = tm()
+            gmtime_r(&now, &tm)
+            var buffer = [CChar](repeating: 0, count: 64)
+            let count = strftime(&buffer, 64, "%a, %d %b %Y %H:%M:%S GMT", &tm)
+            cachedDate = (second, String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        return cachedDate.value
+    }
+
+    // MARK: Running
+
+    func start() {
+        let thread = Thread { [self] in
+            self.threadID.withLock { $0 = pthread_self() }
+            self.run()
+        }
+        thread.name = name
+        thread.stackSize = 1 << 20
+        thread.start()
+        while threadID.withLock({ $0 }) == nil { usleep(100) }
+    }
+
+    /// Ends the loop after its current iteration. Registered descriptors are left to their owners.
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        execute {}
+    }
+
+    private func run() {
+        let maxEvents = 256
+        var events = [epoll_event](repeating: epoll_event(), count: maxEvents)
+        while !stopped.load(ordering: .acquiring) {
+            let pending = runQueuedWork()
+            let timeout: Int32 = pending ? 0 : 50
+            let count = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32(maxEvents), timeout) }
+            if count > 0 {
+                for index in 0..<Int(count) {
+                    let event = events[index]
+                    let fd = event.data.fd
+                    if fd == wakeFD {
+                        var value: UInt64 = 0
+                        _ = Glibc.read(wakeFD, &value, 8)
+                        continue
+                    }
+                    handlers[fd]?.handleEvents(event.events)
+                }
+            }
+            let now = ContinuousClock.now
+            if now - lastSweep >= sweepInterval {
+                lastSweep = now
+                for handler in Array(handlers.values) {
+                    handler.checkDeadline(now: now)
+                }
+            }
+        }
+    }
+
+    /// Runs the work queued so far; returns whether more work arrived meanwhile.
+    private func runQueuedWork() -> Bool {
+        let batch = queue.withLock { q -> [Work] in
+            let work = q.work
+            q.work.removeAll(keepingCapacity: true)
+            q.wakePending = false
+            return work
+        }
+        for work in batch {
+            switch work {
+            case .job(let job): job.runSynchronously(on: asUnownedTaskExecutor())
+            case .closure(let body): body()
+            }
+        }
+        return queue.withLock { !$0.work.isEmpty }
+    }
+}
+
+/// A fixed set of event loops, one per core by default, handed out round robin.
+public final class EventLoopGroup: Sendable {
+    public let loops: [EventLoop]
+    private let counter = Atomic<Int>(0)
+
+    public init(threads: Int = System.coreCount, name: String = "http") {
+        loops = (0..<max(1, threads)).map { EventLoop(name: "\(name)-\($0)") }
+        for loop in loops { loop.start() }
+    }
+
+    /// The group every server and client in a process shares unless told otherwise.
+    public static let shared = EventLoopGroup()
+
+    /// The loop running the caller if it is one of ours, else the next in turn.
+    public func next() -> EventLoop {
+        if let current = loops.first(where: { $0.inEventLoop }) { return current }
+        let index = counter.add(1, ordering: .relaxed).newValue
+        return loops[index % loops.count]
+    }
+
+    /// Stops every loop. Only for groups a test or tool made itself; the shared group lives as long as the process.
+    public func shutdown() {
+        for loop in loops { loop.stop() }
+    }
+}
+
+/// Facts about the machine.
+public enum System {
+    /// Online processor cores.
+    public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+}

@@ -1,0 +1,110 @@
+import Foundation
+
+/// The protocol version of a message (RFC 9112 section 2.3).
+public struct HTTPVersion: Sendable, Hashable, CustomStringConvertible {
+    public let major: Int
+    public let minor: Int
+
+    public init(major: Int, minor: Int) {
+        self.major = major
+        self.minor = minor
+    }
+
+    public static let http1_0 = HTTPVersion(major: 1, minor: 0)
+    public static let http1_1 = HTTPVersion(major: 1, minor: 1)
+
+    public var description: String { "HTTP/\(major).\(minor)" }
+}
+
+/// The start line and header section of a request, as parsed (RFC 9112 sections 3 and 5).
+public struct RequestHead: Sendable, Equatable {
+    public var method: String
+    /// The request target as sent, origin form (`/path?query`) for everything SagaMart serves.
+    public var target: String
+    public var version: HTTPVersion
+    public var headers: HTTPHeaders
+
+    public init(method: String, target: String, version: HTTPVersion = .http1_1, headers: HTTPHeaders = HTTPHeaders()) {
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+    }
+
+    /// Whether the connection stays open after this request (RFC 9112 section 9.3).
+    public var keepAlive: Bool {
+        let tokens = headers.tokens("Connection")
+        if tokens.contains("close") { return false }
+        if version == .http1_0 { return tokens.contains("keep-alive") }
+        return true
+    }
+}
+
+/// A complete request as handlers see it: head, whole body, trailers and the router's path parameters.
+public struct Request: Sendable {
+    public var head: RequestHead
+    public var body: [UInt8]
+    public var trailers: HTTPHeaders
+    /// Values captured by `{name}` segments of the matched route.
+    public var parameters: [String: String]
+
+    public init(head: RequestHead, body: [UInt8] = [], trailers: HTTPHeaders = HTTPHeaders(), parameters: [String: String] = [:]) {
+        self.head = head
+        self.body = body
+        self.trailers = trailers
+        self.parameters = parameters
+    }
+
+    public init(method: String, target: String, headers: [(String, String)] = [], body: [UInt8] = []) {
+        self.init(head: RequestHead(method: method, target: target, headers: HTTPHeaders(headers)), body: body)
+    }
+
+    public var method: String { head.method }
+    public var headers: HTTPHeaders { head.headers }
+
+    /// The path part of the target, without the query.
+    public var path: String {
+        let target = head.target
+        if let q = target.firstIndex(of: "?") { return String(target[..<q]) }
+        return target
+    }
+
+    /// The decoded query parameters of the target (`application/x-www-form-urlencoded` rules).
+    public var query: [String: String] {
+        guard let q = head.target.firstIndex(of: "?") else { return [:] }
+        var result: [String: String] = [:]
+        for pair in head.target[head.target.index(after: q)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = Self.formDecode(parts[0])
+            let value = parts.count > 1 ? Self.formDecode(parts[1]) : ""
+            if result[name] == nil { result[name] = value }
+        }
+        return result
+    }
+
+    private static func formDecode(_ s: Substring) -> String {
+        let plusless = s.replacingOccurrences(of: "+", with: " ")
+        return plusless.removingPercentEncoding ?? plusless
+    }
+}
+
+/// A response: status, headers and a whole body. The server adds `Content-Length`, `Date` and `Connection`.
+public struct Response: Sendable {
+    public var status: HTTPStatus
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+
+    public init(status: HTTPStatus = .ok, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A `text/plain` response.
+    public static func text(_ text: String, status: HTTPStatus = .ok) -> Response {
+        Response(status: status, headers: HTTPHeaders([("Content-Type", "text/plain; charset=utf-8")]), body: Array(text.utf8))
+    }
+
+    /// The body decoded as UTF-8.
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+}

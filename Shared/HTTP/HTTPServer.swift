@@ -1,0 +1,196 @@
+import CSystem
+import Glibc
+import Logging
+import Synchronization
+
+/// The one seam between the server and application code: a request in, a response out.
+/// A thrown `HTTPError` becomes its problem document; any other error a generic 500.
+public typealias HTTPResponder = @Sendable (Request) async throws -> Response
+
+/// An HTTP/1.1 server on non-blocking sockets and the event loops of an `EventLoopGroup`.
+///
+/// One listening socket is registered with every loop (`EPOLLEXCLUSIVE`, so one loop wakes per
+/// connection); the loop that accepts a connection serves it for its whole life. `shutdown(gracePeriod:)`
+/// stops accepting, closes idle connections, lets requests in flight finish until the grace period
+/// ends, and then closes what is left.
+public final class HTTPServer: Sendable {
+    public let configuration: HTTPServerConfiguration
+    public let group: EventLoopGroup
+    let logger: Logger
+    private let responder: HTTPResponder
+    private let connections = Atomic<Int>(0)
+    private let accepted = Atomic<Int>(0)
+    private let state = Mutex(ServerState())
+
+    private struct ServerState {
+        var listenerFD: Int32 = -1
+        var port = 0
+        var started = false
+        var stopped = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    public init(
+        configuration: HTTPServerConfiguration,
+        group: EventLoopGroup = .shared,
+        logger: Logger = Logger(label: "http"),
+        responder: @escaping HTTPResponder
+    ) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.responder = responder
+    }
+
+    /// The bound port (useful with port 0), valid after `start()`.
+    public var port: Int { state.withLock { $0.port } }
+
+    /// Connections open right now.
+    public var connectionCount: Int { connections.load(ordering: .relaxed) }
+
+    /// Binds and starts accepting. Returns the bound port.
+    @discardableResult
+    public func start() throws -> Int {
+        Socket.raiseDescriptorLimit()
+        let (fd, port) = try Socket.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
+        state.withLock {
+            $0.listenerFD = fd
+            $0.port = port
+            $0.started = true
+        }
+        for loop in group.loops {
+            let listener = Listener(fd: fd, loop: loop, server: self)
+            loop.execute { loop.register(fd: fd, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue, handler: listener) }
+        }
+        logger.info("http server listening", metadata: ["http.port": "\(port)"])
+        return port
+    }
+
+    /// Starts if needed and returns once the server has shut down.
+    public func run() async throws {
+        if !state.withLock({ $0.started }) { try start() }
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                if state.stopped { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Stops accepting, finishes requests in flight for up to `gracePeriod`, then closes every connection.
+    public func shutdown(gracePeriod: Duration = .seconds(10)) async {
+        let fd = state.withLock { state -> Int32 in
+            let fd = state.listenerFD
+            state.listenerFD = -1
+            return fd
+        }
+        guard fd >= 0 else {
+            try? await run()
+            return
+        }
+        await forEachLoop { loop in
+            loop.deregister(fd: fd)
+            for case let connection as ServerConnection in loop.registeredHandlers where connection.server === self {
+                connection.beginShutdown()
+            }
+        }
+        Glibc.close(fd)
+        let deadline = ContinuousClock.now + gracePeriod
+        while connections.load(ordering: .acquiring) > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        await forEachLoop { loop in
+            for case let connection as ServerConnection in loop.registeredHandlers where connection.server === self {
+                connection.close()
+            }
+        }
+        logger.info("http server stopped")
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.stopped = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func forEachLoop(_ body: @escaping @Sendable (EventLoop) -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            for loop in self.group.loops {
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        loop.execute {
+                            body(loop)
+                            continuation.resume()
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func respond(to request: Request) async -> Response {
+        do {
+            return try await responder(request)
+        } catch let error as HTTPError {
+            return error.response
+        } catch {
+            logger.error("handler failed", metadata: ["error": "\(String(reflecting: error))"])
+            return HTTPError.internal.response
+        }
+    }
+
+    /// Admits a new connection or, past `maxConnections`, answers 503 and closes it.
+    func admit(fd: Int32, loop: EventLoop) {
+        let count = connections.add(1, ordering: .relaxed).newValue
+        accepted.add(1, ordering: .relaxed)
+        guard count <= configuration.maxConnections else {
+            connections.subtract(1, ordering: .relaxed)
+            let busy = ResponseWriter.serialize(
+                HTTPError(.serviceUnavailable, code: "too_many_connections", detail: "The server is at its connection limit.").response,
+                version: .http1_1,
+                headRequest: false,
+                close: true,
+                date: loop.httpDate()
+            )
+            _ = busy.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            Glibc.close(fd)
+            return
+        }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        ServerConnection(fd: fd, loop: loop, server: self).start()
+    }
+
+    func connectionClosed() {
+        connections.subtract(1, ordering: .releasing)
+    }
+}
+
+/// The listening socket as one loop sees it.
+private final class Listener: EventLoopHandler, @unchecked Sendable {
+    let fd: Int32
+    let loop: EventLoop
+    let server: HTTPServer
+
+    init(fd: Int32, loop: EventLoop, server: HTTPServer) {
+        self.fd = fd
+        self.loop = loop
+        self.server = server
+    }
+
+    func handleEvents(_ events: UInt32) {
+        // Accept a bounded batch, so one loop cannot starve its connections while a flood arrives.
+        for _ in 0..<64 {
+            let client = sagamart_accept4(fd, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
+            if client < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return
+            }
+            server.admit(fd: client, loop: loop)
+        }
+    }
+
+    func checkDeadline(now: ContinuousClock.Instant) {}
+}

@@ -1,0 +1,105 @@
+import Foundation
+
+/// A handler of one route.
+public typealias RouteHandler = @Sendable (Request) async throws -> Response
+
+/// Wraps a responder with behaviour of its own (logging, auth, metrics); call `next` to go on.
+public typealias Middleware = @Sendable (Request, HTTPResponder) async throws -> Response
+
+/// Matches method and path to handlers. `{name}` segments capture a path parameter (percent-decoded).
+///
+/// A path no route matches answers 404 `not_found`; a path matched under other methods answers 405
+/// with `Allow` listing them. `HEAD` falls back to the `GET` route (the server sends no body).
+public struct Router: Sendable {
+    private enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    private struct Route: Sendable {
+        let method: String
+        let pattern: String
+        let segments: [Segment]
+        let handler: RouteHandler
+    }
+
+    private var routes: [Route] = []
+
+    public init() {}
+
+    /// Adds a route; later routes with the same method and pattern replace nothing, the first match wins.
+    public mutating func on(_ method: String, _ pattern: String, _ handler: @escaping RouteHandler) {
+        let segments = Router.split(pattern).map { part -> Segment in
+            if part.hasPrefix("{") && part.hasSuffix("}") { return .parameter(String(part.dropFirst().dropLast())) }
+            return .literal(String(part))
+        }
+        routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler))
+    }
+
+    public mutating func get(_ pattern: String, _ handler: @escaping RouteHandler) { on("GET", pattern, handler) }
+    public mutating func post(_ pattern: String, _ handler: @escaping RouteHandler) { on("POST", pattern, handler) }
+    public mutating func put(_ pattern: String, _ handler: @escaping RouteHandler) { on("PUT", pattern, handler) }
+    public mutating func delete(_ pattern: String, _ handler: @escaping RouteHandler) { on("DELETE", pattern, handler) }
+
+    /// The route pattern that would serve this request (`/v1/orders/{id}`), for metrics labels.
+    public func pattern(for request: Request) -> String? {
+        let parts = Router.split(request.path)
+        return routes.first { Router.match($0.segments, parts) != nil }?.pattern
+    }
+
+    /// Routes the request.
+    public func respond(to request: Request) async throws -> Response {
+        let parts = Router.split(request.path)
+        var allowed: [String] = []
+        for route in routes {
+            guard let parameters = Router.match(route.segments, parts) else { continue }
+            if route.method == request.method || (request.method == "HEAD" && route.method == "GET") {
+                var request = request
+                request.parameters = parameters
+                return try await route.handler(request)
+            }
+            if !allowed.contains(route.method) { allowed.append(route.method) }
+        }
+        if allowed.isEmpty {
+            throw HTTPError.notFound("No resource at this path.")
+        }
+        if allowed.contains("GET") && !allowed.contains("HEAD") { allowed.append("HEAD") }
+        throw HTTPError(
+            .methodNotAllowed,
+            code: "method_not_allowed",
+            detail: "This resource does not support \(request.method).",
+            headers: HTTPHeaders([("Allow", allowed.joined(separator: ", "))])
+        )
+    }
+
+    /// The router as the server's responder.
+    public var responder: HTTPResponder {
+        let router = self
+        return { try await router.respond(to: $0) }
+    }
+
+    private static func split(_ path: String) -> [Substring] {
+        path.split(separator: "/", omittingEmptySubsequences: true)
+    }
+
+    private static func match(_ segments: [Segment], _ parts: [Substring]) -> [String: String]? {
+        guard segments.count == parts.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (segment, part) in zip(segments, parts) {
+            switch segment {
+            case .literal(let literal):
+                guard literal == part else { return nil }
+            case .parameter(let name):
+                parameters[name] = part.removingPercentEncoding ?? String(part)
+            }
+        }
+        return parameters
+    }
+}
+
+/// Applies middleware around a responder, the first in the list outermost.
+public func chain(_ middleware: [Middleware], _ responder: @escaping HTTPResponder) -> HTTPResponder {
+    middleware.reversed().reduce(responder) { next, wrap in
+        { request in try await wrap(request, next) }
+    }
+}

@@ -1,0 +1,334 @@
+import CSystem
+import Glibc
+
+/// One accepted connection, confined to the event loop that accepted it.
+///
+/// States follow the life of a request: `reading` a head and body, `handling` while the responder runs,
+/// `writing` while a response is partly sent, `draining` after an error response (the write side is shut
+/// and unread input discarded for a moment so the client sees the response rather than a reset).
+/// Requests pipelined behind the current one wait in the buffer and are answered in order.
+final class ServerConnection: EventLoopHandler, @unchecked Sendable {
+    enum State {
+        case reading
+        case handling
+        case writing
+        case draining
+        case closed
+    }
+
+    private enum Deadline {
+        case header
+        case body
+        case idle
+        case write
+        case drain
+    }
+
+    let fd: Int32
+    let loop: EventLoop
+    let server: HTTPServer
+    private(set) var state = State.reading
+    private var buffer = ByteBuffer(capacity: 4096)
+    private var parser: HTTPParser
+    private var head: RequestHead?
+    private var deadline: ContinuousClock.Instant
+    private var deadlineKind = Deadline.header
+    private var readEOF = false
+    private var closeAfterWrite = false
+    private var pendingWrite: [UInt8] = []
+    private var writeOffset = 0
+    private var interest: UInt32 = 0
+    private var served = 0
+    private static let maxBuffered = 64 * 1024
+
+    init(fd: Int32, loop: EventLoop, server: HTTPServer) {
+        self.fd = fd
+        self.loop = loop
+        self.server = server
+        parser = HTTPParser(mode: .request, limits: server.configuration.limits)
+        deadline = .now + server.configuration.headerReadTimeout
+    }
+
+    func start() {
+        interest = EPOLLIN.rawValue
+        loop.register(fd: fd, events: interest, handler: self)
+    }
+
+    /// Whether nothing of a request is under way, so shutting down can close this connection at once.
+    var isIdle: Bool { state == .reading && parser.isIdle && buffer.readableCount == 0 }
+
+    /// Graceful shutdown: close now if idle, else after the response in progress.
+    func beginShutdown() {
+        closeAfterWrite = true
+        if isIdle { close() }
+    }
+
+    func handleEvents(_ events: UInt32) {
+        if events & EPOLLOUT.rawValue != 0 {
+            flush()
+        }
+        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 && state != .closed {
+            readAvailable()
+            if state == .reading { process() }
+        }
+    }
+
+    func checkDeadline(now: ContinuousClock.Instant) {
+        guard now >= deadline, state != .closed, state != .handling else { return }
+        switch deadlineKind {
+        case .header where parser.isIdle && buffer.readableCount == 0, .idle, .write, .drain:
+            close()
+        case .header, .body:
+            if state == .reading {
+                fail(status: .requestTimeout, reason: "request not received in time")
+            }
+        }
+    }
+
+    // MARK: Reading
+
+    private func readAvailable() {
+        let scratch = loop.readScratch
+        while true {
+            let count = Glibc.read(fd, scratch.baseAddress, scratch.count)
+            if count > 0 {
+                if state != .draining {
+                    buffer.append(UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
+                }
+                if count < scratch.count { break }
+                if state == .handling || state == .writing, buffer.readableCount > Self.maxBuffered {
+                    // Pipelined input beyond a bound waits in the kernel until the current request is answered.
+                    setInterest(interest & ~EPOLLIN.rawValue)
+                    break
+                }
+            } else if count == 0 {
+                readEOF = true
+                setInterest(interest & ~EPOLLIN.rawValue)
+                if state == .draining || (state == .reading && parser.isIdle && buffer.readableCount == 0) {
+                    close()
+                }
+                break
+            } else {
+                if errno == EINTR { continue }
+                if errno != EAGAIN && errno != EWOULDBLOCK { close() }
+                break
+            }
+        }
+    }
+
+    /// Parses what is buffered and starts the handler when a request is complete.
+    private func process() {
+        while state == .reading {
+            let event: HTTPParserEvent?
+            do {
+                event = try parser.next(&buffer)
+            } catch {
+                fail(status: error.status, reason: error.reason)
+                return
+            }
+            switch event {
+            case .requestHead(let requestHead):
+                head = requestHead
+                deadline = .now + server.configuration.bodyReadTimeout
+                deadlineKind = .body
+                if let expectation = requestHead.headers["Expect"] {
+                    guard expectation.lowercased() == "100-continue" else {
+                        fail(status: .expectationFailed, reason: "unsupported expectation")
+                        return
+                    }
+                    if requestHead.version == .http1_1 && buffer.readableCount == 0 && Self.hasBody(requestHead) {
+                        // RFC 9110 section 10.1.1: tell the client to send the body it is holding back.
+                        writeNow(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+                    }
+                }
+            case .end(let body, let trailers):
+                guard let requestHead = head else { return }
+                head = nil
+                dispatch(Request(head: requestHead, body: body, trailers: trailers))
+                return
+            case .responseHead:
+                return
+            case nil:
+                if buffer.readableCount > 0 && deadlineKind == .idle {
+                    deadline = .now + server.configuration.headerReadTimeout
+                    deadlineKind = .header
+                }
+                if readEOF {
+                    // The client half-closed: nothing more can complete a partial request.
+                    close()
+                }
+                buffer.discardReadBytes()
+                return
+            }
+        }
+    }
+
+    private static func hasBody(_ head: RequestHead) -> Bool {
+        if head.headers["Transfer-Encoding"] != nil { return true }
+        if let length = head.headers["Content-Length"], length != "0" { return true }
+        return false
+    }
+
+    private func dispatch(_ request: Request) {
+        state = .handling
+        let keepAlive = request.head.keepAlive
+        let server = self.server
+        Task(executorPreference: loop) {
+            let response = await server.respond(to: request)
+            self.finish(request: request.head, response: response, keepAlive: keepAlive)
+        }
+    }
+
+    private func finish(request: RequestHead, response: Response, keepAlive: Bool) {
+        guard loop.inEventLoop else {
+            loop.execute { self.finish(request: request, response: response, keepAlive: keepAlive) }
+            return
+        }
+        guard state == .handling else { return }
+        served += 1
+        let close = !keepAlive || closeAfterWrite || readEOF
+        closeAfterWrite = close
+        let bytes = ResponseWriter.serialize(
+            response,
+            version: request.version,
+            headRequest: request.method == "HEAD",
+            close: close,
+            date: loop.httpDate()
+        )
+        state = .writing
+        startWrite(bytes)
+    }
+
+    // MARK: Writing
+
+    /// Answers a malformed or timed-out request with a problem document and closes the connection.
+    private func fail(status: HTTPStatus, reason: String) {
+        let code: String
+        switch status.code {
+        case 408: code = "request_timeout"
+        case 413: code = "content_too_large"
+        case 414: code = "uri_too_long"
+        case 431: code = "headers_too_large"
+        case 505: code = "http_version_not_supported"
+        case 501: code = "not_implemented"
+        case 417: code = "expectation_failed"
+        default: code = "bad_request"
+        }
+        let response = HTTPError(status, code: code, detail: reason).response
+        closeAfterWrite = true
+        state = .writing
+        startWrite(ResponseWriter.serialize(response, version: .http1_1, headRequest: false, close: true, date: loop.httpDate()))
+    }
+
+    private func writeNow(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+    }
+
+    private func startWrite(_ bytes: [UInt8]) {
+        pendingWrite = bytes
+        writeOffset = 0
+        deadline = .now + server.configuration.writeTimeout
+        deadlineKind = .write
+        flush()
+    }
+
+    private func flush() {
+        guard state == .writing else { return }
+        while writeOffset < pendingWrite.count {
+            let written = pendingWrite.withUnsafeBytes { raw in
+                Glibc.write(fd, raw.baseAddress! + writeOffset, raw.count - writeOffset)
+            }
+            if written > 0 {
+                writeOffset += written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                setInterest(interest | EPOLLOUT.rawValue)
+                return
+            } else {
+                close()
+                return
+            }
+        }
+        pendingWrite = []
+        setInterest(interest & ~EPOLLOUT.rawValue)
+        writeCompleted()
+    }
+
+    private func writeCompleted() {
+        if closeAfterWrite {
+            if buffer.readableCount > 0 || !readEOF {
+                // Shut the write side and discard input briefly, so unread bytes do not turn into a reset
+                // that destroys the response before the client reads it.
+                shutdown(fd, Int32(SHUT_WR))
+                state = .draining
+                buffer = ByteBuffer()
+                deadline = .now + .seconds(1)
+                deadlineKind = .drain
+                if !readEOF { setInterest(interest | EPOLLIN.rawValue) } else { close() }
+            } else {
+                close()
+            }
+            return
+        }
+        state = .reading
+        deadline = .now + server.configuration.keepAliveTimeout
+        deadlineKind = .idle
+        if !readEOF { setInterest(interest | EPOLLIN.rawValue) }
+        process()
+    }
+
+    private func setInterest(_ events: UInt32) {
+        guard events != interest, state != .closed else { return }
+        interest = events
+        loop.modify(fd: fd, events: events)
+    }
+
+    func close() {
+        guard state != .closed else { return }
+        state = .closed
+        loop.deregister(fd: fd)
+        Glibc.close(fd)
+        server.connectionClosed()
+    }
+}
+
+/// Serialises a response into one buffer so it goes out with one `write(2)`.
+enum ResponseWriter {
+    static func serialize(_ response: Response, version: HTTPVersion, headRequest: Bool, close: Bool, date: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + response.body.count)
+        let status = response.status
+        out.append(contentsOf: "HTTP/1.1 \(status.code) \(status.reason)\r\n".utf8)
+        for field in response.headers.fields {
+            // Framing is the server's: handlers cannot set it, and a CR or LF cannot split a header.
+            if field.name.asciiCaseInsensitiveEquals("Content-Length") || field.name.asciiCaseInsensitiveEquals("Connection")
+                || field.name.asciiCaseInsensitiveEquals("Transfer-Encoding")
+            {
+                continue
+            }
+            guard !field.name.utf8.contains(where: { $0 < 0x21 || $0 == 0x3A }),
+                !field.value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 })
+            else { continue }
+            out.append(contentsOf: field.name.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: field.value.utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        let bodyAllowed = status.code >= 200 && status.code != 204 && status.code != 304
+        if bodyAllowed {
+            out.append(contentsOf: "Content-Length: \(response.body.count)\r\n".utf8)
+        }
+        out.append(contentsOf: "Date: \(date)\r\n".utf8)
+        if close {
+            out.append(contentsOf: "Connection: close\r\n".utf8)
+        } else if version == .http1_0 {
+            out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+        }
+        out.append(contentsOf: "\r\n".utf8)
+        if bodyAllowed && !headRequest {
+            out.append(contentsOf: response.body)
+        }
+        return out
+    }
+}
