@@ -1,0 +1,159 @@
+import Crypto
+import Foundation
+
+/// One numbered schema change. Forward only: once applied, its SQL must never change.
+public struct Migration: Sendable, Equatable {
+    public let version: Int
+    public let name: String
+    public let sql: String
+
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+
+    /// SHA-256 of the SQL, recorded when applied and compared at every start.
+    public var checksum: String {
+        SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Loads `NNN_name.sql` files from a folder. A file named `NNN_name.sqlite.sql` or
+    /// `NNN_name.postgres.sql` applies to that dialect only and takes the place of a common one.
+    public static func load(from directory: URL, dialect: SQLDialect) throws -> [Migration] {
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }
+        var byVersion: [Int: (specific: Bool, migration: Migration)] = [:]
+        for file in files {
+            var stem = String(file.dropLast(4))
+            var specific = false
+            for other in [SQLDialect.sqlite, .postgres] where stem.hasSuffix(".\(other.rawValue)") {
+                guard other == dialect else { stem = "" ; break }
+                stem = String(stem.dropLast(other.rawValue.count + 1))
+                specific = true
+            }
+            guard !stem.isEmpty else { continue }
+            let parts = stem.split(separator: "_", maxSplits: 1)
+            guard let version = Int(parts[0]) else {
+                throw DatabaseError(.migration, "migration file \(file) does not start with a number")
+            }
+            let sql = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            let migration = Migration(version: version, name: parts.count > 1 ? String(parts[1]) : stem, sql: sql)
+            if let existing = byVersion[version] {
+                if existing.specific == specific {
+                    throw DatabaseError(.migration, "two migrations numbered \(version)")
+                }
+                if existing.specific { continue }
+            }
+            byVersion[version] = (specific, migration)
+        }
+        return byVersion.values.map(\.migration).sorted { $0.version < $1.version }
+    }
+}
+
+/// The state of one migration in a database.
+public struct MigrationStatus: Sendable, Equatable {
+    public let version: Int
+    public let name: String
+    public let appliedAt: Date?
+}
+
+/// Applies migrations in order, each recorded in `schema_migrations` with its checksum.
+///
+/// All of it happens in one transaction under a lock (`BEGIN IMMEDIATE` on SQLite, an advisory lock on
+/// PostgreSQL), so replicas starting together apply each migration once. A migration whose SQL changed
+/// since it was applied, or an applied one missing from the list, stops the start with a clear message.
+public struct Migrator: Sendable {
+    public let migrations: [Migration]
+
+    public init(_ migrations: [Migration]) {
+        self.migrations = migrations.sorted { $0.version < $1.version }
+    }
+
+    /// Applies what is pending; returns the versions applied now.
+    @discardableResult
+    public func migrate(_ database: any Database) async throws -> [Int] {
+        let migrations = self.migrations
+        return try await database.write { connection in
+            try Migrator.lockAndCreateTable(connection)
+            let applied = try Migrator.applied(connection)
+            try Migrator.verify(applied, against: migrations)
+            var done: [Int] = []
+            for migration in migrations where applied[migration.version] == nil {
+                try connection.executeScript(migration.sql)
+                try connection.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+                    [.integer(Int64(migration.version)), .text(migration.name), .text(migration.checksum), .text(Timestamp.format(Date()))]
+                )
+                done.append(migration.version)
+            }
+            return done
+        }
+    }
+
+    /// Each known migration with the time it was applied, if it was.
+    public func status(_ database: any Database) async throws -> [MigrationStatus] {
+        let migrations = self.migrations
+        return try await database.write { connection in
+            try Migrator.lockAndCreateTable(connection)
+            let applied = try Migrator.applied(connection)
+            try Migrator.verify(applied, against: migrations)
+            return migrations.map { MigrationStatus(version: $0.version, name: $0.name, appliedAt: applied[$0.version]?.appliedAt) }
+        }
+    }
+
+    /// Whether every migration is applied (readiness).
+    public func isUpToDate(_ database: any Database) async -> Bool {
+        let versions = migrations.map(\.version)
+        let applied = try? await database.read { connection in
+            try connection.query("SELECT version FROM schema_migrations", []).compactMap { Int.decode($0["version"]) }
+        }
+        guard let applied else { return false }
+        return Set(versions).isSubset(of: Set(applied))
+    }
+
+    private static func lockAndCreateTable(_ connection: DatabaseConnection) throws {
+        if connection.dialect == .postgres {
+            // Held until the transaction ends: https://www.postgresql.org/docs/15/functions-admin.html
+            _ = try connection.query("SELECT pg_advisory_xact_lock(7243533) AS locked", [])
+        }
+        try connection.executeScript(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY,
+                name TEXT NOT NULL,
+                checksum TEXT NOT NULL,
+                applied_at TEXT NOT NULL
+            )
+            """
+        )
+    }
+
+    private struct Applied {
+        let checksum: String
+        let appliedAt: Date?
+    }
+
+    private static func applied(_ connection: DatabaseConnection) throws -> [Int: Applied] {
+        var result: [Int: Applied] = [:]
+        for row in try connection.query("SELECT version, checksum, applied_at FROM schema_migrations ORDER BY version", []) {
+            let version: Int = try row.decode("version")
+            result[version] = Applied(checksum: try row.decode("checksum", as: String.self), appliedAt: Date.decode(row["applied_at"]))
+        }
+        return result
+    }
+
+    private static func verify(_ applied: [Int: Applied], against migrations: [Migration]) throws {
+        let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
+        for (version, record) in applied.sorted(by: { $0.key < $1.key }) {
+            guard let migration = known[version] else {
+                throw DatabaseError(.migration, "migration \(version) is applied in the database but unknown to this build")
+            }
+            guard migration.checksum == record.checksum else {
+                throw DatabaseError(
+                    .migration,
+                    "migration \(version) (\(migration.name)) was changed after it was applied: its checksum differs; add a new migration instead"
+                )
+            }
+        }
+    }
+}

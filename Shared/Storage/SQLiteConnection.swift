@@ -1,0 +1,159 @@
+import CSQLite
+import Foundation
+
+/// One sqlite3 connection with a cache of prepared statements. Used by one thread at a time.
+///
+/// Opened in WAL mode with `synchronous=FULL`, so a commit that returned is on disk
+/// (https://www.sqlite.org/pragma.html#pragma_synchronous), with foreign keys on and a busy timeout
+/// for the rare case of another process (a migration) holding the write lock.
+final class SQLiteConnection: DatabaseConnection {
+    let handle: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+    var dialect: SQLDialect { .sqlite }
+
+    init(path: String?, readOnly: Bool) throws {
+        var db: OpaquePointer?
+        // https://www.sqlite.org/c3ref/open.html: NOMUTEX because each connection is confined to one thread.
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
+        let status = sqlite3_open_v2(path ?? ":memory:", &db, flags, nil)
+        guard status == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close_v2(db)
+            throw DatabaseError(.other, "cannot open SQLite database: \(message)")
+        }
+        handle = db
+        sqlite3_extended_result_codes(db, 1)
+        sqlite3_busy_timeout(db, 5000)
+        do {
+            if path != nil && !readOnly {
+                try executeScript("PRAGMA journal_mode=WAL")
+            }
+            try executeScript("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON")
+        } catch {
+            sqlite3_close_v2(db)
+            throw error
+        }
+    }
+
+    deinit {
+        assert(statements.isEmpty, "SQLiteConnection was not closed")
+    }
+
+    func close() {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        statements = [:]
+        sqlite3_close_v2(handle)
+    }
+
+    var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
+    func executeScript(_ sql: String) throws {
+        var error: UnsafeMutablePointer<CChar>?
+        let status = sqlite3_exec(handle, sql, nil, nil, &error)
+        defer { sqlite3_free(error) }
+        guard status == SQLITE_OK else {
+            throw mapError(status, message: error.map { String(cString: $0) } ?? "")
+        }
+    }
+
+    @discardableResult
+    func execute(_ sql: String, _ parameters: [DatabaseValue]) throws -> Int {
+        _ = try run(sql, parameters, collect: false)
+        return Int(sqlite3_changes64(handle))
+    }
+
+    func query(_ sql: String, _ parameters: [DatabaseValue]) throws -> [Row] {
+        try run(sql, parameters, collect: true)
+    }
+
+    private func prepare(_ sql: String) throws -> OpaquePointer {
+        if let statement = statements[sql] { return statement }
+        var statement: OpaquePointer?
+        // https://www.sqlite.org/c3ref/prepare.html: PERSISTENT hints that the statement is reused.
+        let status = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard status == SQLITE_OK, let statement else {
+            throw mapError(status, message: String(cString: sqlite3_errmsg(handle)))
+        }
+        statements[sql] = statement
+        return statement
+    }
+
+    private func run(_ sql: String, _ parameters: [DatabaseValue], collect: Bool) throws -> [Row] {
+        let statement = try prepare(sql)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        let expected = Int(sqlite3_bind_parameter_count(statement))
+        guard expected == parameters.count else {
+            throw DatabaseError(.other, "statement expects \(expected) parameters, got \(parameters.count)")
+        }
+        for (offset, value) in parameters.enumerated() {
+            // Parameters are written $1, $2, ...; SQLite numbers named parameters by first appearance,
+            // so look each one up by name: https://www.sqlite.org/c3ref/bind_parameter_index.html
+            var index = sqlite3_bind_parameter_index(statement, "$\(offset + 1)")
+            if index == 0 { index = Int32(offset + 1) }
+            try bind(value, at: index, in: statement)
+        }
+        var rows: [Row] = []
+        var columns: [String]?
+        while true {
+            let status = sqlite3_step(statement)
+            if status == SQLITE_DONE { break }
+            guard status == SQLITE_ROW else {
+                throw mapError(status, message: String(cString: sqlite3_errmsg(handle)))
+            }
+            guard collect else { continue }
+            let count = sqlite3_column_count(statement)
+            if columns == nil {
+                columns = (0..<count).map { String(cString: sqlite3_column_name(statement, $0)) }
+            }
+            var values: [DatabaseValue] = []
+            values.reserveCapacity(Int(count))
+            for column in 0..<count {
+                values.append(readColumn(statement, column))
+            }
+            rows.append(Row(columns: columns!, values: values))
+        }
+        return rows
+    }
+
+    private func bind(_ value: DatabaseValue, at index: Int32, in statement: OpaquePointer) throws {
+        let status: Int32
+        switch value {
+        case .null: status = sqlite3_bind_null(statement, index)
+        case .integer(let v): status = sqlite3_bind_int64(statement, index, v)
+        case .real(let v): status = sqlite3_bind_double(statement, index, v)
+        case .bool(let v): status = sqlite3_bind_int64(statement, index, v ? 1 : 0)
+        case .text(let v): status = sqlite3_bind_text(statement, index, v, -1, sagamart_sqlite_transient())
+        case .date(let v): status = sqlite3_bind_text(statement, index, Timestamp.format(v), -1, sagamart_sqlite_transient())
+        case .uuid(let v): status = sqlite3_bind_text(statement, index, v.uuidString.lowercased(), -1, sagamart_sqlite_transient())
+        case .blob(let v):
+            status = v.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), sagamart_sqlite_transient()) }
+        }
+        guard status == SQLITE_OK else { throw mapError(status, message: String(cString: sqlite3_errmsg(handle))) }
+    }
+
+    private func readColumn(_ statement: OpaquePointer, _ column: Int32) -> DatabaseValue {
+        switch sqlite3_column_type(statement, column) {
+        case SQLITE_INTEGER: return .integer(sqlite3_column_int64(statement, column))
+        case SQLITE_FLOAT: return .real(sqlite3_column_double(statement, column))
+        case SQLITE_TEXT: return .text(String(cString: sqlite3_column_text(statement, column)))
+        case SQLITE_BLOB:
+            let count = Int(sqlite3_column_bytes(statement, column))
+            guard count > 0, let pointer = sqlite3_column_blob(statement, column) else { return .blob([]) }
+            return .blob(Array(UnsafeRawBufferPointer(start: pointer, count: count)))
+        default: return .null
+        }
+    }
+
+    /// Maps an extended result code (https://www.sqlite.org/rescode.html) to a `DatabaseError`.
+    func mapError(_ status: Int32, message: String) -> DatabaseError {
+        switch status {
+        case 2067, 1555: return DatabaseError(.uniqueViolation, message)  // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
+        case _ where status & 0xFF == SQLITE_CONSTRAINT: return DatabaseError(.constraintViolation, message)
+        case _ where status & 0xFF == SQLITE_BUSY || status & 0xFF == SQLITE_LOCKED: return DatabaseError(.timeout, message)
+        default: return DatabaseError(.other, message)
+        }
+    }
+}
