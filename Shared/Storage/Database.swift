@@ -47,7 +47,9 @@ extension DatabaseConnection {
 /// on threads of the database's own, so blocking C calls never occupy the cooperative pool.
 public protocol Database: Sendable {
     var dialect: SQLDialect { get }
+    @discardableResult
     func write<T: Sendable>(isolation: IsolationLevel, _ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> T
+    @discardableResult
     func read<T: Sendable>(_ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> T
     /// Whether the database answers a trivial query now.
     func ping() async -> Bool
@@ -56,6 +58,7 @@ public protocol Database: Sendable {
 }
 
 extension Database {
+    @discardableResult
     public func write<T: Sendable>(_ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> T {
         try await write(isolation: .readCommitted, body)
     }

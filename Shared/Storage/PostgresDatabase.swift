@@ -28,6 +28,7 @@ public final class PostgresDatabase: Database {
         )
     }
 
+    @discardableResult
     public func write<T: Sendable>(isolation: IsolationLevel, _ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> T {
         try await threads.run { connection in
             try connection.executeScript("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
@@ -42,6 +43,7 @@ public final class PostgresDatabase: Database {
         }
     }
 
+    @discardableResult
     public func read<T: Sendable>(_ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> T {
         try await threads.run(body)
     }

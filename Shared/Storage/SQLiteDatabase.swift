@@ -47,10 +47,12 @@ public final class SQLiteDatabase: Database {
         }
     }
 
+    @discardableResult
     public func write<T: Sendable>(isolation: IsolationLevel, _ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> T {
         try await writer.run(body)
     }
 
+    @discardableResult
     public func read<T: Sendable>(_ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> T {
         if let readers { return try await readers.run(body) }
         return try await writer.run(body)

@@ -1,0 +1,73 @@
+import HTTP
+import Logging
+import ServiceLifecycle
+
+/// The HTTP server as a swift-service-lifecycle `Service`: serves until graceful shutdown (SIGTERM),
+/// then stops accepting, lets requests in flight finish for `gracePeriod`, and returns.
+public struct HTTPService: Service {
+    public let server: HTTPServer
+    public let gracePeriod: Duration
+
+    public init(server: HTTPServer, gracePeriod: Duration = .seconds(10)) {
+        self.server = server
+        self.gracePeriod = gracePeriod
+    }
+
+    public func run() async throws {
+        try server.start()
+        // Returns when the service group starts a graceful shutdown (or the task is cancelled).
+        try? await gracefulShutdown()
+        await server.shutdown(gracePeriod: gracePeriod)
+    }
+}
+
+/// What every service's main sets up from its environment: logging, metrics, service auth, a client.
+public struct ServiceRuntime: Sendable {
+    public let name: String
+    public let environment: Environment
+    public let logger: Logger
+    public let metrics: PrometheusRegistry
+    public let authenticator: ServiceAuthenticator
+    public let client: HTTPClient
+    public let port: Int
+
+    /// Reads `PORT`, `LOG_LEVEL`, `LOG_FORMAT` and `SERVICE_SECRET` (required: there is no production default).
+    public init(name: String, defaultPort: Int, environment: Environment = Environment(), logSink: LogSink = StandardErrorSink()) throws {
+        self.name = name
+        self.environment = environment
+        let level = try environment.get("LOG_LEVEL", default: Logger.Level.info)
+        let format = try environment.get("LOG_FORMAT", default: LogFormat.json)
+        logger = Logger(label: name) { label in JSONLogHandler(label: label, service: name, level: level, format: format, sink: logSink) }
+        metrics = PrometheusRegistry()
+        let secret = try environment.require("SERVICE_SECRET", as: String.self)
+        guard secret.utf8.count >= 16 else { throw ConfigError(variable: "SERVICE_SECRET", problem: "must be at least 16 bytes long") }
+        authenticator = ServiceAuthenticator(service: name, secret: secret)
+        client = HTTPClient()
+        port = try environment.port(default: defaultPort)
+    }
+
+    /// The server for `router`, wrapped in the standard middleware; `authenticated` adds the service-token check.
+    public func makeServer(router: Router, authenticated: Bool, host: String = "0.0.0.0") throws -> HTTPServer {
+        var middleware: [Middleware] = [
+            ServiceMiddleware.requestContext(),
+            ServiceMiddleware.metrics(router: router, factory: metrics),
+            ServiceMiddleware.errors(logger: logger),
+        ]
+        if authenticated { middleware.append(authenticator.middleware()) }
+        let configuration = HTTPServerConfiguration(
+            host: host,
+            port: port,
+            maxConnections: try environment.get("HTTP_MAX_CONNECTIONS", default: 4096),
+            headerReadTimeout: try environment.get("HTTP_HEADER_TIMEOUT", default: Duration.seconds(10)),
+            bodyReadTimeout: try environment.get("HTTP_BODY_TIMEOUT", default: Duration.seconds(30)),
+            keepAliveTimeout: try environment.get("HTTP_IDLE_TIMEOUT", default: Duration.seconds(60))
+        )
+        return HTTPServer(configuration: configuration, logger: logger, responder: chain(middleware, router.responder))
+    }
+
+    /// Runs the services until SIGTERM or SIGINT, then shuts them down gracefully in reverse order.
+    public func run(_ services: [any Service]) async throws {
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}

@@ -1,0 +1,125 @@
+import CoreMetrics
+import Foundation
+import HTTP
+import Logging
+import Synchronization
+
+/// The middleware every service runs, outermost first: request context, metrics, error mapping.
+public enum ServiceMiddleware {
+    /// Sets `RequestContext` for the request: its `X-Request-ID` (or a new one), a child span of the
+    /// incoming `traceparent` (or a new trace), and the deadline from `X-Deadline-Ms`. Echoes the request
+    /// id and this service's `traceparent` on the response.
+    public static func requestContext(maxDeadline: Duration = .seconds(60)) -> Middleware {
+        { request, next in
+            let incomingID = request.headers["X-Request-ID"]
+            let requestID =
+                incomingID.flatMap { id in
+                    id.count <= 128 && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F } ? id : nil
+                } ?? UUIDv7.generate().uuidString.lowercased()
+            let parent = request.headers["traceparent"].flatMap(TraceContext.init(traceparent:))
+            let span = parent?.child() ?? TraceContext.newRoot()
+            var deadline = ContinuousClock.now + maxDeadline
+            if let text = request.headers["X-Deadline-Ms"], let millis = Int64(text), millis > 0 {
+                deadline = min(deadline, ContinuousClock.now + .milliseconds(millis))
+            }
+            let context = RequestContext(requestID: requestID, traceparent: span.traceparent, deadline: deadline)
+            var response = try await RequestContext.$current.withValue(context) { try await next(request) }
+            response.headers.replaceOrAdd(name: "X-Request-ID", value: requestID)
+            response.headers.replaceOrAdd(name: "traceparent", value: span.traceparent)
+            return response
+        }
+    }
+
+    /// Counts requests by method, route pattern and status (`http_requests_total`) and times them
+    /// (`http_request_duration_seconds`), through swift-metrics.
+    public static func metrics(router: Router, factory: MetricsFactory) -> Middleware {
+        let handles = MetricHandles(factory: factory)
+        return { request, next in
+            let start = ContinuousClock.now
+            let route = router.pattern(for: request) ?? "unmatched"
+            let response: Response
+            do {
+                response = try await next(request)
+            } catch let error as HTTPError {
+                response = error.response
+            }
+            let elapsed = ContinuousClock.now - start
+            let method = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"].contains(request.method) ? request.method : "other"
+            let (counter, timer) = handles.get(method: method, route: route, status: response.status.code)
+            counter.increment()
+            timer.recordInterval(elapsed)
+            return response
+        }
+    }
+
+    /// Turns errors into responses: an `HTTPError` into its problem document, anything else into a
+    /// generic 500 whose detail goes to the log only.
+    public static func errors(logger: Logger) -> Middleware {
+        { request, next in
+            do {
+                return try await next(request)
+            } catch let error as HTTPError {
+                return error.response
+            } catch {
+                logger.error(
+                    "request failed",
+                    metadata: ["http.method": "\(request.method)", "http.path": "\(request.path)", "error": "\(String(reflecting: error))"]
+                )
+                return HTTPError.internal.response
+            }
+        }
+    }
+}
+
+/// The counter and timer of each (method, route, status), made once: building labels per request was a
+/// measurable cost.
+private final class MetricHandles: Sendable {
+    private struct Key: Hashable {
+        let method: String
+        let route: String
+        let status: Int
+    }
+
+    private let factory: MetricsFactory
+    private let cache = Mutex<[Key: (Counter, CoreMetrics.Timer)]>([:])
+
+    init(factory: MetricsFactory) {
+        self.factory = factory
+    }
+
+    func get(method: String, route: String, status: Int) -> (Counter, CoreMetrics.Timer) {
+        let key = Key(method: method, route: route, status: status)
+        if let found = cache.withLock({ $0[key] }) { return found }
+        let made = (
+            Counter(label: "http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))], factory: factory),
+            CoreMetrics.Timer(label: "http_request_duration_seconds", dimensions: [("method", method), ("route", route)], factory: factory)
+        )
+        cache.withLock { $0[key] = made }
+        return made
+    }
+}
+
+extension CoreMetrics.Timer {
+    func recordInterval(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+/// Time-ordered UUIDs (RFC 9562 version 7): 48 bits of Unix milliseconds, then random bits.
+public enum UUIDv7 {
+    public static func generate(now: Date = Date()) -> UUID {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let millis = UInt64(now.timeIntervalSince1970 * 1000)
+        for i in 0..<6 { bytes[i] = UInt8((millis >> (8 * (5 - UInt64(i)))) & 0xFF) }
+        var generator = FastRandom()
+        let a = generator.next()
+        let b = generator.next()
+        for i in 6..<14 { bytes[i] = UInt8(truncatingIfNeeded: a >> (8 * UInt64(i - 6))) }
+        for i in 14..<16 { bytes[i] = UInt8(truncatingIfNeeded: b >> (8 * UInt64(i - 14))) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x70
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}

@@ -1,0 +1,57 @@
+/// A W3C Trace Context (https://www.w3.org/TR/trace-context/): trace id, the caller's span id, flags.
+public struct TraceContext: Sendable, Equatable {
+    /// 32 lowercase hex digits, not all zero.
+    public let traceID: String
+    /// 16 lowercase hex digits of the span this context points at.
+    public let spanID: String
+    public let flags: String
+
+    public init(traceID: String, spanID: String, flags: String = "01") {
+        self.traceID = traceID
+        self.spanID = spanID
+        self.flags = flags
+    }
+
+    /// Parses a `traceparent` header (version 00); nil when it is malformed, which starts a new trace.
+    public init?(traceparent: String) {
+        let parts = traceparent.trimmingCharacters(in: .whitespaces).split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 4, parts[0].count == 2, parts[0] != "ff", parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
+            parts.allSatisfy({ $0.allSatisfy(\.isHexDigit) && $0 == $0.lowercased() }),
+            parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16)
+        else { return nil }
+        if parts[0] == "00" && parts.count != 4 { return nil }
+        traceID = String(parts[1])
+        spanID = String(parts[2])
+        flags = String(parts[3])
+    }
+
+    /// A new trace with a new root span.
+    public static func newRoot() -> TraceContext {
+        TraceContext(traceID: randomHex(16), spanID: randomHex(8))
+    }
+
+    /// A child span of this one: same trace, new span id. This service's span for a request it received.
+    public func child() -> TraceContext {
+        TraceContext(traceID: traceID, spanID: TraceContext.randomHex(8), flags: flags)
+    }
+
+    public var traceparent: String { "00-\(traceID)-\(spanID)-\(flags)" }
+
+    static func randomHex(_ bytes: Int) -> String {
+        var generator = FastRandom()
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes * 2)
+        var word: UInt64 = 0
+        for index in 0..<bytes {
+            if index % 8 == 0 { word = generator.next() }
+            let byte = UInt8(truncatingIfNeeded: word >> (8 * UInt64(index % 8)))
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+extension Character {
+    fileprivate var isHexDigit: Bool { ("0"..."9").contains(self) || ("a"..."f").contains(self) || ("A"..."F").contains(self) }
+}

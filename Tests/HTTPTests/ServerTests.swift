@@ -1,0 +1,334 @@
+import Foundation
+import Synchronization
+import TestSupport
+import Testing
+
+@testable import HTTP
+
+/// Starts a server on a free port with `responder`, runs `body`, and shuts the server down.
+func withServer(
+    _ configuration: HTTPServerConfiguration = HTTPServerConfiguration(host: "127.0.0.1", port: 0),
+    responder: @escaping HTTPResponder = testRouter.responder,
+    _ body: (HTTPServer) async throws -> Void
+) async throws {
+    var configuration = configuration
+    configuration.port = 0
+    configuration.host = "127.0.0.1"
+    let server = HTTPServer(configuration: configuration, responder: responder)
+    try server.start()
+    do {
+        try await body(server)
+    } catch {
+        await server.shutdown(gracePeriod: .zero)
+        throw error
+    }
+    await server.shutdown(gracePeriod: .seconds(1))
+}
+
+/// Routes the live tests use.
+let testRouter: Router = {
+    var router = Router()
+    router.get("/hello") { _ in Response.text("hello") }
+    router.post("/echo") { request in Response(status: .ok, body: request.body) }
+    router.get("/items/{id}") { request in Response.text("item \(request.parameters["id"] ?? "")") }
+    router.get("/headers") { request in
+        try Response.json(Dictionary(request.headers.fields.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a }))
+    }
+    router.get("/slow") { request in
+        let ms = Int(request.query["ms"] ?? "200") ?? 200
+        try await Task.sleep(for: .milliseconds(ms))
+        return Response.text("slow done")
+    }
+    router.get("/fail") { _ in throw CancellationError() }
+    router.get("/teapot") { _ in throw HTTPError(HTTPStatus(code: 418, reason: "I'm a teapot"), code: "teapot", detail: "short and stout") }
+    router.get("/inject") { _ in Response(status: .ok, headers: HTTPHeaders([("X-Bad", "a\r\nSet-Cookie: evil=1"), ("X-Good", "fine")])) }
+    return router
+}()
+
+@Suite("HTTP server on sockets")
+struct ServerTests {
+    @Test func keepAliveServesManyRequestsOnOneConnection() async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.port)
+            for i in 0..<5 {
+                try connection.send("GET /items/\(i) HTTP/1.1\r\nHost: t\r\n\r\n")
+                let response = try connection.readResponse()
+                #expect(response.head.status.code == 200)
+                #expect(String(decoding: response.body, as: UTF8.self) == "item \(i)")
+                #expect(response.head.headers["Date"] != nil)
+            }
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.port)
+            // The slow request comes first: its answer must still come first.
+            try connection.send(
+                "GET /slow?ms=100 HTTP/1.1\r\nHost: t\r\n\r\nGET /items/2 HTTP/1.1\r\nHost: t\r\n\r\n"
+                    + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nthreeGET /items/4 HTTP/1.1\r\nHost: t\r\n\r\n"
+            )
+            var bodies: [String] = []
+            for _ in 0..<4 { bodies.append(String(decoding: try connection.readResponse().body, as: UTF8.self)) }
+            #expect(bodies == ["slow done", "item 2", "three", "item 4"])
+        }
+    }
+
+    @Test func connectionCloseIsHonoured() async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.port)
+            try connection.send("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            let response = try connection.readResponse()
+            #expect(response.head.headers["Connection"] == "close")
+            #expect(connection.isClosedByPeer())
+        }
+    }
+
+    @Test func http10ClosesByDefaultAndKeepsAliveWhenAsked() async throws {
+        try await withServer { server in
+            let plain = try RawConnection(port: server.port)
+            try plain.send("GET /hello HTTP/1.0\r\n\r\n")
+            #expect(try plain.readResponse().head.status.code == 200)
+            #expect(plain.isClosedByPeer())
+
+            let kept = try RawConnection(port: server.port)
+            try kept.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            #expect(try kept.readResponse().head.headers["Connection"] == "keep-alive")
+            try kept.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            #expect(try kept.readResponse().head.status.code == 200)
+        }
+    }
+
+    @Test func expectContinueGetsAnInterimResponseBeforeTheBody() async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.port)
+            try connection.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            let interim = try connection.readResponse()
+            #expect(interim.head.status.code == 100)
+            try connection.send("body")
+            let final = try connection.readResponse(method: "POST")
+            #expect(final.head.status.code == 200)
+            #expect(String(decoding: final.body, as: UTF8.self) == "body")
+        }
+    }
+
+    @Test func unknownExpectationIs417() async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.port)
+            try connection.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: magic\r\n\r\nbody")
+            #expect(try connection.readResponse().head.status.code == 417)
+        }
+    }
+
+    @Test(
+        "bad requests get their status, a problem document, and a closed connection",
+        arguments: [
+            ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+            ("GET /hello HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400),
+            ("GET /hello HTTP/1.1\r\n\r\n", 400),
+            ("GET /hello HTTP/3.0\r\nHost: t\r\n\r\n", 505),
+            ("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+            ("GET /" + String(repeating: "x", count: 9000) + " HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+            ("GET /hello HTTP/1.1\r\nHost: t\r\nX-Big: " + String(repeating: "x", count: 20000) + "\r\n\r\n", 431),
+            ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n", 413),
+        ]
+    )
+    func badRequests(_ text: String, _ status: Int) async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.port)
+            // The same connection then carries a good request: it must not be answered (no leak into it).
+            try connection.send(text + "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            let response = try connection.readResponse()
+            #expect(response.head.status.code == status)
+            #expect(response.head.headers["Content-Type"] == "application/problem+json")
+            #expect(response.head.headers["Connection"] == "close")
+            #expect(connection.isClosedByPeer())
+            #expect(!connection.unread.contains("hello"))
+        }
+    }
+
+    @Test func smugglingAttemptDoesNotReachTheHandler() async throws {
+        let hits = Mutex<[String]>([])
+        var router = Router()
+        router.on("POST", "/a") { _ in Response.text("a") }
+        router.on("GET", "/admin") { request in
+            hits.withLock { $0.append(request.path) }
+            return Response.text("admin")
+        }
+        try await withServer(responder: router.responder) { server in
+            let connection = try RawConnection(port: server.port)
+            try connection.send(
+                "POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: t\r\n\r\n"
+            )
+            #expect(try connection.readResponse().head.status.code == 400)
+            #expect(connection.isClosedByPeer())
+        }
+        #expect(hits.withLock { $0 }.isEmpty)
+    }
+
+    @Test func routerAnswers404And405WithAllow() async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.port)
+            try connection.send("GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n")
+            let missing = try connection.readResponse()
+            #expect(missing.head.status.code == 404)
+            #expect(String(decoding: missing.body, as: UTF8.self).contains(#""code":"not_found""#))
+            try connection.send("DELETE /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            let wrongMethod = try connection.readResponse()
+            #expect(wrongMethod.head.status.code == 405)
+            #expect(wrongMethod.head.headers["Allow"] == "GET, HEAD")
+            try connection.send("HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            let head = try connection.readResponse(method: "HEAD")
+            #expect(head.head.status.code == 200)
+            #expect(head.head.headers["Content-Length"] == "5")
+            #expect(head.body.isEmpty)
+            // The connection survived all of that.
+            try connection.send("GET /items/%7Bx%7D HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(String(decoding: try connection.readResponse().body, as: UTF8.self) == "item {x}")
+        }
+    }
+
+    @Test func handlerErrorsBecomeProblemDocuments() async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.port)
+            try connection.send("GET /fail HTTP/1.1\r\nHost: t\r\n\r\n")
+            let failed = try connection.readResponse()
+            #expect(failed.head.status.code == 500)
+            #expect(failed.head.headers["Content-Type"] == "application/problem+json")
+            #expect(!String(decoding: failed.body, as: UTF8.self).contains("Cancellation"))
+            try connection.send("GET /teapot HTTP/1.1\r\nHost: t\r\n\r\n")
+            let teapot = try connection.readResponse()
+            #expect(teapot.head.status.code == 418)
+            let problem = try JSONSerialization.jsonObject(with: Data(teapot.body)) as? [String: Any]
+            #expect(problem?["code"] as? String == "teapot")
+            #expect(problem?["detail"] as? String == "short and stout")
+            #expect(problem?["status"] as? Int == 418)
+        }
+    }
+
+    @Test func responseHeadersCannotBeSplit() async throws {
+        try await withServer { server in
+            let connection = try RawConnection(port: server.port)
+            try connection.send("GET /inject HTTP/1.1\r\nHost: t\r\n\r\n")
+            let response = try connection.readResponse()
+            #expect(response.head.headers["Set-Cookie"] == nil)
+            #expect(response.head.headers["X-Bad"] == nil)
+            #expect(response.head.headers["X-Good"] == "fine")
+        }
+    }
+
+    @Test func aThousandConcurrentKeepAliveConnections() async throws {
+        try await withServer { server in
+            let connections = try (0..<1000).map { _ in try RawConnection(port: server.port) }
+            for round in 0..<2 {
+                for (i, connection) in connections.enumerated() {
+                    try connection.send("GET /items/\(i)-\(round) HTTP/1.1\r\nHost: t\r\n\r\n")
+                }
+                for (i, connection) in connections.enumerated() {
+                    let response = try connection.readResponse()
+                    #expect(String(decoding: response.body, as: UTF8.self) == "item \(i)-\(round)")
+                }
+            }
+            #expect(server.connectionCount == 1000)
+        }
+    }
+
+    @Test func slowClientsDoNotHoldUpOthers() async throws {
+        let configuration = HTTPServerConfiguration(headerReadTimeout: .seconds(30))
+        try await withServer(configuration) { server in
+            let slow = try (0..<500).map { _ in try RawConnection(port: server.port) }
+            let partial = "GET /hello HTTP/1.1\r\nHost: t\r\n"
+            // Each slow client sends its head one byte at a time (a second apart) and never finishes it.
+            for byte in partial.utf8.prefix(3) {
+                for connection in slow { try connection.send([byte]) }
+                let fresh = try RawConnection(port: server.port, timeout: .seconds(5))
+                try fresh.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(try fresh.readResponse().head.status.code == 200)
+                try await Task.sleep(for: .seconds(1))
+            }
+            #expect(server.connectionCount >= 500)
+        }
+    }
+
+    @Test func headerReadTimeoutAnswers408() async throws {
+        let configuration = HTTPServerConfiguration(headerReadTimeout: .milliseconds(300))
+        try await withServer(configuration) { server in
+            let connection = try RawConnection(port: server.port)
+            try connection.send("GET /hello HTTP/1.1\r\nHo")
+            let response = try connection.readResponse()
+            #expect(response.head.status.code == 408)
+            #expect(connection.isClosedByPeer())
+            // A connection that never sends a byte is closed without an answer.
+            let silent = try RawConnection(port: server.port)
+            #expect(silent.isClosedByPeer())
+        }
+    }
+
+    @Test func bodyReadTimeoutAnswers408() async throws {
+        let configuration = HTTPServerConfiguration(bodyReadTimeout: .milliseconds(300))
+        try await withServer(configuration) { server in
+            let connection = try RawConnection(port: server.port)
+            try connection.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+            #expect(try connection.readResponse().head.status.code == 408)
+        }
+    }
+
+    @Test func idleKeepAliveConnectionsAreClosed() async throws {
+        let configuration = HTTPServerConfiguration(keepAliveTimeout: .milliseconds(200))
+        try await withServer(configuration) { server in
+            let connection = try RawConnection(port: server.port)
+            try connection.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try connection.readResponse().head.status.code == 200)
+            #expect(connection.isClosedByPeer())
+            #expect(server.connectionCount == 0)
+        }
+    }
+
+    @Test func connectionsOverTheLimitGet503() async throws {
+        let configuration = HTTPServerConfiguration(maxConnections: 2)
+        try await withServer(configuration) { server in
+            let first = try RawConnection(port: server.port)
+            let second = try RawConnection(port: server.port)
+            try first.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            try second.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            _ = try first.readResponse()
+            _ = try second.readResponse()
+            let third = try RawConnection(port: server.port)
+            let refused = try third.readResponse()
+            #expect(refused.head.status.code == 503)
+            #expect(third.isClosedByPeer())
+        }
+    }
+
+    @Test func gracefulShutdownFinishesInFlightRequestsAndClosesIdleOnes() async throws {
+        let server = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: testRouter.responder)
+        try server.start()
+        let idle = try RawConnection(port: server.port)
+        try idle.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        _ = try idle.readResponse()
+        let busy = try RawConnection(port: server.port)
+        try busy.send("GET /slow?ms=400 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(100))
+        let port = server.port
+        async let stopped: Void = server.shutdown(gracePeriod: .seconds(5))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(idle.isClosedByPeer())
+        #expect(throws: (any Error).self) { try RawConnection(port: port) }
+        let response = try busy.readResponse()
+        #expect(response.head.status.code == 200)
+        #expect(response.head.headers["Connection"] == "close")
+        await stopped
+        #expect(server.connectionCount == 0)
+    }
+
+    @Test func shutdownGracePeriodBoundsTheWait() async throws {
+        let server = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: testRouter.responder)
+        try server.start()
+        let busy = try RawConnection(port: server.port)
+        try busy.send("GET /slow?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(100))
+        await server.shutdown(gracePeriod: .milliseconds(200))
+        #expect(server.connectionCount == 0)
+        #expect(busy.isClosedByPeer())
+    }
+}

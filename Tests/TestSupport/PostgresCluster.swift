@@ -1,0 +1,170 @@
+import Foundation
+import Storage
+import Synchronization
+
+/// A throwaway PostgreSQL cluster for tests: `initdb` into a temporary folder (as the `postgres` user
+/// when running as root, since the server refuses root), started on a free port, stopped and removed
+/// when the test process exits. One cluster per test process; each test takes a database of its own.
+public final class PostgresCluster: Sendable {
+    public let directory: String
+    public let port: Int
+    let binaries: String
+    private let counter = Atomic<Int>(0)
+
+    /// The folder with `initdb`, `pg_ctl` and `postgres`, or nil when PostgreSQL is not installed.
+    public static let binDirectory: String? = {
+        var candidates = ["/usr/lib/postgresql/15/bin"]
+        if let listed = try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql") {
+            candidates += listed.sorted(by: >).map { "/usr/lib/postgresql/\($0)/bin" }
+        }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: "\($0)/initdb") }
+    }()
+
+    /// Whether PostgreSQL tests can run here. When false they are skipped, and say so.
+    public static var isAvailable: Bool { binDirectory != nil }
+
+    private static let instance = Mutex<PostgresCluster?>(nil)
+    private static let startError = Mutex<String?>(nil)
+
+    /// The process-wide cluster, started on first use.
+    public static func shared() throws -> PostgresCluster {
+        try instance.withLock { existing in
+            if let existing { return existing }
+            if let error = startError.withLock({ $0 }) { throw ClusterError(message: error) }
+            do {
+                let cluster = try PostgresCluster()
+                existing = cluster
+                atexit { PostgresCluster.stopShared() }
+                return cluster
+            } catch {
+                startError.withLock { $0 = "\(error)" }
+                throw error
+            }
+        }
+    }
+
+    private static func stopShared() {
+        guard let cluster = instance.withLock({ $0 }) else { return }
+        cluster.stop(mode: "immediate")
+        try? FileManager.default.removeItem(atPath: cluster.directory)
+    }
+
+    public struct ClusterError: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
+
+    /// Stops the server and removes its folder (for clusters a test made for itself).
+    public func destroy() {
+        stop(mode: "immediate")
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A cluster of its own, for a test that stops and starts the server. Call `destroy()` after.
+    public init() throws {
+        guard let binaries = PostgresCluster.binDirectory else {
+            throw ClusterError(message: "PostgreSQL server binaries not found (install postgresql)")
+        }
+        self.binaries = binaries
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("sagamart-pg-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        directory = base
+        port = try freePort()
+        if getuid() == 0 {
+            _ = try run("/bin/chown", ["-R", "postgres:postgres", base])
+        }
+        try asServerUser("\(binaries)/initdb", ["-D", "\(base)/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        try start()
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    public func start() throws {
+        try asServerUser(
+            "\(binaries)/pg_ctl",
+            [
+                "-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60", "start", "-o",
+                "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            ]
+        )
+    }
+
+    /// Stops the server (`fast` waits for nothing but disconnects clients cleanly, `immediate` does not).
+    public func stop(mode: String = "fast") {
+        _ = try? asServerUser("\(binaries)/pg_ctl", ["-D", "\(directory)/data", "-m", mode, "-w", "stop"])
+    }
+
+    /// A URL for the server's maintenance database.
+    public func url(database: String = "postgres", user: String = "postgres") -> String {
+        "postgres://\(user)@127.0.0.1:\(port)/\(database)"
+    }
+
+    /// Creates an empty database and returns its URL.
+    public func createDatabase(prefix: String = "test") async throws -> String {
+        let name = "\(prefix)_\(getpid())_\(counter.add(1, ordering: .relaxed).newValue)"
+        let admin = try PostgresDatabase(conninfo: url(), poolSize: 1)
+        defer { Task { await admin.close() } }
+        _ = try await admin.read { try $0.executeScript("CREATE DATABASE \(name)") }
+        await admin.close()
+        return url(database: name)
+    }
+
+    @discardableResult
+    private func asServerUser(_ tool: String, _ arguments: [String]) throws -> String {
+        if getuid() == 0 {
+            return try run("/usr/sbin/runuser", ["-u", "postgres", "--", tool] + arguments)
+        }
+        return try run(tool, arguments)
+    }
+}
+
+/// Runs a program to completion and returns its output; a non-zero exit is an error with the output.
+///
+/// Uses posix_spawn and waitpid directly: Foundation's `Process.waitUntilExit` was seen to miss the
+/// child's exit under the test runner. Output goes to a file, not a pipe, because a server the program
+/// starts (pg_ctl start) would inherit a pipe and keep it open.
+@discardableResult
+public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
+    let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("sagamart-run-\(UUID().uuidString).log").path
+    defer { try? FileManager.default.removeItem(atPath: outputPath) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { for pointer in env { free(pointer) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, env)
+    guard spawned == 0 else { throw PostgresCluster.ClusterError(message: "cannot start \(executable): error \(spawned)") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    let exited = (status & 0x7F) == 0
+    let code = (status >> 8) & 0xFF
+    guard exited && code == 0 else {
+        throw PostgresCluster.ClusterError(message: "\(executable) \(arguments.joined(separator: " ")) failed (status \(status)): \(text)")
+    }
+    return text
+}
+
+/// A TCP port nobody listens on right now (bind port 0, read it, close).
+public func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw PostgresCluster.ClusterError(message: "bind failed") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
