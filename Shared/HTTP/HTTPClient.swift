@@ -33,7 +33,12 @@ public struct RetryPolicy: Sendable {
     /// Retry 502, 503 and 504 answers as well as transport failures.
     public var retryServerErrors: Bool
 
-    public init(maxAttempts: Int = 3, initialBackoff: Duration = .milliseconds(50), maxBackoff: Duration = .seconds(1), retryServerErrors: Bool = true) {
+    public init(
+        maxAttempts: Int = 3,
+        initialBackoff: Duration = .milliseconds(50),
+        maxBackoff: Duration = .seconds(1),
+        retryServerErrors: Bool = true
+    ) {
         self.maxAttempts = maxAttempts
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
@@ -74,7 +79,12 @@ public struct ClientRequest: Sendable {
     }
 
     /// A request with a JSON body.
-    public static func json(_ method: String, _ url: String, _ value: some Encodable, headers: HTTPHeaders = HTTPHeaders()) throws -> ClientRequest {
+    public static func json(
+        _ method: String,
+        _ url: String,
+        _ value: some Encodable,
+        headers: HTTPHeaders = HTTPHeaders()
+    ) throws -> ClientRequest {
         var headers = headers
         headers.replaceOrAdd(name: "Content-Type", value: "application/json")
         return ClientRequest(method: method, url: url, headers: headers, body: try JSON.encode(value))
@@ -168,7 +178,12 @@ public final class HTTPClient: Sendable {
         }
     }
 
-    private func send(_ request: ClientRequest, to target: Target, context: RequestContext?, deadline: ContinuousClock.Instant) async throws
+    private func send(
+        _ request: ClientRequest,
+        to target: Target,
+        context: RequestContext?,
+        deadline: ContinuousClock.Instant
+    ) async throws
         -> Response
     {
         guard ContinuousClock.now < deadline else { throw HTTPClientError(.timeout, "deadline passed before sending") }
@@ -185,7 +200,8 @@ public final class HTTPClient: Sendable {
         return try await exchange(fd: fd, bytes: bytes, method: request.method, target: target, loop: loop, deadline: deadline)
     }
 
-    private func serialize(_ request: ClientRequest, target: Target, context: RequestContext?, deadline: ContinuousClock.Instant) -> [UInt8] {
+    private func serialize(_ request: ClientRequest, target: Target, context: RequestContext?, deadline: ContinuousClock.Instant) -> [UInt8]
+    {
         var out: [UInt8] = []
         out.reserveCapacity(256 + request.body.count)
         out.append(contentsOf: "\(request.method) \(target.path) HTTP/1.1\r\nHost: \(target.hostHeader)\r\n".utf8)
@@ -195,8 +211,12 @@ public final class HTTPClient: Sendable {
             if headers["traceparent"] == nil, let traceparent = context.traceparent { headers.add(name: "traceparent", value: traceparent) }
         }
         let left = deadline - ContinuousClock.now
-        headers.replaceOrAdd(name: "X-Deadline-Ms", value: String(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)))
-        for field in headers.fields where !field.name.asciiCaseInsensitiveEquals("Content-Length") && !field.name.asciiCaseInsensitiveEquals("Host") {
+        headers.replaceOrAdd(
+            name: "X-Deadline-Ms",
+            value: String(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+        )
+        for field in headers.fields
+        where !field.name.asciiCaseInsensitiveEquals("Content-Length") && !field.name.asciiCaseInsensitiveEquals("Host") {
             guard !field.value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) else { continue }
             out.append(contentsOf: "\(field.name): \(field.value)\r\n".utf8)
         }
@@ -235,7 +255,14 @@ public final class HTTPClient: Sendable {
     }
 
     /// Writes the request and reads the response on `fd`; returns the connection to the pool when it may be reused.
-    private func exchange(fd: Int32, bytes: [UInt8], method: String, target: Target, loop: EventLoop, deadline: ContinuousClock.Instant) async throws
+    private func exchange(
+        fd: Int32,
+        bytes: [UInt8],
+        method: String,
+        target: Target,
+        loop: EventLoop,
+        deadline: ContinuousClock.Instant
+    ) async throws
         -> Response
     {
         var keep = false

@@ -15,7 +15,10 @@ public enum OperationsRoutes {
             }
             let ready = !results.values.contains("failing")
             return try Response.json(
-                ["status": ready ? "ok" : "unavailable", "checks": results.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")],
+                [
+                    "status": ready ? "ok" : "unavailable",
+                    "checks": results.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ","),
+                ],
                 status: ready ? .ok : .serviceUnavailable
             )
         }

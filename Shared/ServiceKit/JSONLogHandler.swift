@@ -51,7 +51,8 @@ public struct JSONLogHandler: LogHandler {
     private let format: LogFormat
     private let sink: LogSink
 
-    public init(label: String, service: String, level: Logger.Level = .info, format: LogFormat = .json, sink: LogSink = StandardErrorSink()) {
+    public init(label: String, service: String, level: Logger.Level = .info, format: LogFormat = .json, sink: LogSink = StandardErrorSink())
+    {
         self.label = label
         self.service = service
         self.logLevel = level
@@ -119,8 +120,14 @@ enum Timestamp {
         var parts = tm()
         gmtime_r(&seconds, &parts)
         return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(millis % 1000)
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+            Int(parts.tm_year) + 1900,
+            Int(parts.tm_mon) + 1,
+            Int(parts.tm_mday),
+            Int(parts.tm_hour),
+            Int(parts.tm_min),
+            Int(parts.tm_sec),
+            Int(millis % 1000)
         )
     }
 }

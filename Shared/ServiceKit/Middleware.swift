@@ -91,7 +91,11 @@ private final class MetricHandles: Sendable {
         let key = Key(method: method, route: route, status: status)
         if let found = cache.withLock({ $0[key] }) { return found }
         let made = (
-            Counter(label: "http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))], factory: factory),
+            Counter(
+                label: "http_requests_total",
+                dimensions: [("method", method), ("route", route), ("status", String(status))],
+                factory: factory
+            ),
             CoreMetrics.Timer(label: "http_request_duration_seconds", dimensions: [("method", method), ("route", route)], factory: factory)
         )
         cache.withLock { $0[key] = made }
@@ -119,7 +123,11 @@ public enum UUIDv7 {
         for i in 14..<16 { bytes[i] = UInt8(truncatingIfNeeded: b >> (8 * UInt64(i - 14))) }
         bytes[6] = (bytes[6] & 0x0F) | 0x70
         bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            )
+        )
     }
 }

@@ -27,7 +27,10 @@ public struct Migration: Sendable, Equatable {
             var stem = String(file.dropLast(4))
             var specific = false
             for other in [SQLDialect.sqlite, .postgres] where stem.hasSuffix(".\(other.rawValue)") {
-                guard other == dialect else { stem = "" ; break }
+                guard other == dialect else {
+                    stem = ""
+                    break
+                }
                 stem = String(stem.dropLast(other.rawValue.count + 1))
                 specific = true
             }

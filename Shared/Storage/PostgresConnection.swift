@@ -137,7 +137,9 @@ final class PostgresConnection: DatabaseConnection {
         let buffers: [UnsafeMutablePointer<CChar>?] = texts.map { bytes in
             guard let bytes else { return nil }
             let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
-            bytes.withUnsafeBytes { UnsafeMutableRawPointer(pointer).copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(pointer), byteCount: bytes.count) }
+            bytes.withUnsafeBytes {
+                UnsafeMutableRawPointer(pointer).copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(pointer), byteCount: bytes.count)
+            }
             pointer[bytes.count] = 0
             return pointer
         }
@@ -145,7 +147,15 @@ final class PostgresConnection: DatabaseConnection {
         let result = buffers.map { UnsafePointer($0) }.withUnsafeBufferPointer { values in
             lengths.withUnsafeBufferPointer { lengths in
                 formats.withUnsafeBufferPointer { formats in
-                    PQexecPrepared(connection, name, Int32(parameters.count), values.baseAddress, lengths.baseAddress, formats.baseAddress, 0)
+                    PQexecPrepared(
+                        connection,
+                        name,
+                        Int32(parameters.count),
+                        values.baseAddress,
+                        lengths.baseAddress,
+                        formats.baseAddress,
+                        0
+                    )
                 }
             }
         }
@@ -162,7 +172,8 @@ final class PostgresConnection: DatabaseConnection {
         let status = result.map { PQresultStatus($0) } ?? PGRES_FATAL_ERROR
         if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY { return }
         let state = result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "C"))) }.map { String(cString: $0) } ?? ""
-        let message = result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "M"))) }.map { String(cString: $0) }
+        let message =
+            result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "M"))) }.map { String(cString: $0) }
             ?? connection.map { String(cString: PQerrorMessage($0)) } ?? "no result"
         let broken = connection.map { PQstatus($0) != CONNECTION_OK } ?? true
         if broken || state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03" {

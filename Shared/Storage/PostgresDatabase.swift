@@ -29,7 +29,10 @@ public final class PostgresDatabase: Database {
     }
 
     @discardableResult
-    public func write<T: Sendable>(isolation: IsolationLevel, _ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> T {
+    public func write<T: Sendable>(
+        isolation: IsolationLevel,
+        _ body: @escaping @Sendable (DatabaseConnection) throws -> T
+    ) async throws -> T {
         try await threads.run { connection in
             try connection.executeScript("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
             do {

@@ -129,7 +129,15 @@ final class SQLiteConnection: DatabaseConnection {
         case .date(let v): status = sqlite3_bind_text(statement, index, Timestamp.format(v), -1, sagamart_sqlite_transient())
         case .uuid(let v): status = sqlite3_bind_text(statement, index, v.uuidString.lowercased(), -1, sagamart_sqlite_transient())
         case .blob(let v):
-            status = v.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), sagamart_sqlite_transient()) }
+            status = v.withUnsafeBytes {
+                sqlite3_bind_blob(
+                    statement,
+                    index,
+                    $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
+                    Int32($0.count),
+                    sagamart_sqlite_transient()
+                )
+            }
         }
         guard status == SQLITE_OK else { throw mapError(status, message: String(cString: sqlite3_errmsg(handle))) }
     }

@@ -48,7 +48,10 @@ public final class SQLiteDatabase: Database {
     }
 
     @discardableResult
-    public func write<T: Sendable>(isolation: IsolationLevel, _ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> T {
+    public func write<T: Sendable>(
+        isolation: IsolationLevel,
+        _ body: @escaping @Sendable (DatabaseConnection) throws -> T
+    ) async throws -> T {
         try await writer.run(body)
     }
 

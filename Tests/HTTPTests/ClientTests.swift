@@ -65,7 +65,10 @@ struct ClientTests {
     }
 
     @Test func refusesResponsesOverTheLimit() async throws {
-        let canned = try CannedServer(response: "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + String(repeating: "x", count: 100), closeAfter: false)
+        let canned = try CannedServer(
+            response: "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + String(repeating: "x", count: 100),
+            closeAfter: false
+        )
         defer { canned.stop() }
         let client = HTTPClient(configuration: HTTPClientConfiguration(limits: HTTPParserLimits(maxBodyBytes: 50)))
         await #expect {
@@ -85,7 +88,9 @@ struct ClientTests {
         try await withServer { server in
             let client = HTTPClient()
             await #expect {
-                _ = try await client.execute(ClientRequest(url: "http://127.0.0.1:\(server.port)/slow?ms=3000", timeout: .milliseconds(200)))
+                _ = try await client.execute(
+                    ClientRequest(url: "http://127.0.0.1:\(server.port)/slow?ms=3000", timeout: .milliseconds(200))
+                )
             } throws: { ($0 as? HTTPClientError)?.kind == .timeout }
         }
     }
@@ -93,7 +98,11 @@ struct ClientTests {
     @Test func callersDeadlineBoundsTheCallAndTravelsWithIt() async throws {
         try await withServer { server in
             let client = HTTPClient()
-            let context = RequestContext(requestID: "req-42", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", deadline: .now + .milliseconds(300))
+            let context = RequestContext(
+                requestID: "req-42",
+                traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                deadline: .now + .milliseconds(300)
+            )
             try await RequestContext.$current.withValue(context) {
                 let echoed = try await client.get("http://127.0.0.1:\(server.port)/headers").decode([String: String].self)
                 #expect(echoed["x-request-id"] == "req-42")
@@ -118,7 +127,9 @@ struct ClientTests {
             let url = "http://127.0.0.1:\(server.port)/flaky"
             #expect(try await client.get(url).status.code == 503)
             calls.store(0, ordering: .relaxed)
-            let retried = try await client.execute(ClientRequest(url: url, retry: RetryPolicy(maxAttempts: 4, initialBackoff: .milliseconds(5))))
+            let retried = try await client.execute(
+                ClientRequest(url: url, retry: RetryPolicy(maxAttempts: 4, initialBackoff: .milliseconds(5)))
+            )
             #expect(retried.status.code == 200)
             #expect(calls.load(ordering: .relaxed) == 3)
         }
@@ -129,7 +140,10 @@ struct ClientTests {
         let client = HTTPClient()
         let server = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: port), responder: testRouter.responder)
         async let response = client.execute(
-            ClientRequest(url: "http://127.0.0.1:\(port)/hello", retry: RetryPolicy(maxAttempts: 50, initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(40)))
+            ClientRequest(
+                url: "http://127.0.0.1:\(port)/hello",
+                retry: RetryPolicy(maxAttempts: 50, initialBackoff: .milliseconds(20), maxBackoff: .milliseconds(40))
+            )
         )
         try await Task.sleep(for: .milliseconds(150))
         try server.start()

@@ -192,7 +192,10 @@ struct HTTPParserTests {
     @Test func bodyOverTheLimit() {
         let limits = HTTPParserLimits(maxBodyBytes: 10)
         #expect(parseEveryWay("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n", limits: limits).error == .contentTooLarge)
-        #expect(parseEveryWay("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n", limits: limits).error == .contentTooLarge)
+        #expect(
+            parseEveryWay("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n", limits: limits).error
+                == .contentTooLarge
+        )
         let chunked = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n6\r\nabcdef\r\n0\r\n\r\n"
         #expect(parseEveryWay(chunked, limits: limits).error == .contentTooLarge)
         #expect(parseEveryWay("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789", limits: limits).error == nil)
@@ -222,7 +225,8 @@ struct ResponseParserTests {
         var out: [(Int, String)] = []
         var status = 0
         let bytes = Array(text.utf8)
-        let pieces = chunk == 0 ? [bytes[...]] : stride(from: 0, to: bytes.count, by: chunk).map { bytes[$0..<min($0 + chunk, bytes.count)] }
+        let pieces =
+            chunk == 0 ? [bytes[...]] : stride(from: 0, to: bytes.count, by: chunk).map { bytes[$0..<min($0 + chunk, bytes.count)] }
         for piece in pieces {
             buffer.append(contentsOf: piece)
             while let event = try parser.next(&buffer) {

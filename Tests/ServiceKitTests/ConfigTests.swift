@@ -21,8 +21,12 @@ struct ConfigTests {
     @Test func errorsNameTheVariableAndNotTheValue() throws {
         let environment = Environment(["PORT": "eighty", "SECRET_THING": "hunter2", "BIG": "70000", "URL": "ftp://x"])
         #expect(throws: ConfigError(variable: "PORT", problem: "must be an integer")) { try environment.port(default: 1) }
-        #expect(throws: ConfigError(variable: "BIG", problem: "must be a port between 0 and 65535")) { try environment.port("BIG", default: 1) }
-        #expect(throws: ConfigError(variable: "NOPE", problem: "is required but not set")) { try environment.require("NOPE", as: String.self) }
+        #expect(throws: ConfigError(variable: "BIG", problem: "must be a port between 0 and 65535")) {
+            try environment.port("BIG", default: 1)
+        }
+        #expect(throws: ConfigError(variable: "NOPE", problem: "is required but not set")) {
+            try environment.require("NOPE", as: String.self)
+        }
         #expect(throws: ConfigError(variable: "URL", problem: "must be an http:// URL")) { try environment.url("URL") }
         do {
             _ = try environment.get("SECRET_THING", default: 1)
@@ -42,7 +46,11 @@ struct ConfigTests {
             try ServiceRuntime(name: "t", defaultPort: 0, environment: Environment(["SERVICE_SECRET": "short"]))
         }
         #expect(throws: ConfigError(variable: "LOG_FORMAT", problem: "must be json or text")) {
-            try ServiceRuntime(name: "t", defaultPort: 0, environment: Environment(["SERVICE_SECRET": String(repeating: "s", count: 32), "LOG_FORMAT": "xml"]))
+            try ServiceRuntime(
+                name: "t",
+                defaultPort: 0,
+                environment: Environment(["SERVICE_SECRET": String(repeating: "s", count: 32), "LOG_FORMAT": "xml"])
+            )
         }
     }
 }

@@ -44,11 +44,25 @@ struct DatabaseTests {
             try await database.write { connection in
                 try connection.execute(
                     "INSERT INTO items (id, count, price, name, active, payload, created_at, ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    "a", Int64.max, 12.5, "Zoë's \"quoted\" name", true, [UInt8]([0, 1, 2, 255]), when, ref
+                    "a",
+                    Int64.max,
+                    12.5,
+                    "Zoë's \"quoted\" name",
+                    true,
+                    [UInt8]([0, 1, 2, 255]),
+                    when,
+                    ref
                 )
                 try connection.execute(
                     "INSERT INTO items (id, count, price, name, active, payload, created_at, ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    "b", Int64(-7), Double?.none, "", false, [UInt8]?.none, Date?.none, UUID?.none
+                    "b",
+                    Int64(-7),
+                    Double?.none,
+                    "",
+                    false,
+                    [UInt8]?.none,
+                    Date?.none,
+                    UUID?.none
                 )
             }
             let rows = try await database.read { try $0.query("SELECT * FROM items ORDER BY id", []) }

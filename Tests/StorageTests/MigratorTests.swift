@@ -37,7 +37,8 @@ struct MigratorTests {
                 try await Migrator(edited).migrate(database)
             } throws: { error in
                 guard let error = error as? DatabaseError else { return false }
-                return error.code == .migration && error.message.contains("migration 2") && error.message.contains("changed after it was applied")
+                return error.code == .migration && error.message.contains("migration 2")
+                    && error.message.contains("changed after it was applied")
             }
             await #expect {
                 try await Migrator([Self.first[0]]).migrate(database)

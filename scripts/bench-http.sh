@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# make bench-http: our HTTP server (the service kit with its standard middleware) against a minimal
+# Hummingbird 2 server with the same two routes, each measured alone with wrk on loopback.
+# Settings: DURATION (default 10s), CONNECTIONS (default 64).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+OURS_PORT=${OURS_PORT:-18090}
+HB_PORT=${HB_PORT:-18091}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+echo "building (release)..."
+swift build -c release --product echo-server >"$work/build-ours.log" 2>&1 || { cat "$work/build-ours.log"; exit 1; }
+(cd Benchmarks/HummingbirdEcho && swift build -c release) >"$work/build-hb.log" 2>&1 || { cat "$work/build-hb.log"; exit 1; }
+ours_bin=$(swift build -c release --show-bin-path)/echo-server
+hb_bin=$(cd Benchmarks/HummingbirdEcho && swift build -c release --show-bin-path)/HummingbirdEcho
+
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"sku":"MUG-001","quantity":2,"note":"a small JSON body"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+# to_ms VALUE: wrk's "812.00us" / "1.20ms" / "1.01s" in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else { printf "%s", v } }'
+}
+
+wait_ready() {
+    for _ in $(seq 1 200); do
+        if curl -sf "http://127.0.0.1:$1/health" >/dev/null 2>&1; then return 0; fi
+        sleep 0.05
+    done
+    echo "server on port $1 did not start" >&2
+    return 1
+}
+
+declare -A RPS P50 P99 RSS
+measure() { # measure NAME PORT
+    local name=$1 port=$2
+    for route in health echo; do
+        for conns in "$CONNECTIONS" 1; do
+            local threads=2 script=()
+            ((conns == 1)) && threads=1
+            [[ $route == echo ]] && script=(-s "$work/post.lua")
+            wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "${script[@]}" "http://127.0.0.1:$port/$route" >"$work/wrk.txt" 2>&1
+            local key="$name/$route/c$conns"
+            RPS[$key]=$(awk '/Requests\/sec/ {printf "%d", $2}' "$work/wrk.txt")
+            P50[$key]=$(to_ms "$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")")
+            P99[$key]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")")
+            if grep -q "Non-2xx\|Socket errors" "$work/wrk.txt"; then
+                echo "warning: $key: $(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt")" >&2
+            fi
+        done
+    done
+}
+
+SERVICE_SECRET=bench-secret-0123456789abcdef PORT=$OURS_PORT LOG_LEVEL=warning "$ours_bin" >"$work/ours.log" 2>&1 &
+ours_pid=$!
+wait_ready "$OURS_PORT"
+measure sagamart "$OURS_PORT"
+RSS[sagamart]=$(awk '/VmHWM/ {print $2}' "/proc/$ours_pid/status")
+kill -TERM "$ours_pid"
+wait "$ours_pid" || true
+
+PORT=$HB_PORT "$hb_bin" >"$work/hb.log" 2>&1 &
+hb_pid=$!
+wait_ready "$HB_PORT"
+measure hummingbird "$HB_PORT"
+RSS[hummingbird]=$(awk '/VmHWM/ {print $2}' "/proc/$hb_pid/status")
+kill -TERM "$hb_pid"
+wait "$hb_pid" || true
+
+echo
+echo "HTTP benchmark: wrk on loopback, $DURATION per row, $(nproc) cores"
+printf "%-22s %-12s %12s %10s %10s\n" "route" "server" "requests/s" "p50 ms" "p99 ms"
+for route in health echo; do
+    for conns in "$CONNECTIONS" 1; do
+        for name in sagamart hummingbird; do
+            key="$name/$route/c$conns"
+            printf "%-22s %-12s %12s %10s %10s\n" "$route c=$conns" "$name" "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}"
+        done
+        ours=${RPS[sagamart/$route/c$conns]}
+        theirs=${RPS[hummingbird/$route/c$conns]}
+        printf "%-22s %-12s %12s\n" "" "ratio" "$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f", a / b }')"
+    done
+done
+echo "peak RSS: sagamart ${RSS[sagamart]} kB, hummingbird ${RSS[hummingbird]} kB"

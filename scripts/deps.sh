@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Checks what SagaMart needs to build, test and run, and installs what is missing when run as root.
+# Usage: scripts/deps.sh [--bench]   (--bench also wants wrk for the benchmarks)
+set -euo pipefail
+
+missing=()
+need() { # need PACKAGE TEST-COMMAND...
+    local package=$1
+    shift
+    if ! "$@" >/dev/null 2>&1; then missing+=("$package"); fi
+}
+
+if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
+    export PATH=/opt/swift/usr/bin:$PATH
+fi
+if ! command -v swift >/dev/null 2>&1; then
+    echo "error: the Swift 6 toolchain is not on PATH (swift.org/install); SagaMart needs Swift 6.1 or later." >&2
+    exit 1
+fi
+
+need pkg-config command -v pkg-config
+need libpq-dev test -f /usr/include/postgresql/libpq-fe.h
+need libsqlite3-dev test -f /usr/include/sqlite3.h
+need postgresql bash -c 'ls /usr/lib/postgresql/*/bin/initdb'
+need procps command -v pkill
+if [[ ${1:-} == --bench ]]; then
+    need wrk command -v wrk
+fi
+
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The Debian package starts a cluster of its own; the project makes its own clusters and needs none.
+    if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v pg_ctlcluster >/dev/null 2>&1; then
+        pg_lsclusters -h 2>/dev/null | awk '{print $1, $2}' | while read -r version name; do
+            pg_ctlcluster "$version" "$name" stop 2>/dev/null || true
+        done
+    fi
+else
+    echo "missing: ${missing[*]}" >&2
+    echo "install them with:  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
