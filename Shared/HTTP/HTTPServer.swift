@@ -45,6 +45,9 @@ public final class HTTPServer: Sendable {
     /// The bound port (useful with port 0), valid after `start()`.
     public var port: Int { state.withLock { $0.port } }
 
+    /// Connections accepted since the server started (including those refused at the limit).
+    public var acceptedConnectionCount: Int { accepted.load(ordering: .relaxed) }
+
     /// Connections open right now.
     public var connectionCount: Int { connections.load(ordering: .relaxed) }
 
