@@ -26,6 +26,7 @@ public final class HTTPServer: Sendable {
         var listenerFD: Int32 = -1
         var port = 0
         var started = false
+        var listening = false
         var stopped = false
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -45,6 +46,9 @@ public final class HTTPServer: Sendable {
     /// The bound port (useful with port 0), valid after `start()`.
     public var port: Int { state.withLock { $0.port } }
 
+    /// Whether the listening socket is open (false once a shutdown has stopped accepting).
+    public var isListening: Bool { state.withLock { $0.listening } }
+
     /// Connections accepted since the server started (including those refused at the limit).
     public var acceptedConnectionCount: Int { accepted.load(ordering: .relaxed) }
 
@@ -60,6 +64,7 @@ public final class HTTPServer: Sendable {
             $0.listenerFD = fd
             $0.port = port
             $0.started = true
+            $0.listening = true
         }
         for loop in group.loops {
             let listener = Listener(fd: fd, loop: loop, server: self)
@@ -100,6 +105,7 @@ public final class HTTPServer: Sendable {
             }
         }
         Glibc.close(fd)
+        state.withLock { $0.listening = false }
         let deadline = ContinuousClock.now + gracePeriod
         while connections.load(ordering: .acquiring) > 0 && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))

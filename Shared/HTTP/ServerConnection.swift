@@ -288,8 +288,9 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
         guard state != .closed else { return }
         state = .closed
         loop.deregister(fd: fd)
-        Glibc.close(fd)
+        // Counted before the close, so a peer that sees end of stream also sees the count drop.
         server.connectionClosed()
+        Glibc.close(fd)
     }
 }
 

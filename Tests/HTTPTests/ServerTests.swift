@@ -301,17 +301,24 @@ struct ServerTests {
     }
 
     @Test func gracefulShutdownFinishesInFlightRequestsAndClosesIdleOnes() async throws {
-        let server = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: testRouter.responder)
+        let gate = Gate()
+        var router = testRouter
+        router.get("/gate") { _ in
+            await gate.enterAndWait()
+            return Response.text("released")
+        }
+        let server = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: router.responder)
         try server.start()
         let idle = try RawConnection(port: server.port)
         try idle.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
         _ = try idle.readResponse()
         let busy = try RawConnection(port: server.port)
-        try busy.send("GET /slow?ms=400 HTTP/1.1\r\nHost: t\r\n\r\n")
-        try await Task.sleep(for: .milliseconds(100))
+        try busy.send("GET /gate HTTP/1.1\r\nHost: t\r\n\r\n")
+        await gate.waitUntilEntered()
         let port = server.port
         async let stopped: Void = server.shutdown(gracePeriod: .seconds(5))
-        try await Task.sleep(for: .milliseconds(100))
+        // Wait without blocking a cooperative thread (the shutdown needs one); idle connections close first.
+        while server.isListening { try await Task.sleep(for: .milliseconds(5)) }
         #expect(idle.isClosedByPeer())
         // Nothing new is accepted (the port may already belong to another test's server, so count, don't connect-and-fail).
         let acceptedBefore = server.acceptedConnectionCount
@@ -319,6 +326,7 @@ struct ServerTests {
         try? late?.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
         try await Task.sleep(for: .milliseconds(50))
         #expect(server.acceptedConnectionCount == acceptedBefore)
+        gate.open()
         let response = try busy.readResponse()
         #expect(response.head.status.code == 200)
         #expect(response.head.headers["Connection"] == "close")
@@ -335,5 +343,52 @@ struct ServerTests {
         await server.shutdown(gracePeriod: .milliseconds(200))
         #expect(server.connectionCount == 0)
         #expect(busy.isClosedByPeer())
+    }
+}
+
+/// Holds a handler until the test opens it, so a request is certainly in flight (no sleeps to guess).
+final class Gate: Sendable {
+    private struct State {
+        var entered = false
+        var opened = false
+        var enteredWaiters: [CheckedContinuation<Void, Never>] = []
+        var openWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func enterAndWait() async {
+        await withCheckedContinuation { continuation in
+            let (entered, resumeNow) = state.withLock { state -> ([CheckedContinuation<Void, Never>], Bool) in
+                state.entered = true
+                let waiters = state.enteredWaiters
+                state.enteredWaiters = []
+                if state.opened { return (waiters, true) }
+                state.openWaiters.append(continuation)
+                return (waiters, false)
+            }
+            for waiter in entered { waiter.resume() }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    func waitUntilEntered() async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.entered { return true }
+                state.enteredWaiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.opened = true
+            defer { state.openWaiters = [] }
+            return state.openWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 }

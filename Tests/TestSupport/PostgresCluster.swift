@@ -152,7 +152,7 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
 
 /// A TCP port nobody listens on right now (bind port 0, read it, close).
 public func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)

@@ -1,6 +1,9 @@
 import Foundation
 import HTTP
 
+/// Sockets here are close-on-exec: a PostgreSQL server or service a parallel test spawns must not
+/// inherit them, or closing them here would not close the connection.
+///
 /// A blocking TCP client that sends exact bytes and reads what comes back, for tests that must control
 /// the wire (pipelining, malformed requests, slow clients). Every read has a timeout.
 public final class RawConnection: @unchecked Sendable {
@@ -8,7 +11,7 @@ public final class RawConnection: @unchecked Sendable {
     private var buffer = ByteBuffer()
 
     public init(port: Int, host: String = "127.0.0.1", timeout: Duration = .seconds(5)) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr(host)
@@ -17,9 +20,13 @@ public final class RawConnection: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard result == 0 else {
+            // Closed here, before `self.fd` is set, so deinit cannot close the number a second time
+            // (by then it may belong to another test's socket).
+            let error = SocketError("connect")
             close(fd)
-            throw SocketError("connect")
+            throw error
         }
+        self.fd = fd
         setTimeout(timeout)
     }
 
@@ -106,7 +113,7 @@ public final class CannedServer: @unchecked Sendable {
     public init(response: String, closeAfter: Bool) throws {
         self.response = Array(response.utf8)
         self.closeAfter = closeAfter
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         self.listener = listener
         var one: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -135,6 +142,8 @@ public final class CannedServer: @unchecked Sendable {
         while true {
             let client = accept(listener, nil, nil)
             guard client >= 0 else { return }
+            // Close-on-exec, so a server a parallel test spawns does not inherit the socket and keep it open.
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             Thread { [self] in self.handle(client) }.start()
         }
     }
