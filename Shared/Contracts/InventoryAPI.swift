@@ -1,0 +1,88 @@
+/// Wire types of the inventory service (`/v1/products`, `/v1/reservations`).
+public enum InventoryAPI {
+    /// A catalog entry with its price and the stock that can still be reserved.
+    public struct Product: Codable, Sendable, Equatable {
+        public var sku: String
+        public var name: String
+        public var priceCents: Int64
+        public var currency: String
+        public var available: Int64
+
+        public init(sku: String, name: String, priceCents: Int64, currency: String, available: Int64) {
+            self.sku = sku
+            self.name = name
+            self.priceCents = priceCents
+            self.currency = currency
+            self.available = available
+        }
+    }
+
+    /// `POST /v1/products`: `{sku, name, priceCents, currency, stock}`.
+    public struct CreateProduct: Codable, Sendable {
+        public var sku: String
+        public var name: String
+        public var priceCents: Int64
+        public var currency: String
+        public var stock: Int64
+
+        public init(sku: String, name: String, priceCents: Int64, currency: String, stock: Int64) {
+            self.sku = sku
+            self.name = name
+            self.priceCents = priceCents
+            self.currency = currency
+            self.stock = stock
+        }
+    }
+
+    /// `PUT /v1/products/{sku}/stock`: `{available}`.
+    public struct SetStock: Codable, Sendable {
+        public var available: Int64
+        public init(available: Int64) { self.available = available }
+    }
+
+    /// `POST /v1/reservations`: hold stock for one checkout.
+    public struct Reserve: Codable, Sendable {
+        public var reservationId: String
+        public var items: [Item]
+
+        public init(reservationId: String, items: [Item]) {
+            self.reservationId = reservationId
+            self.items = items
+        }
+    }
+
+    /// A reservation and its state: `RESERVED`, `RELEASED` or `COMMITTED`.
+    public struct Reservation: Codable, Sendable, Equatable {
+        public var reservationId: String
+        public var status: String
+        public var items: [Item]
+
+        public init(reservationId: String, status: String, items: [Item]) {
+            self.reservationId = reservationId
+            self.status = status
+            self.items = items
+        }
+    }
+}
+
+/// A line of an order or reservation.
+public struct Item: Codable, Sendable, Equatable, Hashable {
+    public var sku: String
+    public var quantity: Int64
+
+    public init(sku: String, quantity: Int64) {
+        self.sku = sku
+        self.quantity = quantity
+    }
+}
+
+/// A page of a list: `{items, next}`, where `next` is the cursor of the following page.
+public struct Page<Element: Codable & Sendable>: Codable, Sendable {
+    public var items: [Element]
+    public var next: String?
+
+    public init(items: [Element], next: String?) {
+        self.items = items
+        self.next = next
+    }
+}

@@ -1,0 +1,82 @@
+/// Wire types of the saga service (`/v1/checkouts`, `/v1/sagas`).
+public enum SagaAPI {
+    /// `POST /v1/checkouts`: start the checkout saga. The card is already a payment token here.
+    public struct StartCheckout: Codable, Sendable {
+        public var checkoutId: String
+        public var customerId: String
+        public var items: [Item]
+        public var paymentToken: String
+        public var shipping: ShippingAPI.Address
+
+        public init(checkoutId: String, customerId: String, items: [Item], paymentToken: String, shipping: ShippingAPI.Address) {
+            self.checkoutId = checkoutId
+            self.customerId = customerId
+            self.items = items
+            self.paymentToken = paymentToken
+            self.shipping = shipping
+        }
+    }
+
+    /// One step of the timeline: its name, whether the action or its compensation, and how it went.
+    public struct Step: Codable, Sendable, Equatable {
+        public var name: String
+        public var action: String
+        public var status: String
+        public var attempts: Int
+        public var startedAt: String?
+        public var finishedAt: String?
+        public var error: String?
+
+        public init(name: String, action: String, status: String, attempts: Int, startedAt: String?, finishedAt: String?, error: String?) {
+            self.name = name
+            self.action = action
+            self.status = status
+            self.attempts = attempts
+            self.startedAt = startedAt
+            self.finishedAt = finishedAt
+            self.error = error
+        }
+    }
+
+    /// A checkout saga as operators and the gateway see it. `status`: `RUNNING`, `COMPENSATING`,
+    /// `COMPLETED`, `COMPENSATED`, `FAILED`; `failureCode` says why it compensated (`out_of_stock`, ...).
+    public struct Checkout: Codable, Sendable, Equatable {
+        public var id: String
+        public var customerId: String
+        public var orderId: String
+        public var paymentId: String
+        public var shipmentId: String
+        public var status: String
+        public var failureCode: String?
+        public var failureDetail: String?
+        public var totalCents: Int64?
+        public var currency: String?
+        public var steps: [Step]
+
+        public init(
+            id: String,
+            customerId: String,
+            orderId: String,
+            paymentId: String,
+            shipmentId: String,
+            status: String,
+            failureCode: String?,
+            failureDetail: String?,
+            totalCents: Int64?,
+            currency: String?,
+            steps: [Step]
+        ) {
+            self.id = id
+            self.customerId = customerId
+            self.orderId = orderId
+            self.paymentId = paymentId
+            self.shipmentId = shipmentId
+            self.status = status
+            self.failureCode = failureCode
+            self.failureDetail = failureDetail
+            self.totalCents = totalCents
+            self.currency = currency
+            self.steps = steps
+        }
+    }
+}

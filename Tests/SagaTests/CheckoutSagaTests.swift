@@ -1,0 +1,160 @@
+import Contracts
+import Foundation
+import SagaCore
+import Testing
+
+/// Builds a saga at its first step.
+func makeSaga(now: Date = Date(timeIntervalSince1970: 0)) -> CheckoutSaga {
+    CheckoutSaga(
+        id: "s1",
+        customerId: "alice",
+        orderId: "o1",
+        paymentId: "p1",
+        shipmentId: "h1",
+        items: [Item(sku: "MUG", quantity: 2)],
+        paymentToken: "tok",
+        shipping: ShippingAPI.Address(name: "A", line1: "1 Way", city: "Berlin", postalCode: "10115", country: "DE"),
+        now: now
+    )
+}
+
+/// The commands a sequence of replies produces, as `step/do` or `step/undo`.
+func commands(_ decisions: [SagaDecision]) -> [String] {
+    decisions.compactMap { decision in
+        switch decision {
+        case .send(let c), .retry(let c, _): return "\(c.step.name)/\(c.compensation ? "undo" : "do")"
+        case .finished(let status): return status.rawValue
+        }
+    }
+}
+
+let t0 = Date(timeIntervalSince1970: 0)
+
+@Suite("Checkout saga state machine (no network, no database)")
+struct CheckoutSagaTests {
+    @Test func happyPathRunsTheSevenStepsInOrder() {
+        var saga = makeSaga()
+        #expect(saga.pendingCommand?.step == .createOrder)
+        var decisions: [SagaDecision] = [saga.handle(.success(totalCents: 2400, currency: "EUR"), now: t0, stepDeadline: 30)]
+        for _ in 0..<6 { decisions.append(saga.handle(.success(), now: t0, stepDeadline: 30)) }
+        #expect(
+            commands(decisions) == [
+                "inventory.reserve/do", "payment.authorize/do", "shipping.schedule/do", "payment.capture/do", "inventory.commit/do",
+                "order.approve/do", "COMPLETED",
+            ]
+        )
+        #expect(saga.status == .completed)
+        #expect(saga.totalCents == 2400)
+        #expect(saga.timeline.count == 7)
+        #expect(saga.timeline.allSatisfy { $0.status == "SUCCEEDED" })
+        #expect(saga.pendingCommand == nil)
+    }
+
+    @Test func outOfStockCompensatesTheOrderOnly() {
+        var saga = makeSaga()
+        _ = saga.handle(.success(totalCents: 100, currency: "EUR"), now: t0, stepDeadline: 30)
+        let decisions = [
+            saga.handle(.refused(code: "out_of_stock", detail: "MUG"), now: t0, stepDeadline: 30),
+            saga.handle(.success(), now: t0, stepDeadline: 30),
+        ]
+        #expect(commands(decisions) == ["order.create/undo", "COMPENSATED"])
+        #expect(saga.failureCode == "out_of_stock")
+        #expect(saga.status == .compensated)
+    }
+
+    @Test func declinedPaymentCompensatesInReverseOrder() {
+        var saga = makeSaga()
+        _ = saga.handle(.success(totalCents: 100, currency: "EUR"), now: t0, stepDeadline: 30)
+        _ = saga.handle(.success(), now: t0, stepDeadline: 30)
+        let decisions = [
+            saga.handle(.refused(code: "payment_declined", detail: "declined"), now: t0, stepDeadline: 30),
+            saga.handle(.success(), now: t0, stepDeadline: 30),
+            saga.handle(.success(), now: t0, stepDeadline: 30),
+        ]
+        #expect(commands(decisions) == ["inventory.reserve/undo", "order.create/undo", "COMPENSATED"])
+    }
+
+    @Test func undeliverableVoidsReleasesAndRejects() {
+        var saga = makeSaga()
+        _ = saga.handle(.success(totalCents: 100, currency: "EUR"), now: t0, stepDeadline: 30)
+        _ = saga.handle(.success(), now: t0, stepDeadline: 30)
+        _ = saga.handle(.success(), now: t0, stepDeadline: 30)
+        let decisions = [
+            saga.handle(.refused(code: "undeliverable", detail: "XX"), now: t0, stepDeadline: 30),
+            saga.handle(.success(), now: t0, stepDeadline: 30),
+            saga.handle(.success(), now: t0, stepDeadline: 30),
+            saga.handle(.success(), now: t0, stepDeadline: 30),
+        ]
+        #expect(commands(decisions) == ["payment.authorize/undo", "inventory.reserve/undo", "order.create/undo", "COMPENSATED"])
+        #expect(saga.failureCode == "undeliverable")
+    }
+
+    @Test func technicalFailuresRetryUntilTheDeadlineThenCompensateTheStepToo() {
+        var saga = makeSaga()
+        _ = saga.handle(.success(totalCents: 100, currency: "EUR"), now: t0, stepDeadline: 30)
+        _ = saga.handle(.success(), now: t0, stepDeadline: 30)
+        let started = t0
+        #expect(saga.handle(.failure("503"), now: started.addingTimeInterval(1), stepDeadline: 30) == .retry(saga.pendingCommand!, attempt: 1))
+        #expect(saga.handle(.failure("timeout"), now: started.addingTimeInterval(10), stepDeadline: 30) == .retry(saga.pendingCommand!, attempt: 2))
+        let decisions = [
+            saga.handle(.failure("503"), now: started.addingTimeInterval(31), stepDeadline: 30),
+            saga.handle(.success(), now: t0, stepDeadline: 30),
+            saga.handle(.success(), now: t0, stepDeadline: 30),
+            saga.handle(.success(), now: t0, stepDeadline: 30),
+        ]
+        // The authorisation may have applied before its answer was lost: it is voided too.
+        #expect(commands(decisions) == ["payment.authorize/undo", "inventory.reserve/undo", "order.create/undo", "COMPENSATED"])
+        #expect(saga.failureCode == "service_unavailable")
+    }
+
+    @Test func afterThePivotTheSagaOnlyGoesForward() {
+        var saga = makeSaga()
+        _ = saga.handle(.success(totalCents: 100, currency: "EUR"), now: t0, stepDeadline: 30)
+        for _ in 0..<3 { _ = saga.handle(.success(), now: t0, stepDeadline: 30) }
+        #expect(saga.pendingCommand?.step == .capturePayment)
+        let late = saga.handle(.failure("503"), now: t0.addingTimeInterval(3600), stepDeadline: 30)
+        #expect(late == .retry(saga.pendingCommand!, attempt: 1))
+        #expect(saga.status == .running)
+        _ = saga.handle(.success(), now: t0, stepDeadline: 30)
+        #expect(saga.handle(.failure("503"), now: t0.addingTimeInterval(3600), stepDeadline: 30) == .retry(saga.pendingCommand!, attempt: 1))
+        _ = saga.handle(.success(), now: t0, stepDeadline: 30)
+        #expect(saga.handle(.success(), now: t0, stepDeadline: 30) == .finished(.completed))
+    }
+
+    @Test func aCompensationThatKeepsFailingLeavesTheSagaFailedAndAnOperatorRetryResumesIt() {
+        var saga = makeSaga()
+        _ = saga.handle(.refused(code: "unknown_sku", detail: "NOPE"), now: t0, stepDeadline: 30)
+        #expect(saga.status == .compensated)
+
+        var other = makeSaga()
+        _ = other.handle(.success(totalCents: 100, currency: "EUR"), now: t0, stepDeadline: 30)
+        _ = other.handle(.refused(code: "out_of_stock", detail: "MUG"), now: t0, stepDeadline: 30)
+        #expect(other.pendingCommand?.compensation == true)
+        _ = other.handle(.failure("503"), now: t0.addingTimeInterval(1), stepDeadline: 30)
+        #expect(other.handle(.failure("503"), now: t0.addingTimeInterval(40), stepDeadline: 30) == .finished(.failed))
+        #expect(other.status == .failed)
+        #expect(other.pendingCommand == nil)
+        let resumed = other.retryFailed(now: t0.addingTimeInterval(100))
+        #expect(commands([resumed!]) == ["order.create/undo"])
+        #expect(other.handle(.success(), now: t0, stepDeadline: 30) == .finished(.compensated))
+    }
+
+    @Test func idempotencyKeysAreStablePerStepAndDirection() {
+        var saga = makeSaga()
+        let first = saga.pendingCommand!
+        #expect(first.idempotencyKey == "s1:1:do")
+        _ = saga.handle(.failure("timeout"), now: t0, stepDeadline: 30)
+        #expect(saga.pendingCommand == first)
+        _ = saga.handle(.success(totalCents: 1, currency: "EUR"), now: t0, stepDeadline: 30)
+        _ = saga.handle(.refused(code: "out_of_stock", detail: ""), now: t0, stepDeadline: 30)
+        #expect(saga.pendingCommand?.idempotencyKey == "s1:1:undo")
+    }
+
+    @Test func theStateSurvivesEncodingAtEveryBoundary() throws {
+        var saga = makeSaga()
+        _ = saga.handle(.success(totalCents: 100, currency: "EUR"), now: t0, stepDeadline: 30)
+        let decoded = try JSONDecoder().decode(CheckoutSaga.self, from: JSONEncoder().encode(saga))
+        #expect(decoded == saga)
+        #expect(decoded.pendingCommand == saga.pendingCommand)
+    }
+}
