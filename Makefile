@@ -12,8 +12,7 @@ build: deps
 	$(SWIFT) build
 
 run: deps
-	@echo "The services (gateway, inventory, order, payment, shipping, saga) do not exist yet: they are the next issue."
-	@echo "What runs today is the foundation: 'make test' and 'make bench-http'."
+	@scripts/run.sh
 
 lint:
 	$(SWIFT) format lint -r --strict $(FORMAT_PATHS)

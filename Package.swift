@@ -12,6 +12,12 @@ let package = Package(
         .library(name: "ServiceKit", targets: ["ServiceKit"]),
         .library(name: "Contracts", targets: ["Contracts"]),
         .executable(name: "echo-server", targets: ["EchoServer"]),
+        .executable(name: "inventory", targets: ["Inventory"]),
+        .executable(name: "order", targets: ["Order"]),
+        .executable(name: "payment", targets: ["Payment"]),
+        .executable(name: "shipping", targets: ["Shipping"]),
+        .executable(name: "saga", targets: ["Saga"]),
+        .executable(name: "gateway", targets: ["Gateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -67,6 +73,47 @@ let package = Package(
             dependencies: ["ServiceKit", "HTTP"],
             path: "Benchmarks/EchoServer"
         ),
+        .executableTarget(
+            name: "Inventory",
+            dependencies: ["ServiceKit", "HTTP", "Storage", "Contracts"],
+            path: "Services/Inventory",
+            resources: [.copy("Migrations")]
+        ),
+        .executableTarget(
+            name: "Order",
+            dependencies: ["ServiceKit", "HTTP", "Storage", "Contracts"],
+            path: "Services/Order",
+            resources: [.copy("Migrations")]
+        ),
+        .executableTarget(
+            name: "Payment",
+            dependencies: ["ServiceKit", "HTTP", "Storage", "Contracts"],
+            path: "Services/Payment",
+            resources: [.copy("Migrations")]
+        ),
+        .executableTarget(
+            name: "Shipping",
+            dependencies: ["ServiceKit", "HTTP", "Storage", "Contracts"],
+            path: "Services/Shipping",
+            resources: [.copy("Migrations")]
+        ),
+        .executableTarget(
+            name: "Saga",
+            dependencies: ["SagaCore", "ServiceKit", "HTTP", "Storage", "Contracts"],
+            path: "Services/Saga/App",
+            resources: [.copy("Migrations")]
+        ),
+        .executableTarget(
+            name: "Gateway",
+            dependencies: ["ServiceKit", "HTTP", "Storage", "Contracts"],
+            path: "Services/Gateway",
+            resources: [.copy("Migrations")]
+        ),
+        .target(
+            name: "SagaCore",
+            dependencies: ["Contracts"],
+            path: "Services/Saga/Core"
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["Storage", "HTTP"],
@@ -74,6 +121,7 @@ let package = Package(
         ),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"], path: "Tests/HTTPTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"], path: "Tests/StorageTests"),
+        .testTarget(name: "SagaTests", dependencies: ["SagaCore", "Contracts"], path: "Tests/SagaTests"),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: ["ServiceKit", "HTTP", "Storage", "TestSupport"],

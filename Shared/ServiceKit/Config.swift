@@ -6,6 +6,11 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
     public let variable: String
     public let problem: String
 
+    public init(variable: String, problem: String) {
+        self.variable = variable
+        self.problem = problem
+    }
+
     public var description: String { "configuration error: \(variable) \(problem)" }
 }
 

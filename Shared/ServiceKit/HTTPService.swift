@@ -47,13 +47,26 @@ public struct ServiceRuntime: Sendable {
     }
 
     /// The server for `router`, wrapped in the standard middleware; `authenticated` adds the service-token check.
-    public func makeServer(router: Router, authenticated: Bool, host: String = "0.0.0.0") throws -> HTTPServer {
+    public func makeServer(
+        router: Router,
+        authenticated: Bool,
+        host: String = "0.0.0.0",
+        extraMiddleware: [Middleware] = []
+    ) throws -> HTTPServer {
         var middleware: [Middleware] = [
             ServiceMiddleware.requestContext(),
             ServiceMiddleware.metrics(router: router, factory: metrics),
             ServiceMiddleware.errors(logger: logger),
         ]
         if authenticated { middleware.append(authenticator.middleware()) }
+        middleware += extraMiddleware
+        if let delay = try environment.optional("TEST_COMMAND_DELAY", as: Duration.self) {
+            // Test-only: holds every command (POST) so an end-to-end test can stop a process in the middle of a step.
+            middleware.append { request, next in
+                if request.method == "POST" { try await Task.sleep(for: delay) }
+                return try await next(request)
+            }
+        }
         let configuration = HTTPServerConfiguration(
             host: host,
             port: port,

@@ -1,0 +1,100 @@
+import Contracts
+import Foundation
+import HTTP
+import ServiceKit
+
+/// The body of `POST /v1/checkout` (DESIGN, "Public API").
+struct CheckoutRequest: Codable, Sendable {
+    var items: [Item]
+    var payment: PaymentAPI.Card
+    var shipping: ShippingAPI.Address
+
+    /// 422 `validation_failed` naming every bad field; nothing reaches a service before this passes.
+    func validate() throws {
+        var check = Validation()
+        check.check(!items.isEmpty && items.count <= 100, "items must hold 1 to 100 lines")
+        for (index, item) in items.enumerated() {
+            check.text(item.sku, "items[\(index)].sku", max: 64)
+            check.range(item.quantity, "items[\(index)].quantity", 1...1000)
+        }
+        check.text(payment.cardNumber, "payment.cardNumber", max: 25)
+        check.text(payment.cvc, "payment.cvc", max: 4)
+        check.text(shipping.name, "shipping.name")
+        check.text(shipping.line1, "shipping.line1")
+        check.text(shipping.city, "shipping.city", max: 100)
+        check.text(shipping.postalCode, "shipping.postalCode", max: 20)
+        check.check(
+            shipping.country.count == 2 && shipping.country.allSatisfy { $0.isASCII && $0.isLetter },
+            "shipping.country must be a two-letter code"
+        )
+        try check.validate()
+    }
+}
+
+/// The answer to a finished or running checkout, as DESIGN specifies it.
+enum CheckoutAnswer {
+    static func response(for saga: SagaAPI.Checkout) throws -> Response {
+        switch saga.status {
+        case "COMPLETED":
+            return try Response.json(
+                [
+                    "orderId": saga.orderId, "checkoutId": saga.id, "status": "APPROVED", "totalCents": "\(saga.totalCents ?? 0)",
+                    "currency": saga.currency ?? "", "paymentId": saga.paymentId, "shipmentId": saga.shipmentId,
+                ].jsonWithNumbers(["totalCents"]),
+                status: .created
+            )
+        case "COMPENSATED", "FAILED":
+            let code = saga.failureCode ?? "checkout_failed"
+            let status: HTTPStatus
+            switch code {
+            case "out_of_stock": status = .conflict
+            case "payment_declined": status = .paymentRequired
+            case "undeliverable", "unknown_sku", "mixed_currencies": status = .unprocessableContent
+            case "service_unavailable": status = .serviceUnavailable
+            default: status = .conflict
+            }
+            let failed = saga.status == "FAILED"
+            return HTTPError(
+                failed ? .internalServerError : status,
+                code: failed ? "checkout_failed" : code,
+                detail: failed ? "The checkout could not be undone automatically; an operator will look at it." : saga.failureDetail,
+                extra: ["orderId": saga.orderId, "checkoutId": saga.id]
+            ).response
+        default:
+            var response = try Response.json(["checkoutId": saga.id, "status": saga.status], status: .accepted)
+            response.headers.add(name: "Location", value: "/v1/checkouts/\(saga.id)")
+            return response
+        }
+    }
+}
+
+extension Dictionary where Key == String, Value == String {
+    /// Encodes as a JSON object, writing the named members as numbers.
+    func jsonWithNumbers(_ numeric: Set<String>) -> JSONObject {
+        JSONObject(members: self, numeric: numeric)
+    }
+}
+
+/// A flat JSON object of strings and integers.
+struct JSONObject: Encodable {
+    let members: [String: String]
+    let numeric: Set<String>
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        for (key, value) in members {
+            if numeric.contains(key), let number = Int64(value) {
+                try container.encode(number, forKey: Key(stringValue: key))
+            } else {
+                try container.encode(value, forKey: Key(stringValue: key))
+            }
+        }
+    }
+}

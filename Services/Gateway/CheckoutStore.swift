@@ -1,0 +1,76 @@
+import Foundation
+import HTTP
+import Storage
+
+/// What the gateway remembers of each (customer, Idempotency-Key): the body's fingerprint, the checkout
+/// it started, and its final answer once there is one.
+struct CheckoutStore: Sendable {
+    let database: any Database
+
+    struct Record: Sendable {
+        let fingerprint: String
+        let checkoutId: String
+        let answer: Response?
+    }
+
+    func find(customer: String, key: String) async throws -> Record? {
+        try await database.read { connection in
+            try connection.queryOne(
+                "SELECT fingerprint, checkout_id, status, content_type, body FROM checkout_requests WHERE customer_id = $1 AND idempotency_key = $2",
+                customer,
+                key
+            ).map { row in
+                var answer: Response?
+                if let status = try row.decode("status", as: Int?.self) {
+                    answer = Response(
+                        status: HTTPStatus(code: status),
+                        headers: HTTPHeaders([
+                            ("Content-Type", try row.decode("content_type", as: String.self)), ("Idempotent-Replay", "true"),
+                        ]),
+                        body: Array(try row.decode("body", as: String.self).utf8)
+                    )
+                }
+                return Record(fingerprint: try row.decode("fingerprint"), checkoutId: try row.decode("checkout_id"), answer: answer)
+            }
+        }
+    }
+
+    /// Records the key before the saga starts; returns the existing record if another request got there first.
+    func claim(customer: String, key: String, fingerprint: String, checkoutId: String) async throws -> Record? {
+        try await database.write { connection in
+            if let row = try connection.queryOne(
+                "SELECT fingerprint, checkout_id FROM checkout_requests WHERE customer_id = $1 AND idempotency_key = $2",
+                customer,
+                key
+            ) {
+                return Record(fingerprint: try row.decode("fingerprint"), checkoutId: try row.decode("checkout_id"), answer: nil)
+            }
+            try connection.execute(
+                """
+                INSERT INTO checkout_requests (customer_id, idempotency_key, fingerprint, checkout_id, created_at)
+                VALUES ($1, $2, $3, $4, $5)
+                """,
+                customer,
+                key,
+                fingerprint,
+                checkoutId,
+                Date()
+            )
+            return nil
+        }
+    }
+
+    /// Keeps the final answer for replay.
+    func finish(customer: String, key: String, answer: Response) async throws {
+        try await database.write { connection in
+            try connection.execute(
+                "UPDATE checkout_requests SET status = $1, content_type = $2, body = $3 WHERE customer_id = $4 AND idempotency_key = $5",
+                answer.status.code,
+                answer.headers["Content-Type"] ?? "application/json",
+                answer.bodyText,
+                customer,
+                key
+            )
+        }
+    }
+}

@@ -1,0 +1,238 @@
+import Contracts
+import Foundation
+import HTTP
+import ServiceKit
+import Storage
+
+/// The public API (`/v1`), the only one users reach.
+struct GatewayRoutes {
+    let backends: Backends
+    let checkouts: CheckoutStore
+    let checkoutWait: Duration
+
+    func mount(on router: inout Router) {
+        router.get("/v1/products") { request in
+            _ = try Access.principal()
+            return try passThrough(try await backends.call("inventory", "GET", "/v1/products" + query(request)))
+        }
+        router.get("/v1/products/{sku}") { request in
+            _ = try Access.principal()
+            return try passThrough(try await backends.call("inventory", "GET", "/v1/products/\(segment(request.parameters["sku"] ?? ""))"))
+        }
+        router.post("/v1/products") { request in
+            try Access.requireAdmin()
+            return try passThrough(try await backends.call("inventory", "POST", "/v1/products", body: request.body))
+        }
+        router.put("/v1/products/{sku}/stock") { request in
+            try Access.requireAdmin()
+            let path = "/v1/products/\(segment(request.parameters["sku"] ?? ""))/stock"
+            return try passThrough(try await backends.call("inventory", "PUT", path, body: request.body))
+        }
+        router.post("/v1/checkout") { request in try await checkout(request) }
+        router.get("/v1/checkouts/{id}") { request in
+            let saga = try await visibleSaga(request.parameters["id"] ?? "")
+            return try Response.json(
+                CheckoutView(id: saga.id, orderId: saga.orderId, status: saga.status, failureCode: saga.failureCode, steps: saga.steps)
+            )
+        }
+        router.get("/v1/orders") { request in
+            let principal = try Access.principal()
+            var parameters = request.query
+            if !principal.isAdmin { parameters["customerId"] = principal.customerId }
+            let query = parameters.sorted { $0.key < $1.key }.map { "\(formEncode($0.key))=\(formEncode($0.value))" }.joined(separator: "&")
+            return try passThrough(try await backends.call("order", "GET", "/v1/orders" + (query.isEmpty ? "" : "?" + query)))
+        }
+        router.get("/v1/orders/{id}") { request in try await orderView(request.parameters["id"] ?? "") }
+        router.post("/v1/orders/{id}/cancel") { _ in
+            throw HTTPError(.notImplemented, code: "not_implemented", detail: "Order cancellation is not available yet.")
+        }
+        for event in ["dispatch", "deliver"] {
+            router.post("/v1/shipments/{id}/\(event)") { request in
+                try Access.requireAdmin()
+                let id = segment(request.parameters["id"] ?? "")
+                let key = request.headers["Idempotency-Key"] ?? "\(event):\(id)"
+                return try passThrough(
+                    try await backends.call(
+                        "shipping",
+                        "POST",
+                        "/v1/shipments/\(id)/\(event)",
+                        headers: HTTPHeaders([("Idempotency-Key", key)])
+                    )
+                )
+            }
+        }
+        router.get("/v1/sagas") { request in
+            try Access.requireAdmin()
+            return try passThrough(try await backends.call("saga", "GET", "/v1/sagas" + query(request)))
+        }
+        router.post("/v1/sagas/{id}/retry") { request in
+            try Access.requireAdmin()
+            return try passThrough(try await backends.call("saga", "POST", "/v1/sagas/\(segment(request.parameters["id"] ?? ""))/retry"))
+        }
+    }
+
+    // MARK: Checkout
+
+    private func checkout(_ request: Request) async throws -> Response {
+        let customer = try Access.requireCustomer()
+        guard let key = request.headers["Idempotency-Key"], !key.isEmpty, key.count <= 200 else {
+            throw HTTPError.badRequest("POST /v1/checkout requires an Idempotency-Key header.", code: "missing_idempotency_key")
+        }
+        let body = try request.decode(CheckoutRequest.self)
+        try body.validate()
+        let fingerprint = Idempotency.fingerprint(request.body)
+        let async = request.headers.tokens("Prefer").contains("respond-async")
+
+        if let existing = try await checkouts.find(customer: customer, key: key) {
+            return try await replay(existing, fingerprint: fingerprint, customer: customer, key: key, async: async)
+        }
+        // The card becomes a token at payment before anything else: the saga never holds card data.
+        let tokenized = try await backends.call("payment", "POST", "/v1/payment-methods", body: try JSON.encode(body.payment))
+        guard tokenized.status.code == 201 else { return try passThrough(tokenized) }
+        let method = try tokenized.decode(PaymentAPI.PaymentMethod.self)
+
+        let checkoutId = UUIDv7.generate().uuidString.lowercased()
+        if let raced = try await checkouts.claim(customer: customer, key: key, fingerprint: fingerprint, checkoutId: checkoutId) {
+            return try await replay(raced, fingerprint: fingerprint, customer: customer, key: key, async: async)
+        }
+        let start = SagaAPI.StartCheckout(
+            checkoutId: checkoutId,
+            customerId: customer,
+            items: body.items,
+            paymentToken: method.token,
+            shipping: body.shipping
+        )
+        let wait = async ? 0 : Int64(checkoutWait.components.seconds * 1000 + checkoutWait.components.attoseconds / 1_000_000_000_000_000)
+        let started = try await backends.call(
+            "saga",
+            "POST",
+            "/v1/checkouts?waitMs=\(wait)",
+            body: try JSON.encode(start),
+            timeout: checkoutWait + .seconds(5)
+        )
+        guard (200..<300).contains(started.status.code) else { return try passThrough(started) }
+        return try await answer(try started.decode(SagaAPI.Checkout.self), customer: customer, key: key)
+    }
+
+    /// A repeated key: the same body gets the first answer (or the checkout's state now); another body 422.
+    private func replay(
+        _ record: CheckoutStore.Record,
+        fingerprint: String,
+        customer: String,
+        key: String,
+        async: Bool
+    ) async throws -> Response {
+        guard record.fingerprint == fingerprint else {
+            throw HTTPError(
+                .unprocessableContent,
+                code: "idempotency_key_reused",
+                detail: "This Idempotency-Key was used with another request body."
+            )
+        }
+        if let answer = record.answer { return answer }
+        let saga = try await backends.fetch(SagaAPI.Checkout.self, "saga", "/v1/checkouts/\(segment(record.checkoutId))")
+        return try await answer(saga, customer: customer, key: key)
+    }
+
+    private func answer(_ saga: SagaAPI.Checkout, customer: String, key: String) async throws -> Response {
+        let response = try CheckoutAnswer.response(for: saga)
+        if response.status.code != 202 { try await checkouts.finish(customer: customer, key: key, answer: response) }
+        return response
+    }
+
+    // MARK: Views
+
+    private func visibleSaga(_ id: String) async throws -> SagaAPI.Checkout {
+        let saga: SagaAPI.Checkout
+        do {
+            saga = try await backends.fetch(SagaAPI.Checkout.self, "saga", "/v1/checkouts/\(segment(id))")
+        } catch is Backends.PassThrough {
+            throw HTTPError.notFound("No checkout with this id.")
+        }
+        guard try Access.canSee(saga.customerId) else { throw HTTPError.notFound("No checkout with this id.") }
+        return saga
+    }
+
+    /// Order, payment, shipment and saga in one document; the three after the order are fetched in parallel.
+    private func orderView(_ id: String) async throws -> Response {
+        let order: OrderAPI.Order
+        do {
+            order = try await backends.fetch(OrderAPI.Order.self, "order", "/v1/orders/\(segment(id))")
+        } catch is Backends.PassThrough {
+            throw HTTPError.notFound("No order with this id.")
+        }
+        guard try Access.canSee(order.customerId) else { throw HTTPError.notFound("No order with this id.") }
+        async let sagaFetch = try? backends.fetch(SagaAPI.Checkout.self, "saga", "/v1/checkouts/\(segment(order.checkoutId))")
+        async let paymentsFetch = try? backends.fetch(
+            Page<PaymentAPI.Payment>.self,
+            "payment",
+            "/v1/payments?orderId=\(formEncode(order.id))"
+        )
+        let saga = await sagaFetch
+        let payments = await paymentsFetch
+        var shipment: ShippingAPI.Shipment?
+        if let saga {
+            shipment = try? await backends.fetch(ShippingAPI.Shipment.self, "shipping", "/v1/shipments/\(segment(saga.shipmentId))")
+        }
+        let payment = payments?.items.first
+        return try Response.json(
+            OrderView(
+                id: order.id,
+                customerId: order.customerId,
+                status: order.status,
+                reason: order.reason,
+                items: order.items,
+                totalCents: order.totalCents,
+                currency: order.currency,
+                payment: payment.map { Ref(id: $0.id, status: $0.status) },
+                shipment: shipment.map { Ref(id: $0.id, status: $0.status) },
+                checkout: saga.map { Ref(id: $0.id, status: $0.status) } ?? Ref(id: order.checkoutId, status: "UNKNOWN"),
+                createdAt: order.createdAt
+            )
+        )
+    }
+
+    struct Ref: Codable {
+        let id: String
+        let status: String
+    }
+
+    struct OrderView: Codable {
+        let id: String
+        let customerId: String
+        let status: String
+        let reason: String?
+        let items: [OrderAPI.Line]
+        let totalCents: Int64
+        let currency: String
+        let payment: Ref?
+        let shipment: Ref?
+        let checkout: Ref
+        let createdAt: String
+    }
+
+    struct CheckoutView: Codable {
+        let id: String
+        let orderId: String
+        let status: String
+        let failureCode: String?
+        let steps: [SagaAPI.Step]
+    }
+
+    // MARK: Helpers
+
+    private func passThrough(_ response: Response) throws -> Response {
+        var headers = HTTPHeaders()
+        if let type = response.headers["Content-Type"] { headers.add(name: "Content-Type", value: type) }
+        return Response(status: response.status, headers: headers, body: response.body)
+    }
+
+    private func query(_ request: Request) -> String {
+        guard let index = request.head.target.firstIndex(of: "?") else { return "" }
+        return String(request.head.target[index...])
+    }
+}
+
+func formEncode(_ text: String) -> String {
+    text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+}

@@ -1,0 +1,32 @@
+import Foundation
+import HTTP
+import ServiceKit
+
+/// gateway: the public API, API keys and roles, idempotent checkout (port 8080).
+let runtime = try ServiceRuntime(name: "gateway", defaultPort: 8080)
+let environment = runtime.environment
+let keys = try APIKeys(environment: environment)
+let backends = Backends(
+    runtime: runtime,
+    urls: [
+        "inventory": try environment.url("INVENTORY_URL", default: "http://127.0.0.1:8081"),
+        "order": try environment.url("ORDER_URL", default: "http://127.0.0.1:8082"),
+        "payment": try environment.url("PAYMENT_URL", default: "http://127.0.0.1:8083"),
+        "shipping": try environment.url("SHIPPING_URL", default: "http://127.0.0.1:8084"),
+        "saga": try environment.url("SAGA_URL", default: "http://127.0.0.1:8085"),
+    ]
+)
+let (database, migrator) = try await runtime.openDatabase(
+    defaultURL: "sqlite://data/gateway.db",
+    migrations: Bundle.module.url(forResource: "Migrations", withExtension: nil)!
+)
+var router = Router()
+GatewayRoutes(
+    backends: backends,
+    checkouts: CheckoutStore(database: database),
+    checkoutWait: try environment.get("CHECKOUT_WAIT", default: Duration.seconds(10))
+).mount(on: &router)
+OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
+let server = try runtime.makeServer(router: router, authenticated: false, extraMiddleware: [keys.middleware()])
+try await runtime.run([HTTPService(server: server)])
+await database.close()

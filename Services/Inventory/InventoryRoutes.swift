@@ -1,0 +1,109 @@
+import Contracts
+import Foundation
+import HTTP
+import ServiceKit
+import Storage
+
+/// Inventory's HTTP API: the catalog, stock, and the reservation commands the saga sends.
+struct InventoryRoutes {
+    let database: any Database
+
+    func mount(on router: inout Router) {
+        router.get("/v1/products") { request in
+            let limit = min(max(Int(request.query["limit"] ?? "50") ?? 50, 1), 200)
+            let after = request.query["after"]
+            return try Response.json(try await database.read { try InventoryStore.products($0, after: after, limit: limit) })
+        }
+        router.get("/v1/products/{sku}") { request in
+            let sku = request.parameters["sku"] ?? ""
+            guard let product = try await database.read({ try InventoryStore.product($0, sku: sku) }) else {
+                throw HTTPError.notFound("No product with this SKU.")
+            }
+            return try Response.json(product)
+        }
+        router.post("/v1/products") { request in
+            let command = try request.decode(InventoryAPI.CreateProduct.self)
+            var check = Validation()
+            check.text(command.sku, "sku", max: 64, pattern: \.isIdentifierCharacter)
+            check.text(command.name, "name")
+            check.range(command.priceCents, "priceCents", 0...1_000_000_000)
+            check.currency(command.currency, "currency")
+            check.range(command.stock, "stock", 0...1_000_000_000)
+            try check.validate()
+            let product = try await database.write { connection in
+                try Self.mapErrors { try InventoryStore.create(connection, command) }
+            }
+            return try Response.json(product, status: .created)
+        }
+        router.put("/v1/products/{sku}/stock") { request in
+            let command = try request.decode(InventoryAPI.SetStock.self)
+            var check = Validation()
+            check.range(command.available, "available", 0...1_000_000_000)
+            try check.validate()
+            let sku = request.parameters["sku"] ?? ""
+            return try Response.json(
+                try await database.write { connection in
+                    try Self.mapErrors { try InventoryStore.setStock(connection, sku: sku, available: command.available) }
+                }
+            )
+        }
+        router.post("/v1/reservations") { request in
+            let command = try request.decode(InventoryAPI.Reserve.self)
+            var check = Validation()
+            check.text(command.reservationId, "reservationId", max: 100)
+            check.check(!command.items.isEmpty && command.items.count <= 100, "items must hold 1 to 100 lines")
+            for (index, item) in command.items.enumerated() {
+                check.text(item.sku, "items[\(index)].sku", max: 64)
+                check.range(item.quantity, "items[\(index)].quantity", 1...1000)
+            }
+            try check.validate()
+            return try await runCommand(request) { connection in
+                try Response.json(try InventoryStore.reserve(connection, command), status: .created)
+            }
+        }
+        router.post("/v1/reservations/{id}/release") { request in
+            let id = request.parameters["id"] ?? ""
+            return try await runCommand(request) { try Response.json(try InventoryStore.release($0, id: id)) }
+        }
+        router.post("/v1/reservations/{id}/commit") { request in
+            let id = request.parameters["id"] ?? ""
+            return try await runCommand(request) { try Response.json(try InventoryStore.commit($0, id: id)) }
+        }
+        router.get("/v1/reservations/{id}") { request in
+            let id = request.parameters["id"] ?? ""
+            guard let reservation = try await database.read({ try InventoryStore.reservation($0, id: id) }) else {
+                throw HTTPError.notFound("No reservation with this id.")
+            }
+            return try Response.json(reservation)
+        }
+    }
+
+    /// Runs a saga command once per idempotency key, its answer recorded with its effect.
+    private func runCommand(
+        _ request: Request,
+        _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response
+    ) async throws -> Response {
+        let key = try Idempotency.key(of: request)
+        let body = request.body
+        return try await database.write { connection in
+            try Idempotency.perform(connection, key: key, body: body) { try Self.mapErrors { try effect(connection) } }
+        }
+    }
+
+    /// Domain refusals as problem documents.
+    static func mapErrors<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as InventoryError {
+            switch error {
+            case .productExists: throw HTTPError(.conflict, code: "product_exists", detail: "A product with this SKU exists.")
+            case .unknownProduct(let sku): throw HTTPError(.unprocessableContent, code: "unknown_sku", detail: "Unknown SKU \(sku).")
+            case .outOfStock(let sku):
+                throw HTTPError(.conflict, code: "out_of_stock", detail: "Not enough stock for \(sku).", extra: ["sku": sku])
+            case .reservationReleased: throw HTTPError(.conflict, code: "reservation_released", detail: "The reservation was released.")
+            case .reservationNotFound: throw HTTPError(.notFound, code: "not_found", detail: "No reservation with this id.")
+            case .reservationCommitted: throw HTTPError(.conflict, code: "reservation_committed", detail: "The reservation is committed.")
+            }
+        }
+    }
+}

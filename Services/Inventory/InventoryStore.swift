@@ -1,0 +1,162 @@
+import Contracts
+import Foundation
+import Storage
+
+/// Why inventory refused a command. Routes map these to statuses.
+enum InventoryError: Error, Equatable {
+    case productExists(String)
+    case unknownProduct(String)
+    case outOfStock(String)
+    case reservationReleased
+    case reservationNotFound
+    case reservationCommitted
+}
+
+/// Products, stock and reservations in SQL. Every function runs inside the caller's transaction.
+///
+/// Stock never goes negative: a reservation checks and decrements `available` in one transaction, and the
+/// writer runs transactions one at a time (SQLite) or under row locks (`FOR UPDATE` on PostgreSQL).
+enum InventoryStore {
+    static func product(_ connection: DatabaseConnection, sku: String) throws -> InventoryAPI.Product? {
+        try connection.queryOne("SELECT sku, name, price_cents, currency, available FROM products WHERE sku = $1", sku).map(product(from:))
+    }
+
+    static func products(_ connection: DatabaseConnection, after: String?, limit: Int) throws -> Page<InventoryAPI.Product> {
+        let rows = try connection.query(
+            "SELECT sku, name, price_cents, currency, available FROM products WHERE sku > $1 ORDER BY sku LIMIT $2",
+            after ?? "",
+            limit + 1
+        )
+        let items = try rows.prefix(limit).map(product(from:))
+        return Page(items: items, next: rows.count > limit ? items.last?.sku : nil)
+    }
+
+    static func create(_ connection: DatabaseConnection, _ command: InventoryAPI.CreateProduct) throws -> InventoryAPI.Product {
+        if try product(connection, sku: command.sku) != nil { throw InventoryError.productExists(command.sku) }
+        try connection.execute(
+            "INSERT INTO products (sku, name, price_cents, currency, available, reserved, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6)",
+            command.sku,
+            command.name,
+            command.priceCents,
+            command.currency,
+            command.stock,
+            Date()
+        )
+        return InventoryAPI.Product(
+            sku: command.sku,
+            name: command.name,
+            priceCents: command.priceCents,
+            currency: command.currency,
+            available: command.stock
+        )
+    }
+
+    static func setStock(_ connection: DatabaseConnection, sku: String, available: Int64) throws -> InventoryAPI.Product {
+        let changed = try connection.execute("UPDATE products SET available = $1, updated_at = $2 WHERE sku = $3", available, Date(), sku)
+        guard changed == 1, let updated = try product(connection, sku: sku) else { throw InventoryError.unknownProduct(sku) }
+        return updated
+    }
+
+    /// Holds stock for every item, or nothing. A reservation id that was released first (a compensation
+    /// that overtook its action) stays released: the late action is refused.
+    static func reserve(_ connection: DatabaseConnection, _ command: InventoryAPI.Reserve) throws -> InventoryAPI.Reservation {
+        if let existing = try reservation(connection, id: command.reservationId) {
+            if existing.status == "RELEASED" { throw InventoryError.reservationReleased }
+            return existing
+        }
+        var merged: [String: Int64] = [:]
+        for item in command.items { merged[item.sku, default: 0] += item.quantity }
+        for (sku, quantity) in merged.sorted(by: { $0.key < $1.key }) {
+            let lock = connection.dialect == .postgres ? " FOR UPDATE" : ""
+            guard let row = try connection.queryOne("SELECT available FROM products WHERE sku = $1" + lock, sku) else {
+                throw InventoryError.unknownProduct(sku)
+            }
+            guard try row.decode("available", as: Int64.self) >= quantity else { throw InventoryError.outOfStock(sku) }
+        }
+        let now = Date()
+        try connection.execute(
+            "INSERT INTO reservations (id, status, created_at, updated_at) VALUES ($1, 'RESERVED', $2, $2)",
+            command.reservationId,
+            now
+        )
+        for (sku, quantity) in merged.sorted(by: { $0.key < $1.key }) {
+            try connection.execute(
+                "UPDATE products SET available = available - $1, reserved = reserved + $1, updated_at = $2 WHERE sku = $3",
+                quantity,
+                now,
+                sku
+            )
+            try connection.execute(
+                "INSERT INTO reservation_items (reservation_id, sku, quantity) VALUES ($1, $2, $3)",
+                command.reservationId,
+                sku,
+                quantity
+            )
+        }
+        return try reservation(connection, id: command.reservationId)!
+    }
+
+    /// Returns held stock. Releasing an unknown reservation records it as released and succeeds.
+    static func release(_ connection: DatabaseConnection, id: String) throws -> InventoryAPI.Reservation {
+        guard let existing = try reservation(connection, id: id) else {
+            let now = Date()
+            try connection.execute("INSERT INTO reservations (id, status, created_at, updated_at) VALUES ($1, 'RELEASED', $2, $2)", id, now)
+            return InventoryAPI.Reservation(reservationId: id, status: "RELEASED", items: [])
+        }
+        switch existing.status {
+        case "RELEASED": return existing
+        case "COMMITTED": throw InventoryError.reservationCommitted
+        default: break
+        }
+        let now = Date()
+        for item in existing.items {
+            try connection.execute(
+                "UPDATE products SET available = available + $1, reserved = reserved - $1, updated_at = $2 WHERE sku = $3",
+                item.quantity,
+                now,
+                item.sku
+            )
+        }
+        try connection.execute("UPDATE reservations SET status = 'RELEASED', updated_at = $1 WHERE id = $2", now, id)
+        return InventoryAPI.Reservation(reservationId: id, status: "RELEASED", items: existing.items)
+    }
+
+    /// Turns held stock into sold stock.
+    static func commit(_ connection: DatabaseConnection, id: String) throws -> InventoryAPI.Reservation {
+        guard let existing = try reservation(connection, id: id) else { throw InventoryError.reservationNotFound }
+        switch existing.status {
+        case "COMMITTED": return existing
+        case "RELEASED": throw InventoryError.reservationReleased
+        default: break
+        }
+        let now = Date()
+        for item in existing.items {
+            try connection.execute(
+                "UPDATE products SET reserved = reserved - $1, updated_at = $2 WHERE sku = $3",
+                item.quantity,
+                now,
+                item.sku
+            )
+        }
+        try connection.execute("UPDATE reservations SET status = 'COMMITTED', updated_at = $1 WHERE id = $2", now, id)
+        return InventoryAPI.Reservation(reservationId: id, status: "COMMITTED", items: existing.items)
+    }
+
+    static func reservation(_ connection: DatabaseConnection, id: String) throws -> InventoryAPI.Reservation? {
+        guard let row = try connection.queryOne("SELECT status FROM reservations WHERE id = $1", id) else { return nil }
+        let items = try connection.query("SELECT sku, quantity FROM reservation_items WHERE reservation_id = $1 ORDER BY sku", id).map {
+            Item(sku: try $0.decode("sku"), quantity: try $0.decode("quantity"))
+        }
+        return InventoryAPI.Reservation(reservationId: id, status: try row.decode("status"), items: items)
+    }
+
+    private static func product(from row: Row) throws -> InventoryAPI.Product {
+        InventoryAPI.Product(
+            sku: try row.decode("sku"),
+            name: try row.decode("name"),
+            priceCents: try row.decode("price_cents"),
+            currency: try row.decode("currency"),
+            available: try row.decode("available")
+        )
+    }
+}

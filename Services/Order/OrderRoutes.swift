@@ -1,0 +1,132 @@
+import Contracts
+import Foundation
+import HTTP
+import ServiceKit
+import Storage
+
+/// The order service's HTTP API.
+struct OrderRoutes {
+    let database: any Database
+    let runtime: ServiceRuntime
+    let inventoryURL: String
+
+    func mount(on router: inout Router) {
+        router.post("/v1/orders") { request in
+            let command = try request.decode(OrderAPI.Create.self)
+            var check = Validation()
+            check.text(command.orderId, "orderId", max: 100)
+            check.text(command.customerId, "customerId", max: 100)
+            check.text(command.checkoutId, "checkoutId", max: 100)
+            check.check(!command.items.isEmpty && command.items.count <= 100, "items must hold 1 to 100 lines")
+            for (index, item) in command.items.enumerated() {
+                check.text(item.sku, "items[\(index)].sku", max: 64)
+                check.range(item.quantity, "items[\(index)].quantity", 1...1000)
+            }
+            try check.validate()
+            let key = try Idempotency.key(of: request)
+            // Prices come from the catalog, read before the transaction (no network inside one).
+            let priced = try await price(command.items)
+            let body = request.body
+            return try await database.write { connection in
+                try Idempotency.perform(connection, key: key, body: body) {
+                    guard case .success(let lines, let currency) = priced else {
+                        if case .unknown(let sku) = priced {
+                            throw HTTPError(.unprocessableContent, code: "unknown_sku", detail: "Unknown SKU \(sku).", extra: ["sku": sku])
+                        }
+                        throw HTTPError(
+                            .unprocessableContent,
+                            code: "mixed_currencies",
+                            detail: "Items are priced in different currencies."
+                        )
+                    }
+                    return try Response.json(
+                        try Self.mapErrors { try OrderStore.create(connection, command, lines: lines, currency: currency) },
+                        status: .created
+                    )
+                }
+            }
+        }
+        router.post("/v1/orders/{id}/approve") { request in
+            let id = request.parameters["id"] ?? ""
+            return try await runCommand(request) { try Response.json(try OrderStore.approve($0, id: id)) }
+        }
+        router.post("/v1/orders/{id}/reject") { request in
+            let id = request.parameters["id"] ?? ""
+            let command = try request.decode(OrderAPI.Reject.self)
+            return try await runCommand(request) { try Response.json(try OrderStore.reject($0, id: id, reason: command.reason)) }
+        }
+        router.get("/v1/orders/{id}") { request in
+            let id = request.parameters["id"] ?? ""
+            guard let order = try await database.read({ try OrderStore.order($0, id: id) }), !order.customerId.isEmpty else {
+                throw HTTPError.notFound("No order with this id.")
+            }
+            return try Response.json(order)
+        }
+        router.get("/v1/orders") { request in
+            let limit = min(max(Int(request.query["limit"] ?? "50") ?? 50, 1), 200)
+            let customer = request.query["customerId"]
+            let after = request.query["after"]
+            return try Response.json(
+                try await database.read { try OrderStore.orders($0, customerId: customer, after: after, limit: limit) }
+            )
+        }
+    }
+
+    private enum Pricing: Sendable {
+        case success([OrderAPI.Line], String)
+        case unknown(String)
+        case mixedCurrencies
+    }
+
+    /// Looks each SKU up in the inventory catalog. A catalog that cannot be reached is a technical failure (503).
+    private func price(_ items: [Item]) async throws -> Pricing {
+        var merged: [String: Int64] = [:]
+        for item in items { merged[item.sku, default: 0] += item.quantity }
+        var lines: [OrderAPI.Line] = []
+        var currencies = Set<String>()
+        for (sku, quantity) in merged.sorted(by: { $0.key < $1.key }) {
+            let escaped =
+                sku.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? sku
+            let response: Response
+            do {
+                response = try await runtime.client.get(
+                    "\(inventoryURL)/v1/products/\(escaped)",
+                    headers: runtime.authenticator.authorization(for: "inventory")
+                )
+            } catch {
+                throw HTTPError(.serviceUnavailable, code: "service_unavailable", detail: "The catalog is unavailable.")
+            }
+            if response.status.code == 404 { return .unknown(sku) }
+            guard response.status.code == 200, let product = try? response.decode(InventoryAPI.Product.self) else {
+                throw HTTPError(.serviceUnavailable, code: "service_unavailable", detail: "The catalog is unavailable.")
+            }
+            currencies.insert(product.currency)
+            lines.append(OrderAPI.Line(sku: sku, quantity: quantity, unitPriceCents: product.priceCents))
+        }
+        guard currencies.count == 1, let currency = currencies.first else { return .mixedCurrencies }
+        return .success(lines, currency)
+    }
+
+    private func runCommand(
+        _ request: Request,
+        _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response
+    ) async throws -> Response {
+        let key = try Idempotency.key(of: request)
+        let body = request.body
+        return try await database.write { connection in
+            try Idempotency.perform(connection, key: key, body: body) { try Self.mapErrors { try effect(connection) } }
+        }
+    }
+
+    static func mapErrors<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as OrderError {
+            switch error {
+            case .notFound: throw HTTPError.notFound("No order with this id.")
+            case .rejected: throw HTTPError(.conflict, code: "order_rejected", detail: "The order was rejected.")
+            case .notPending(let status): throw HTTPError(.conflict, code: "invalid_state", detail: "The order is \(status).")
+            }
+        }
+    }
+}

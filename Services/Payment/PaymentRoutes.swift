@@ -1,0 +1,89 @@
+import Contracts
+import Foundation
+import HTTP
+import ServiceKit
+import Storage
+
+/// The payment service's HTTP API: tokenise a card, authorise, void, capture.
+struct PaymentRoutes {
+    let database: any Database
+
+    func mount(on router: inout Router) {
+        router.post("/v1/payment-methods") { request in
+            let card = try request.decode(PaymentAPI.Card.self)
+            let problems = CardValidator.problems(card)
+            guard problems.isEmpty else { throw HTTPError.validation(problems.joined(separator: "; ") + ".") }
+            let checked = CardValidator.check(card)
+            var generator = SystemRandomNumberGenerator()
+            let token = "pm_" + (0..<3).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
+            let method = try await database.write { try PaymentStore.saveMethod($0, token: token, checked: checked, card: card) }
+            return try Response.json(method, status: .created)
+        }
+        router.post("/v1/payments/authorize") { request in
+            let command = try request.decode(PaymentAPI.Authorize.self)
+            var check = Validation()
+            check.text(command.paymentId, "paymentId", max: 100)
+            check.text(command.orderId, "orderId", max: 100)
+            check.text(command.token, "token", max: 100)
+            check.range(command.amountCents, "amountCents", 0...100_000_000_000)
+            check.currency(command.currency, "currency")
+            try check.validate()
+            // The simulated issuer is down for this card: a technical failure, answered and not recorded,
+            // so the saga's retry meets the same outage until its deadline.
+            if try await database.read({ try PaymentStore.profile($0, token: command.token) }) == .unavailable {
+                throw HTTPError(.serviceUnavailable, code: "issuer_unavailable", detail: "The card issuer did not answer.")
+            }
+            return try await runCommand(request) { try Response.json(try PaymentStore.authorize($0, command), status: .created) }
+        }
+        router.post("/v1/payments/{id}/void") { request in
+            let id = request.parameters["id"] ?? ""
+            return try await runCommand(request) { try Response.json(try PaymentStore.void($0, id: id)) }
+        }
+        router.post("/v1/payments/{id}/capture") { request in
+            let id = request.parameters["id"] ?? ""
+            return try await runCommand(request) { try Response.json(try PaymentStore.capture($0, id: id)) }
+        }
+        router.get("/v1/payments/{id}") { request in
+            let id = request.parameters["id"] ?? ""
+            guard let payment = try await database.read({ try PaymentStore.payment($0, id: id) }), !payment.orderId.isEmpty else {
+                throw HTTPError.notFound("No payment with this id.")
+            }
+            return try Response.json(payment)
+        }
+        router.get("/v1/payments") { request in
+            let orderId = request.query["orderId"]
+            return try Response.json(Page(items: try await database.read { try PaymentStore.payments($0, orderId: orderId) }, next: nil))
+        }
+    }
+
+    private func runCommand(
+        _ request: Request,
+        _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response
+    ) async throws -> Response {
+        let key = try Idempotency.key(of: request)
+        let body = request.body
+        return try await database.write { connection in
+            try Idempotency.perform(connection, key: key, body: body) { try Self.mapErrors { try effect(connection) } }
+        }
+    }
+
+    static func mapErrors<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as PaymentError {
+            switch error {
+            case .unknownToken: throw HTTPError(.unprocessableContent, code: "unknown_payment_method", detail: "Unknown payment token.")
+            case .notFound: throw HTTPError.notFound("No payment with this id.")
+            case .voided: throw HTTPError(.conflict, code: "payment_voided", detail: "The payment was voided.")
+            case .declined(let insufficient):
+                throw HTTPError(
+                    .paymentRequired,
+                    code: "payment_declined",
+                    detail: insufficient ? "The card has insufficient funds." : "The card was declined.",
+                    extra: ["reason": insufficient ? "insufficient_funds" : "declined"]
+                )
+            case .invalidState(let status): throw HTTPError(.conflict, code: "invalid_state", detail: "The payment is \(status).")
+            }
+        }
+    }
+}

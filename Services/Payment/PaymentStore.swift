@@ -1,0 +1,147 @@
+import Contracts
+import Foundation
+import Storage
+
+enum PaymentError: Error, Equatable {
+    case unknownToken
+    case notFound
+    case voided
+    case declined(insufficientFunds: Bool)
+    case invalidState(String)
+}
+
+/// Payment methods and payments in SQL; each function runs inside the caller's transaction.
+enum PaymentStore {
+    static func saveMethod(
+        _ connection: DatabaseConnection,
+        token: String,
+        checked: CardValidator.Checked,
+        card: PaymentAPI.Card
+    ) throws
+        -> PaymentAPI.PaymentMethod
+    {
+        try connection.execute(
+            """
+            INSERT INTO payment_methods (token, brand, last4, exp_month, exp_year, issuer_profile, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            """,
+            token,
+            checked.brand,
+            checked.last4,
+            card.expMonth,
+            card.expYear,
+            checked.profile.rawValue,
+            Date()
+        )
+        return PaymentAPI.PaymentMethod(
+            token: token,
+            brand: checked.brand,
+            last4: checked.last4,
+            expMonth: card.expMonth,
+            expYear: card.expYear
+        )
+    }
+
+    static func profile(_ connection: DatabaseConnection, token: String) throws -> CardValidator.IssuerProfile? {
+        try connection.queryOne("SELECT issuer_profile FROM payment_methods WHERE token = $1", token).flatMap {
+            CardValidator.IssuerProfile(rawValue: try $0.decode("issuer_profile"))
+        }
+    }
+
+    /// Authorises the amount, or records a decline. A payment voided before its authorisation arrived stays voided.
+    static func authorize(_ connection: DatabaseConnection, _ command: PaymentAPI.Authorize) throws -> PaymentAPI.Payment {
+        if let existing = try payment(connection, id: command.paymentId) {
+            if existing.status == "VOIDED" { throw PaymentError.voided }
+            return existing
+        }
+        guard let profile = try profile(connection, token: command.token) else { throw PaymentError.unknownToken }
+        let now = Date()
+        let status: String
+        switch profile {
+        case .approve, .unavailable: status = "AUTHORIZED"
+        case .decline, .insufficientFunds: status = "DECLINED"
+        }
+        try connection.execute(
+            """
+            INSERT INTO payments (id, order_id, token, amount_cents, currency, status, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+            """,
+            command.paymentId,
+            command.orderId,
+            command.token,
+            command.amountCents,
+            command.currency,
+            status,
+            now
+        )
+        if status == "DECLINED" { throw PaymentError.declined(insufficientFunds: profile == .insufficientFunds) }
+        return try payment(connection, id: command.paymentId)!
+    }
+
+    /// Voids an authorisation. Voiding an unknown payment records it as voided and succeeds.
+    static func void(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment {
+        let now = Date()
+        guard let existing = try payment(connection, id: id) else {
+            try connection.execute(
+                """
+                INSERT INTO payments (id, order_id, token, amount_cents, currency, status, created_at, updated_at)
+                VALUES ($1, '', NULL, 0, 'XXX', 'VOIDED', $2, $2)
+                """,
+                id,
+                now
+            )
+            return try payment(connection, id: id)!
+        }
+        switch existing.status {
+        case "VOIDED", "DECLINED": return existing
+        case "AUTHORIZED": break
+        default: throw PaymentError.invalidState(existing.status)
+        }
+        try connection.execute("UPDATE payments SET status = 'VOIDED', updated_at = $1 WHERE id = $2", now, id)
+        return try payment(connection, id: id)!
+    }
+
+    static func capture(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment {
+        guard let existing = try payment(connection, id: id) else { throw PaymentError.notFound }
+        switch existing.status {
+        case "CAPTURED": return existing
+        case "AUTHORIZED": break
+        default: throw PaymentError.invalidState(existing.status)
+        }
+        try connection.execute("UPDATE payments SET status = 'CAPTURED', updated_at = $1 WHERE id = $2", Date(), id)
+        return try payment(connection, id: id)!
+    }
+
+    static func payment(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment? {
+        try connection.queryOne(
+            """
+            SELECT p.id, p.order_id, p.status, p.amount_cents, p.currency, m.brand, m.last4
+            FROM payments p LEFT JOIN payment_methods m ON m.token = p.token WHERE p.id = $1
+            """,
+            id
+        ).map(payment(from:))
+    }
+
+    static func payments(_ connection: DatabaseConnection, orderId: String?) throws -> [PaymentAPI.Payment] {
+        try connection.query(
+            """
+            SELECT p.id, p.order_id, p.status, p.amount_cents, p.currency, m.brand, m.last4
+            FROM payments p LEFT JOIN payment_methods m ON m.token = p.token
+            WHERE ($1 = '' OR p.order_id = $1) AND p.order_id <> '' ORDER BY p.id LIMIT 1000
+            """,
+            orderId ?? ""
+        ).map(payment(from:))
+    }
+
+    private static func payment(from row: Row) throws -> PaymentAPI.Payment {
+        PaymentAPI.Payment(
+            id: try row.decode("id"),
+            orderId: try row.decode("order_id"),
+            status: try row.decode("status"),
+            amountCents: try row.decode("amount_cents"),
+            currency: try row.decode("currency"),
+            brand: try row.decode("brand", as: String?.self),
+            last4: try row.decode("last4", as: String?.self)
+        )
+    }
+}

@@ -1,0 +1,153 @@
+import Contracts
+import CoreMetrics
+import Foundation
+import HTTP
+import Logging
+import SagaCore
+import ServiceKit
+import ServiceLifecycle
+import Synchronization
+
+/// Drives sagas: sends each pending command, feeds the reply to the state machine, saves the new state
+/// (durable at every step boundary) and acts on the decision. Unfinished sagas are resumed when the
+/// service starts; a saga interrupted by a crash re-sends its pending command with the same key.
+///
+/// A `Service`: its task group owns every saga in progress, and a graceful shutdown stops them at the next
+/// boundary (their state is saved; the next start resumes them).
+final class SagaRunner: Service, Sendable {
+    let store: SagaStore
+    let participants: Participants
+    let stepDeadline: TimeInterval
+    let logger: Logger
+    let metrics: PrometheusRegistry
+    private let queue: AsyncStream<String>
+    private let queueInput: AsyncStream<String>.Continuation
+    private let state = Mutex<RunnerState>(RunnerState())
+
+    private struct RunnerState {
+        var active: Set<String> = []
+        var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+    }
+
+    init(store: SagaStore, participants: Participants, stepDeadline: TimeInterval, logger: Logger, metrics: PrometheusRegistry) {
+        self.store = store
+        self.participants = participants
+        self.stepDeadline = stepDeadline
+        self.logger = logger
+        self.metrics = metrics
+        (queue, queueInput) = AsyncStream.makeStream(of: String.self)
+    }
+
+    func run() async throws {
+        let unfinished = try await store.unfinished()
+        if !unfinished.isEmpty { logger.info("resuming unfinished sagas", metadata: ["saga.count": "\(unfinished.count)"]) }
+        for id in unfinished { submit(id) }
+        await withDiscardingTaskGroup { group in
+            for await id in queue.cancelOnGracefulShutdown() {
+                group.addTask { await self.drive(id) }
+            }
+        }
+    }
+
+    /// Starts driving a saga unless this process drives it already.
+    func submit(_ id: String) {
+        let added = state.withLock { $0.active.insert(id).inserted }
+        if added { queueInput.yield(id) }
+    }
+
+    /// Waits until the saga finishes or `timeout` passes; returns whether it finished.
+    func waitUntilFinished(_ id: String, timeout: Duration) async -> Bool {
+        if let saga = try? await store.load(id), saga.status.isFinished { return true }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let stillActive = self.state.withLock { state -> Bool in
+                        guard state.active.contains(id) else { return false }
+                        state.waiters[id, default: []].append(continuation)
+                        return true
+                    }
+                    if !stillActive { continuation.resume() }
+                }
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            if !first {
+                // Wake the waiter task we left behind, so the group can end.
+                self.wake(id)
+            }
+            return first
+        }
+    }
+
+    /// Resumes everyone waiting on this saga; they read its state to see where it is.
+    private func wake(_ id: String) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            defer { state.waiters[id] = nil }
+            return state.waiters[id] ?? []
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func drive(_ id: String) async {
+        defer {
+            state.withLock { _ = $0.active.remove(id) }
+            wake(id)
+        }
+        guard var saga = await loadRetrying(id) else { return }
+        while let command = saga.pendingCommand {
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
+            let reply = await participants.send(command, for: saga)
+            let decision = saga.handle(reply, now: Date(), stepDeadline: stepDeadline)
+            guard await saveRetrying(saga) else { return }
+            switch decision {
+            case .send:
+                continue
+            case .retry(_, let attempt):
+                try? await Task.sleep(for: Self.backoff(attempt: attempt))
+            case .finished(let status):
+                Counter(label: "sagas_finished_total", dimensions: [("status", status.rawValue)], factory: metrics).increment()
+                logger.info(
+                    "saga finished",
+                    metadata: ["saga.id": "\(saga.id)", "saga.status": "\(status.rawValue)", "saga.failure": "\(saga.failureCode ?? "")"]
+                )
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter: up to 50 ms, 100 ms, ... capped at 2 s.
+    static func backoff(attempt: Int) -> Duration {
+        let ceiling = min(2000.0, 50.0 * pow(2.0, Double(min(attempt - 1, 10))))
+        return .milliseconds(Int64(Double.random(in: 0.5...1.0) * ceiling))
+    }
+
+    private func loadRetrying(_ id: String) async -> CheckoutSaga? {
+        for attempt in 1...20 {
+            do {
+                return try await store.load(id)
+            } catch {
+                logger.warning("cannot load saga", metadata: ["saga.id": "\(id)", "error": "\(error)"])
+                try? await Task.sleep(for: Self.backoff(attempt: attempt))
+            }
+        }
+        return nil
+    }
+
+    /// Saves the saga's state; a database that stays down stops driving it (the next start resumes it).
+    private func saveRetrying(_ saga: CheckoutSaga) async -> Bool {
+        for attempt in 1...20 {
+            do {
+                try await store.save(saga)
+                return true
+            } catch {
+                logger.warning("cannot save saga", metadata: ["saga.id": "\(saga.id)", "error": "\(error)"])
+                try? await Task.sleep(for: Self.backoff(attempt: attempt))
+            }
+        }
+        return false
+    }
+}

@@ -1,0 +1,82 @@
+import Contracts
+import Foundation
+import HTTP
+import ServiceKit
+import Storage
+
+/// The shipping service's HTTP API.
+struct ShippingRoutes {
+    let database: any Database
+
+    func mount(on router: inout Router) {
+        router.post("/v1/shipments") { request in
+            let command = try request.decode(ShippingAPI.Schedule.self)
+            var check = Validation()
+            check.text(command.shipmentId, "shipmentId", max: 100)
+            check.text(command.orderId, "orderId", max: 100)
+            Self.validate(command.address, into: &check)
+            try check.validate()
+            return try await runCommand(request) { try Response.json(try ShippingStore.schedule($0, command), status: .created) }
+        }
+        router.post("/v1/shipments/{id}/cancel") { request in
+            let id = request.parameters["id"] ?? ""
+            return try await runCommand(request) { try Response.json(try ShippingStore.cancel($0, id: id)) }
+        }
+        router.post("/v1/shipments/{id}/dispatch") { request in
+            let id = request.parameters["id"] ?? ""
+            return try await runCommand(request) {
+                try Response.json(try ShippingStore.advance($0, id: id, from: "SCHEDULED", to: "DISPATCHED"))
+            }
+        }
+        router.post("/v1/shipments/{id}/deliver") { request in
+            let id = request.parameters["id"] ?? ""
+            return try await runCommand(request) {
+                try Response.json(try ShippingStore.advance($0, id: id, from: "DISPATCHED", to: "DELIVERED"))
+            }
+        }
+        router.get("/v1/shipments/{id}") { request in
+            let id = request.parameters["id"] ?? ""
+            guard let shipment = try await database.read({ try ShippingStore.shipment($0, id: id) }), !shipment.orderId.isEmpty else {
+                throw HTTPError.notFound("No shipment with this id.")
+            }
+            return try Response.json(shipment)
+        }
+    }
+
+    /// The address checks the gateway also applies before a checkout starts.
+    static func validate(_ address: ShippingAPI.Address, into check: inout Validation) {
+        check.text(address.name, "shipping.name")
+        check.text(address.line1, "shipping.line1")
+        check.text(address.city, "shipping.city", max: 100)
+        check.text(address.postalCode, "shipping.postalCode", max: 20)
+        check.check(
+            address.country.count == 2 && address.country.allSatisfy { $0.isASCII && $0.isLetter },
+            "shipping.country must be a two-letter code"
+        )
+    }
+
+    private func runCommand(
+        _ request: Request,
+        _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response
+    ) async throws -> Response {
+        let key = try Idempotency.key(of: request)
+        let body = request.body
+        return try await database.write { connection in
+            try Idempotency.perform(connection, key: key, body: body) { try Self.mapErrors { try effect(connection) } }
+        }
+    }
+
+    static func mapErrors<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ShippingError {
+            switch error {
+            case .undeliverable(let country):
+                throw HTTPError(.unprocessableContent, code: "undeliverable", detail: "The carrier cannot deliver to \(country).")
+            case .cancelled: throw HTTPError(.conflict, code: "shipment_cancelled", detail: "The shipment was cancelled.")
+            case .notFound: throw HTTPError.notFound("No shipment with this id.")
+            case .invalidState(let status): throw HTTPError(.conflict, code: "invalid_state", detail: "The shipment is \(status).")
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Contracts
+import Foundation
+import Storage
+
+enum ShippingError: Error, Equatable {
+    case undeliverable(String)
+    case cancelled
+    case notFound
+    case invalidState(String)
+}
+
+/// Shipments in SQL; each function runs inside the caller's transaction.
+enum ShippingStore {
+    /// Countries the carrier cannot deliver to (DESIGN: `XX`).
+    static let undeliverable: Set<String> = ["XX"]
+
+    static func schedule(_ connection: DatabaseConnection, _ command: ShippingAPI.Schedule) throws -> ShippingAPI.Shipment {
+        if let existing = try shipment(connection, id: command.shipmentId) {
+            if existing.status == "CANCELLED" { throw ShippingError.cancelled }
+            return existing
+        }
+        let country = command.address.country.uppercased()
+        if undeliverable.contains(country) { throw ShippingError.undeliverable(country) }
+        let a = command.address
+        try connection.execute(
+            """
+            INSERT INTO shipments (id, order_id, status, name, line1, city, postal_code, country, created_at, updated_at)
+            VALUES ($1, $2, 'SCHEDULED', $3, $4, $5, $6, $7, $8, $8)
+            """,
+            command.shipmentId,
+            command.orderId,
+            a.name,
+            a.line1,
+            a.city,
+            a.postalCode,
+            country,
+            Date()
+        )
+        return try shipment(connection, id: command.shipmentId)!
+    }
+
+    /// Cancels a scheduled shipment; cancelling an unknown one records it as cancelled and succeeds.
+    static func cancel(_ connection: DatabaseConnection, id: String) throws -> ShippingAPI.Shipment {
+        let now = Date()
+        guard let existing = try shipment(connection, id: id) else {
+            try connection.execute(
+                """
+                INSERT INTO shipments (id, order_id, status, name, line1, city, postal_code, country, created_at, updated_at)
+                VALUES ($1, '', 'CANCELLED', '', '', '', '', '', $2, $2)
+                """,
+                id,
+                now
+            )
+            return try shipment(connection, id: id)!
+        }
+        switch existing.status {
+        case "CANCELLED": return existing
+        case "SCHEDULED": break
+        default: throw ShippingError.invalidState(existing.status)
+        }
+        try connection.execute("UPDATE shipments SET status = 'CANCELLED', updated_at = $1 WHERE id = $2", now, id)
+        return try shipment(connection, id: id)!
+    }
+
+    /// Carrier events: SCHEDULED -> DISPATCHED -> DELIVERED.
+    static func advance(_ connection: DatabaseConnection, id: String, from: String, to: String) throws -> ShippingAPI.Shipment {
+        guard let existing = try shipment(connection, id: id), !existing.orderId.isEmpty else { throw ShippingError.notFound }
+        if existing.status == to { return existing }
+        guard existing.status == from else { throw ShippingError.invalidState(existing.status) }
+        try connection.execute("UPDATE shipments SET status = $1, updated_at = $2 WHERE id = $3", to, Date(), id)
+        return try shipment(connection, id: id)!
+    }
+
+    static func shipment(_ connection: DatabaseConnection, id: String) throws -> ShippingAPI.Shipment? {
+        try connection.queryOne("SELECT id, order_id, status, country FROM shipments WHERE id = $1", id).map {
+            ShippingAPI.Shipment(
+                id: try $0.decode("id"),
+                orderId: try $0.decode("order_id"),
+                status: try $0.decode("status"),
+                country: try $0.decode("country")
+            )
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Crypto
+import Foundation
+import HTTP
+import Storage
+
+/// Participant-side idempotency: a command's key is recorded with its answer in the same transaction as
+/// its effect, so a repeated command changes nothing and gets the first answer back.
+///
+/// Each service that takes commands has an `idempotency_keys` table (see its first migration).
+public enum Idempotency {
+    /// The `Idempotency-Key` of a command, required: 400 `missing_idempotency_key` without one.
+    public static func key(of request: Request) throws -> String {
+        guard let key = request.headers["Idempotency-Key"], !key.isEmpty, key.count <= 200 else {
+            throw HTTPError.badRequest("The Idempotency-Key header is required.", code: "missing_idempotency_key")
+        }
+        return key
+    }
+
+    /// SHA-256 of a request body, to tell a retry from a different command under the same key.
+    public static func fingerprint(_ body: [UInt8]) -> String {
+        SHA256.hash(data: Data(body)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Inside a write transaction: the recorded answer for `key`, or runs `effect` and records its answer.
+    /// An `HTTPError` thrown by `effect` (a business refusal) is recorded as its problem document, with the
+    /// effect's own writes rolled back by the caller's transaction only when it throws something else.
+    /// A reused key with another body answers 422 `idempotency_key_reused`.
+    public static func perform(
+        _ connection: DatabaseConnection,
+        key: String,
+        body: [UInt8],
+        _ effect: () throws -> Response
+    ) throws -> Response {
+        let fingerprint = fingerprint(body)
+        if let row = try connection.queryOne("SELECT fingerprint, status, content_type, body FROM idempotency_keys WHERE key = $1", key) {
+            guard try row.decode("fingerprint", as: String.self) == fingerprint else {
+                return HTTPError(.unprocessableContent, code: "idempotency_key_reused", detail: "This key was used for another request.")
+                    .response
+            }
+            var headers = HTTPHeaders([("Content-Type", try row.decode("content_type", as: String.self))])
+            headers.add(name: "Idempotent-Replay", value: "true")
+            return Response(
+                status: HTTPStatus(code: try row.decode("status", as: Int.self)),
+                headers: headers,
+                body: Array(try row.decode("body", as: String.self).utf8)
+            )
+        }
+        let response: Response
+        do {
+            response = try effect()
+        } catch let error as HTTPError {
+            response = error.response
+        }
+        try connection.execute(
+            "INSERT INTO idempotency_keys (key, fingerprint, status, content_type, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            key,
+            fingerprint,
+            response.status.code,
+            response.headers["Content-Type"] ?? "application/json",
+            response.bodyText,
+            Date()
+        )
+        return response
+    }
+}

@@ -1,0 +1,25 @@
+import Foundation
+import Storage
+
+extension ServiceRuntime {
+    /// Opens `DATABASE_URL` (default `defaultURL`) and applies the migrations in `directory` for its dialect.
+    /// Fails the start with a clear message when the URL is malformed or a migration was changed.
+    public func openDatabase(defaultURL: String, migrations directory: URL) async throws -> (any Database, Migrator) {
+        let text = try environment.get("DATABASE_URL", default: defaultURL)
+        let url: DatabaseURL
+        do {
+            url = try DatabaseURL(text)
+        } catch {
+            throw ConfigError(variable: "DATABASE_URL", problem: "must be sqlite:PATH, sqlite::memory: or postgres://...")
+        }
+        let pool = try environment.get("DATABASE_POOL_SIZE", default: 4)
+        let database = try Storage.openDatabase(url: url, poolSize: pool, logger: logger)
+        let migrator = Migrator(try Migration.load(from: directory, dialect: database.dialect))
+        let applied = try await migrator.migrate(database)
+        logger.info(
+            "database ready",
+            metadata: ["db.dialect": "\(database.dialect.rawValue)", "db.migrations_applied": "\(applied.count)"]
+        )
+        return (database, migrator)
+    }
+}

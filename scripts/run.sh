@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# make run: builds and starts the six services on SQLite under $DATA_DIR (default ./data), seeds a demo
+# catalog, prints the gateway URL and the development keys, and stops everything on Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA_DIR=${DATA_DIR:-./data}
+CONFIGURATION=${CONFIGURATION:-debug}
+BASE_PORT=${BASE_PORT:-8080}
+mkdir -p "$DATA_DIR/logs"
+DATA_DIR=$(cd "$DATA_DIR" && pwd)
+
+echo "building ($CONFIGURATION)..."
+swift build -c "$CONFIGURATION" >"$DATA_DIR/logs/build.log" 2>&1 || { tail -50 "$DATA_DIR/logs/build.log"; exit 1; }
+BIN=$(swift build -c "$CONFIGURATION" --show-bin-path)
+
+# Development defaults only: docker-compose and production take these from their environment.
+export SERVICE_SECRET=${SERVICE_SECRET:-dev-service-secret-change-me}
+export ADMIN_API_KEY=${ADMIN_API_KEY:-admin-dev-key}
+export CUSTOMER_API_KEYS=${CUSTOMER_API_KEYS:-alice:alice-dev-key,bob:bob-dev-key}
+export LOG_LEVEL=${LOG_LEVEL:-info}
+export INVENTORY_URL=http://127.0.0.1:$((BASE_PORT + 1)) ORDER_URL=http://127.0.0.1:$((BASE_PORT + 2))
+export PAYMENT_URL=http://127.0.0.1:$((BASE_PORT + 3)) SHIPPING_URL=http://127.0.0.1:$((BASE_PORT + 4))
+export SAGA_URL=http://127.0.0.1:$((BASE_PORT + 5))
+
+services=(gateway inventory order payment shipping saga)
+pids=()
+stop() {
+    echo
+    echo "stopping..."
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    echo "stopped"
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+for index in "${!services[@]}"; do
+    name=${services[$index]}
+    PORT=$((BASE_PORT + index)) DATABASE_URL="sqlite://$DATA_DIR/$name.db" "$BIN/$name" >>"$DATA_DIR/logs/$name.log" 2>&1 &
+    pids+=($!)
+done
+
+for index in "${!services[@]}"; do
+    name=${services[$index]}
+    port=$((BASE_PORT + index))
+    ready=no
+    for _ in $(seq 1 300); do
+        if curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then ready=yes; break; fi
+        if ! kill -0 "${pids[$index]}" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    printf "  %-10s http://127.0.0.1:%-5s %s\n" "$name" "$port" "$([[ $ready == yes ]] && echo ready || echo "NOT READY (see $DATA_DIR/logs/$name.log)")"
+    [[ $ready == yes ]] || exit 1
+done
+
+GATEWAY=http://127.0.0.1:$BASE_PORT
+seed() {
+    curl -s -o /dev/null -X POST "$GATEWAY/v1/products" -H "Authorization: Bearer $ADMIN_API_KEY" -H 'Content-Type: application/json' -d "$1"
+}
+seed '{"sku":"MUG-001","name":"SagaMart mug","priceCents":1200,"currency":"EUR","stock":100}'
+seed '{"sku":"TEE-001","name":"SagaMart T-shirt","priceCents":2500,"currency":"EUR","stock":50}'
+seed '{"sku":"STICKER-001","name":"Sticker pack","priceCents":300,"currency":"EUR","stock":1000}'
+seed '{"sku":"LAMP-001","name":"Desk lamp (last one)","priceCents":4900,"currency":"EUR","stock":1}'
+
+cat <<TEXT
+
+SagaMart is running. Gateway: $GATEWAY
+  admin key:    $ADMIN_API_KEY
+  customer keys: alice -> alice-dev-key, bob -> bob-dev-key   (CUSTOMER_API_KEYS)
+  data and logs: $DATA_DIR
+Try:  curl -s $GATEWAY/v1/products -H 'Authorization: Bearer alice-dev-key'
+Ctrl-C stops every service.
+TEXT
+wait -n "${pids[@]}" || true
+echo "a service exited; see $DATA_DIR/logs" >&2
