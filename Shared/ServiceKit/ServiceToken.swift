@@ -91,9 +91,9 @@ public struct ServiceAuthenticator: Sendable {
         let authenticator = self
         return { request, next in
             if publicPaths.contains(request.path) { return try await next(request) }
+            let token: ServiceToken
             do {
-                let token = try authenticator.verify(authorization: request.headers["Authorization"])
-                return try await CallerContext.$caller.withValue(token.caller) { try await next(request) }
+                token = try authenticator.verify(authorization: request.headers["Authorization"])
             } catch {
                 throw HTTPError(
                     .unauthorized,
@@ -102,6 +102,8 @@ public struct ServiceAuthenticator: Sendable {
                     headers: HTTPHeaders([("WWW-Authenticate", "Bearer")])
                 )
             }
+            // Outside the catch: the handler's own errors must pass through unchanged.
+            return try await CallerContext.$caller.withValue(token.caller) { try await next(request) }
         }
     }
 }

@@ -94,8 +94,13 @@ struct CheckoutSagaTests {
         _ = saga.handle(.success(totalCents: 100, currency: "EUR"), now: t0, stepDeadline: 30)
         _ = saga.handle(.success(), now: t0, stepDeadline: 30)
         let started = t0
-        #expect(saga.handle(.failure("503"), now: started.addingTimeInterval(1), stepDeadline: 30) == .retry(saga.pendingCommand!, attempt: 1))
-        #expect(saga.handle(.failure("timeout"), now: started.addingTimeInterval(10), stepDeadline: 30) == .retry(saga.pendingCommand!, attempt: 2))
+        #expect(
+            saga.handle(.failure("503"), now: started.addingTimeInterval(1), stepDeadline: 30) == .retry(saga.pendingCommand!, attempt: 1)
+        )
+        #expect(
+            saga.handle(.failure("timeout"), now: started.addingTimeInterval(10), stepDeadline: 30)
+                == .retry(saga.pendingCommand!, attempt: 2)
+        )
         let decisions = [
             saga.handle(.failure("503"), now: started.addingTimeInterval(31), stepDeadline: 30),
             saga.handle(.success(), now: t0, stepDeadline: 30),
@@ -116,7 +121,9 @@ struct CheckoutSagaTests {
         #expect(late == .retry(saga.pendingCommand!, attempt: 1))
         #expect(saga.status == .running)
         _ = saga.handle(.success(), now: t0, stepDeadline: 30)
-        #expect(saga.handle(.failure("503"), now: t0.addingTimeInterval(3600), stepDeadline: 30) == .retry(saga.pendingCommand!, attempt: 1))
+        #expect(
+            saga.handle(.failure("503"), now: t0.addingTimeInterval(3600), stepDeadline: 30) == .retry(saga.pendingCommand!, attempt: 1)
+        )
         _ = saga.handle(.success(), now: t0, stepDeadline: 30)
         #expect(saga.handle(.success(), now: t0, stepDeadline: 30) == .finished(.completed))
     }

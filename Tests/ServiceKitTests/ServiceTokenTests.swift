@@ -36,6 +36,7 @@ struct ServiceTokenTests {
     @Test func middlewareAnswers401WithoutAValidTokenAndLetsHealthThrough() async throws {
         var router = Router()
         router.get("/internal") { _ in Response.text("caller=\(CallerContext.caller ?? "none")") }
+        router.get("/refuse") { _ in throw HTTPError(.conflict, code: "out_of_stock") }
         router.get("/health/live") { _ in Response.text("live") }
         let responder = chain([ServiceMiddleware.errors(logger: .init(label: "t")), payment.middleware()], router.responder)
         let server = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: responder)
@@ -50,6 +51,9 @@ struct ServiceTokenTests {
         #expect(wrongAudience.status.code == 401)
         let good = try await client.get("\(base)/internal", headers: saga.authorization(for: "payment"))
         #expect(good.bodyText == "caller=saga")
+        // A handler's own error passes through the token check unchanged.
+        let refused = try await client.get("\(base)/refuse", headers: saga.authorization(for: "payment"))
+        #expect(refused.status.code == 409)
         #expect(try await client.get("\(base)/health/live").status.code == 200)
         await server.shutdown()
     }

@@ -1,0 +1,240 @@
+import Foundation
+import HTTP
+import Synchronization
+import TestSupport
+import Testing
+
+/// One running system shared by the tests of this suite (each uses SKUs of its own).
+actor SharedSystem {
+    static let shared = SharedSystem()
+    private var system: SagaMartSystem?
+
+    func get() async throws -> SagaMartSystem {
+        if let system { return system }
+        let started = try await SagaMartSystem(overrides: ["saga": ["SAGA_STEP_DEADLINE": "1s"]])
+        system = started
+        return started
+    }
+}
+
+@Suite("Checkout end to end (real processes, SQLite)", .serialized)
+struct CheckoutTests {
+    @Test func happyPath() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("MUG")
+        try await system.createProduct(sku, stock: 5, priceCents: 1200)
+        let response = try await system.checkout(checkoutBody(sku: sku, quantity: 2))
+        #expect(response.status.code == 201, "\(response.bodyText)")
+        let body = response.object
+        #expect(body["status"] as? String == "APPROVED")
+        #expect(body["totalCents"] as? Int == 2400)
+        #expect(body["currency"] as? String == "EUR")
+        let orderId = try #require(body["orderId"] as? String)
+        let order = try await system.order(orderId, key: alice)
+        #expect(order["status"] as? String == "APPROVED")
+        #expect((order["payment"] as? [String: Any])?["status"] as? String == "CAPTURED")
+        #expect((order["shipment"] as? [String: Any])?["status"] as? String == "SCHEDULED")
+        #expect((order["checkout"] as? [String: Any])?["status"] as? String == "COMPLETED")
+        #expect(try await system.available(sku) == 3)
+        let checkout = try await system.call("GET", "/v1/checkouts/\(body["checkoutId"] as! String)", key: alice).object
+        #expect(
+            (checkout["steps"] as? [[String: Any]])?.map { $0["name"] as? String } == [
+                "order.create", "inventory.reserve", "payment.authorize", "shipping.schedule", "payment.capture", "inventory.commit",
+                "order.approve",
+            ]
+        )
+    }
+
+    @Test func outOfStockChargesNothing() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("LAMP")
+        try await system.createProduct(sku, stock: 1)
+        let response = try await system.checkout(checkoutBody(sku: sku, quantity: 2))
+        #expect(response.status.code == 409)
+        #expect(response.object["code"] as? String == "out_of_stock")
+        let order = try await system.order(try #require(response.object["orderId"] as? String))
+        #expect(order["status"] as? String == "REJECTED")
+        #expect(order["payment"] == nil || order["payment"] is NSNull)
+        #expect(try await system.available(sku) == 1)
+    }
+
+    @Test(arguments: [("4000000000000002", "declined"), ("4000000000009995", "insufficient_funds")])
+    func declinedPaymentsReleaseStock(_ card: String, _ reason: String) async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("TEE")
+        try await system.createProduct(sku, stock: 3)
+        let response = try await system.checkout(checkoutBody(sku: sku, quantity: 2, card: card))
+        #expect(response.status.code == 402)
+        #expect(response.object["code"] as? String == "payment_declined")
+        let order = try await system.order(try #require(response.object["orderId"] as? String))
+        #expect(order["status"] as? String == "REJECTED")
+        #expect((order["payment"] as? [String: Any])?["status"] as? String == "DECLINED")
+        #expect(try await system.available(sku) == 3)
+    }
+
+    @Test func undeliverableVoidsTheAuthorisation() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("BOX")
+        try await system.createProduct(sku, stock: 3)
+        let response = try await system.checkout(checkoutBody(sku: sku, country: "XX"))
+        #expect(response.status.code == 422)
+        #expect(response.object["code"] as? String == "undeliverable")
+        let order = try await system.order(try #require(response.object["orderId"] as? String))
+        #expect(order["status"] as? String == "REJECTED")
+        #expect((order["payment"] as? [String: Any])?["status"] as? String == "VOIDED")
+        #expect(try await system.available(sku) == 3)
+    }
+
+    @Test func anUnavailablePaymentServiceIsRetriedThenCompensatedAtTheDeadline() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("PEN")
+        try await system.createProduct(sku, stock: 3)
+        let response = try await system.checkout(checkoutBody(sku: sku, card: "4000000000000119"))
+        #expect(response.status.code == 503)
+        #expect(response.object["code"] as? String == "service_unavailable")
+        let checkout = try await system.call("GET", "/v1/checkouts/\(response.object["checkoutId"] as! String)", key: admin).object
+        #expect(checkout["status"] as? String == "COMPENSATED")
+        let steps = checkout["steps"] as? [[String: Any]] ?? []
+        let authorize = try #require(steps.first { $0["name"] as? String == "payment.authorize" })
+        #expect((authorize["attempts"] as? Int ?? 0) > 1)
+        #expect(steps.map { $0["name"] as? String }.suffix(3) == ["payment.void", "inventory.release", "order.reject"])
+        let order = try await system.order(try #require(response.object["orderId"] as? String))
+        #expect(order["status"] as? String == "REJECTED")
+        #expect(try await system.available(sku) == 3)
+    }
+
+    @Test func idempotentReplayAndKeyReuse() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("CUP")
+        try await system.createProduct(sku, stock: 10)
+        let body = checkoutBody(sku: sku)
+        let first = try await system.checkout(body, idempotencyKey: "replay-\(sku)")
+        let second = try await system.checkout(body, idempotencyKey: "replay-\(sku)")
+        #expect(first.status.code == 201)
+        #expect(second.status.code == 201)
+        #expect(second.body == first.body)
+        #expect(try await system.available(sku) == 9)
+        let reused = try await system.checkout(checkoutBody(sku: sku, quantity: 2), idempotencyKey: "replay-\(sku)")
+        #expect(reused.status.code == 422)
+        #expect(reused.object["code"] as? String == "idempotency_key_reused")
+        // Keys belong to a customer: bob's request with alice's key value is his own checkout.
+        let bobs = try await system.checkout(body, key: bob, idempotencyKey: "replay-\(sku)")
+        #expect(bobs.status.code == 201)
+        #expect(bobs.object["orderId"] as? String != first.object["orderId"] as? String)
+        #expect(try await system.available(sku) == 8)
+    }
+
+    @Test func respondAsyncAnswers202WithALocation() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("BAG")
+        try await system.createProduct(sku, stock: 2)
+        let response = try await system.checkout(checkoutBody(sku: sku), headers: [("Prefer", "respond-async")])
+        #expect(response.status.code == 202)
+        let location = try #require(response.headers["Location"])
+        #expect(location.hasPrefix("/v1/checkouts/"))
+        let finished = try await system.waitForCheckout(String(location.dropFirst("/v1/checkouts/".count)))
+        #expect(finished["status"] as? String == "COMPLETED")
+    }
+
+    @Test func malformedRequestsChangeNothing() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("HAT")
+        try await system.createProduct(sku, stock: 4)
+        let missingKey = try await system.call("POST", "/v1/checkout", key: alice, json: checkoutBody(sku: sku))
+        #expect(missingKey.status.code == 400)
+        #expect(missingKey.object["code"] as? String == "missing_idempotency_key")
+        for bad in [
+            "{", "[]", #"{"items":[]}"#, checkoutBody(sku: sku, quantity: 0), checkoutBody(sku: sku, quantity: -3),
+            checkoutBody(sku: sku, card: "4242424242424241"), checkoutBody(sku: sku, country: "Germany"),
+            checkoutBody(sku: "", quantity: 1),
+        ] {
+            let response = try await system.checkout(bad)
+            #expect([400, 422].contains(response.status.code), "\(bad) -> \(response.status.code) \(response.bodyText)")
+            #expect(response.headers["Content-Type"] == "application/problem+json")
+        }
+        let unknown = try await system.checkout(checkoutBody(sku: "NO-SUCH-SKU"))
+        #expect(unknown.status.code == 422)
+        #expect(unknown.object["code"] as? String == "unknown_sku")
+        #expect(try await system.available(sku) == 4)
+        let badProduct = try await system.call(
+            "POST",
+            "/v1/products",
+            key: admin,
+            json: #"{"sku":"x","name":"","priceCents":-1,"currency":"euro","stock":1}"#
+        )
+        #expect(badProduct.status.code == 422)
+    }
+
+    @Test func sqlLookingInputIsStoredAsText() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("SQL")
+        let name = "Robert'); DROP TABLE products; --"
+        let created = try await system.call(
+            "POST",
+            "/v1/products",
+            key: admin,
+            json: #"{"sku":"\#(sku)","name":"\#(name)","priceCents":100,"currency":"EUR","stock":1}"#
+        )
+        #expect(created.status.code == 201)
+        let product = try await system.call("GET", "/v1/products/\(sku)", key: alice).object
+        #expect(product["name"] as? String == name)
+        #expect(try await system.call("GET", "/v1/products", key: alice).status.code == 200)
+    }
+
+    @Test func fortyConcurrentCheckoutsForTenUnits() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("RUSH")
+        try await system.createProduct(sku, stock: 10, priceCents: 500)
+        let codes = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<40 {
+                group.addTask { try await system.checkout(checkoutBody(sku: sku), key: i % 2 == 0 ? alice : bob).status.code }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(codes.filter { $0 == 201 }.count == 10)
+        #expect(codes.filter { $0 == 409 }.count == 30)
+        #expect(try await system.available(sku) == 0)
+        try await system.checkInvariants(sku: sku, initialStock: 10, priceCents: 500)
+    }
+
+    @Test func customersSeeOnlyTheirOwnAndRolesAreEnforced() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("OWN")
+        try await system.createProduct(sku, stock: 2)
+        let response = try await system.checkout(checkoutBody(sku: sku))
+        let orderId = try #require(response.object["orderId"] as? String)
+        let checkoutId = try #require(response.object["checkoutId"] as? String)
+        #expect(try await system.call("GET", "/v1/orders/\(orderId)", key: alice).status.code == 200)
+        #expect(try await system.call("GET", "/v1/orders/\(orderId)", key: bob).status.code == 404)
+        #expect(try await system.call("GET", "/v1/checkouts/\(checkoutId)", key: bob).status.code == 404)
+        #expect(try await system.call("GET", "/v1/orders/\(orderId)", key: admin).status.code == 200)
+        let bobsOrders = try await system.call("GET", "/v1/orders", key: bob).object["items"] as? [[String: Any]] ?? []
+        #expect(!bobsOrders.contains { $0["id"] as? String == orderId })
+        #expect(try await system.call("GET", "/v1/orders/\(orderId)", key: nil).status.code == 401)
+        #expect(try await system.call("GET", "/v1/orders/\(orderId)", key: "wrong").status.code == 401)
+        #expect(try await system.call("POST", "/v1/products", key: alice, json: "{}").status.code == 403)
+        #expect(try await system.checkout(checkoutBody(sku: sku), key: admin).status.code == 403)
+        #expect(try await system.call("GET", "/v1/sagas?status=COMPLETED", key: alice).status.code == 403)
+        #expect(try await system.call("GET", "/v1/sagas?status=COMPLETED", key: admin).status.code == 200)
+    }
+
+    @Test func internalEndpointsRefuseCallsWithoutAServiceToken() async throws {
+        let system = try await SharedSystem.shared.get()
+        let client = HTTPClient()
+        let calls = [
+            ("inventory", "POST", "/v1/reservations"), ("inventory", "GET", "/v1/products"), ("order", "GET", "/v1/orders"),
+            ("payment", "POST", "/v1/payments/authorize"), ("shipping", "POST", "/v1/shipments"), ("saga", "GET", "/v1/sagas"),
+        ]
+        for (service, method, path) in calls {
+            let response = try await client.execute(
+                ClientRequest(
+                    method: method,
+                    url: system.url(service) + path,
+                    headers: HTTPHeaders([("Authorization", "Bearer forged")]),
+                    body: Array("{}".utf8)
+                )
+            )
+            #expect(response.status.code == 401, "\(service) \(path)")
+        }
+    }
+}

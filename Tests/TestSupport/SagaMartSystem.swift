@@ -1,0 +1,106 @@
+import Foundation
+import HTTP
+import Synchronization
+
+/// The whole system as real processes: the six executables on free ports, each with its own SQLite
+/// database in a fresh folder, driven over HTTP through the gateway like a user would.
+public final class SagaMartSystem: @unchecked Sendable {
+    public static let services = ["gateway", "inventory", "order", "payment", "shipping", "saga"]
+    public let directory: String
+    public let ports: [String: Int]
+    public let secret = "e2e-service-secret-0123456789"
+    public let client = HTTPClient(configuration: HTTPClientConfiguration(requestTimeout: .seconds(60)))
+    private let environments: [String: [String: String]]
+    private let lock = NSLock()
+    private var processes: [String: ChildProcess] = [:]
+
+    /// Starts every service and waits until each is ready. `overrides` adds settings per service.
+    public init(overrides: [String: [String: String]] = [:]) async throws {
+        directory = temporaryDirectory()
+        var ports: [String: Int] = [:]
+        for name in Self.services { ports[name] = try freePort() }
+        self.ports = ports
+        var environments: [String: [String: String]] = [:]
+        for name in Self.services {
+            var environment = [
+                "PORT": "\(ports[name]!)",
+                "DATABASE_URL": "sqlite://\(directory)/\(name).db",
+                "SERVICE_SECRET": secret,
+                "ADMIN_API_KEY": "admin-dev-key",
+                "CUSTOMER_API_KEYS": "alice:alice-dev-key,bob:bob-dev-key",
+                "LOG_LEVEL": "info",
+                "SAGA_STEP_DEADLINE": "3s",
+                "SAGA_CALL_TIMEOUT": "2s",
+            ]
+            for other in Self.services where other != "gateway" {
+                environment["\(other.uppercased())_URL"] = "http://127.0.0.1:\(ports[other]!)"
+            }
+            environment.merge(overrides[name] ?? [:]) { _, new in new }
+            environments[name] = environment
+        }
+        self.environments = environments
+        for name in Self.services { try start(name) }
+        for name in Self.services { try await waitReady(name) }
+    }
+
+    deinit { stopAll() }
+
+    public var gateway: String { "http://127.0.0.1:\(ports["gateway"]!)" }
+
+    public func url(_ service: String) -> String { "http://127.0.0.1:\(ports[service]!)" }
+
+    /// Starts (or restarts) one service with its settings.
+    public func start(_ name: String) throws {
+        let process = try ChildProcess(productsDirectory + "/" + name, environment: environments[name]!)
+        SagaMartSystem.register(process.pid)
+        lock.withLock { processes[name] = process }
+    }
+
+    /// Sends `signal` to a service (SIGKILL for a crash) and waits for it to exit.
+    public func kill(_ name: String, signal: Int32 = SIGKILL) async {
+        guard let process = lock.withLock({ processes[name] }) else { return }
+        process.signal(signal)
+        _ = await process.wait()
+    }
+
+    public func waitReady(_ name: String) async throws {
+        for _ in 0..<600 {
+            if (try? await client.get("\(url(name))/health/ready").status.code) == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw PostgresCluster.ClusterError(message: "\(name) did not become ready: \(output(name))")
+    }
+
+    /// What a service logged.
+    public func output(_ name: String) -> String { lock.withLock { processes[name]?.output ?? "" } }
+
+    public func stopAll() {
+        let all = lock.withLock { Array(processes.values) }
+        for process in all { process.signal(SIGKILL) }
+        lock.withLock { processes = [:] }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Calls the gateway as `key` (nil: no key).
+    public func call(
+        _ method: String,
+        _ path: String,
+        key: String?,
+        json: String? = nil,
+        headers: [(String, String)] = []
+    ) async throws -> Response {
+        var fields = HTTPHeaders(headers)
+        if let key { fields.add(name: "Authorization", value: "Bearer \(key)") }
+        if json != nil { fields.add(name: "Content-Type", value: "application/json") }
+        return try await client.execute(ClientRequest(method: method, url: gateway + path, headers: fields, body: Array((json ?? "").utf8)))
+    }
+
+    // Every process any system started, killed when the test process exits.
+    private static let all = Mutex<[pid_t]>([])
+    private static let cleanup: Void = { atexit { SagaMartSystem.all.withLock { for pid in $0 { Glibc.kill(pid, SIGKILL) } } } }()
+
+    private static func register(_ pid: pid_t) {
+        _ = cleanup
+        all.withLock { $0.append(pid) }
+    }
+}
