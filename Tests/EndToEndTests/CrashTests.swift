@@ -1,0 +1,63 @@
+import Foundation
+import HTTP
+import TestSupport
+import Testing
+
+/// kill -9 in the middle of a checkout, restart, and check that the saga finishes and the invariants hold.
+/// The service under test holds each command for a moment (`TEST_COMMAND_DELAY`) so the kill lands mid-step.
+@Suite("Crashes in the middle of a checkout", .serialized)
+struct CrashTests {
+    /// Starts an asynchronous checkout and waits until `step` is in progress.
+    func startAndWait(_ system: SagaMartSystem, sku: String, step: String) async throws -> String {
+        let started = try await system.checkout(checkoutBody(sku: sku, quantity: 2), headers: [("Prefer", "respond-async")])
+        #expect(started.status.code == 202, "\(started.bodyText)")
+        let checkoutId = try #require(started.object["checkoutId"] as? String)
+        for _ in 0..<200 {
+            let checkout = try await system.call("GET", "/v1/checkouts/\(checkoutId)", key: admin).object
+            if let steps = checkout["steps"] as? [[String: Any]],
+                steps.contains(where: { $0["name"] as? String == step && $0["status"] as? String == "RUNNING" })
+            {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        // The command is now in flight (held by the delay) when the kill comes.
+        try await Task.sleep(for: .milliseconds(150))
+        return checkoutId
+    }
+
+    @Test func theSagaServiceKilledMidCheckoutFinishesAfterRestart() async throws {
+        let system = try await SagaMartSystem(overrides: ["payment": ["TEST_COMMAND_DELAY": "700ms"]])
+        defer { system.stopAll() }
+        let sku = uniqueSKU("CRASH")
+        try await system.createProduct(sku, stock: 10, priceCents: 700)
+        let checkoutId = try await startAndWait(system, sku: sku, step: "payment.authorize")
+        await system.kill("saga")
+        try system.start("saga")
+        try await system.waitReady("saga")
+        let finished = try await system.waitForCheckout(checkoutId)
+        #expect(finished["status"] as? String == "COMPLETED", "\(finished)")
+        #expect(try await system.available(sku) == 8)
+        try await system.checkInvariants(sku: sku, initialStock: 10, priceCents: 700)
+    }
+
+    @Test(arguments: [("order", "order.create"), ("inventory", "inventory.reserve"), ("payment", "payment.authorize"), ("shipping", "shipping.schedule")])
+    func aParticipantKilledAtItsStepIsRetriedAfterRestart(_ service: String, _ step: String) async throws {
+        let system = try await SagaMartSystem(overrides: [service: ["TEST_COMMAND_DELAY": "700ms"], "saga": ["SAGA_STEP_DEADLINE": "60s"]])
+        defer { system.stopAll() }
+        let sku = uniqueSKU("KILL")
+        try await system.createProduct(sku, stock: 10, priceCents: 300)
+        let checkoutId = try await startAndWait(system, sku: sku, step: step)
+        await system.kill(service)
+        try await Task.sleep(for: .milliseconds(300))
+        try system.start(service)
+        try await system.waitReady(service)
+        let finished = try await system.waitForCheckout(checkoutId)
+        #expect(finished["status"] as? String == "COMPLETED", "\(finished)")
+        let steps = finished["steps"] as? [[String: Any]] ?? []
+        let killed = try #require(steps.first { $0["name"] as? String == step })
+        #expect((killed["attempts"] as? Int ?? 0) >= 2, "the step should have been retried: \(killed)")
+        #expect(try await system.available(sku) == 8)
+        try await system.checkInvariants(sku: sku, initialStock: 10, priceCents: 300)
+    }
+}
