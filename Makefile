@@ -1,9 +1,9 @@
 # SagaMart: `make run` starts the system, `make test` runs every test. Both install what is missing first.
 SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
-FORMAT_PATHS := Package.swift Shared Tests Benchmarks/EchoServer Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
+FORMAT_PATHS := Package.swift Shared Services Tests Benchmarks/EchoServer Benchmarks/CheckoutBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: deps build run test bench bench-http format lint clean
+.PHONY: deps build run test bench bench-http bench-checkout format lint clean
 
 deps:
 	@scripts/deps.sh
@@ -24,7 +24,10 @@ test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-bench: bench-http
+bench: bench-http bench-checkout
+
+bench-checkout: deps
+	@scripts/bench-checkout.sh
 
 bench-http:
 	@scripts/deps.sh --bench

@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ServiceKit", targets: ["ServiceKit"]),
         .library(name: "Contracts", targets: ["Contracts"]),
         .executable(name: "echo-server", targets: ["EchoServer"]),
+        .executable(name: "checkout-bench", targets: ["CheckoutBench"]),
         .executable(name: "inventory", targets: ["Inventory"]),
         .executable(name: "order", targets: ["Order"]),
         .executable(name: "payment", targets: ["Payment"]),
@@ -72,6 +73,11 @@ let package = Package(
             name: "EchoServer",
             dependencies: ["ServiceKit", "HTTP"],
             path: "Benchmarks/EchoServer"
+        ),
+        .executableTarget(
+            name: "CheckoutBench",
+            dependencies: ["HTTP"],
+            path: "Benchmarks/CheckoutBench"
         ),
         .executableTarget(
             name: "Inventory",

@@ -23,6 +23,7 @@ export PAYMENT_URL=http://127.0.0.1:$((BASE_PORT + 3)) SHIPPING_URL=http://127.0
 export SAGA_URL=http://127.0.0.1:$((BASE_PORT + 5))
 
 services=(gateway inventory order payment shipping saga)
+rm -f "$DATA_DIR/pids"
 pids=()
 stop() {
     echo
@@ -38,6 +39,7 @@ for index in "${!services[@]}"; do
     name=${services[$index]}
     PORT=$((BASE_PORT + index)) DATABASE_URL="sqlite://$DATA_DIR/$name.db" "$BIN/$name" >>"$DATA_DIR/logs/$name.log" 2>&1 &
     pids+=($!)
+    echo "$name $!" >>"$DATA_DIR/pids"
 done
 
 for index in "${!services[@]}"; do
