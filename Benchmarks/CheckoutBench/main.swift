@@ -4,7 +4,9 @@ import Synchronization
 
 /// Drives concurrent checkouts through the gateway for a fixed time and prints checkouts/s, latency
 /// percentiles and errors. Usage: checkout-bench --gateway URL [--concurrency 32] [--duration 20] [--sku SKU] [--key KEY]
-var options: [String: String] = ["--gateway": "http://127.0.0.1:8080", "--concurrency": "32", "--duration": "20", "--sku": "BENCH-001", "--key": "alice-dev-key"]
+var options: [String: String] = [
+    "--gateway": "http://127.0.0.1:8080", "--concurrency": "32", "--duration": "20", "--sku": "BENCH-001", "--key": "alice-dev-key",
+]
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
     guard options[flag] != nil, let value = arguments.popFirst() else {
@@ -45,7 +47,8 @@ let tallies = await withTaskGroup(of: Tally.self) { group in
                     method: "POST",
                     url: "\(gateway)/v1/checkout",
                     headers: HTTPHeaders([
-                        ("Authorization", "Bearer \(key)"), ("Content-Type", "application/json"), ("Idempotency-Key", "bench-\(worker)-\(n)-\(UUID().uuidString)"),
+                        ("Authorization", "Bearer \(key)"), ("Content-Type", "application/json"),
+                        ("Idempotency-Key", "bench-\(worker)-\(n)-\(UUID().uuidString)"),
                     ]),
                     body: body
                 )
@@ -77,5 +80,13 @@ let approved = statuses[201, default: 0]
 let errors = transportErrors + statuses.filter { $0.key != 201 }.values.reduce(0, +)
 print(String(format: "checkouts: %d approved in %.1f s with %d clients", approved, seconds, concurrency))
 print(String(format: "checkouts/s: %.1f", Double(approved) / seconds))
-print(String(format: "latency ms: p50 %.1f  p95 %.1f  p99 %.1f  max %.1f", percentile(0.50), percentile(0.95), percentile(0.99), latencies.last ?? 0))
+print(
+    String(
+        format: "latency ms: p50 %.1f  p95 %.1f  p99 %.1f  max %.1f",
+        percentile(0.50),
+        percentile(0.95),
+        percentile(0.99),
+        latencies.last ?? 0
+    )
+)
 print("errors: \(errors) (statuses \(statuses.filter { $0.key != 201 }.sorted { $0.key < $1.key }), transport \(transportErrors))")

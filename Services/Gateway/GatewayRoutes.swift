@@ -50,7 +50,9 @@ struct GatewayRoutes {
             router.post("/v1/shipments/{id}/\(event)") { request in
                 try Access.requireAdmin()
                 let id = segment(request.parameters["id"] ?? "")
-                let key = request.headers["Idempotency-Key"] ?? "\(event):\(id)"
+                // The carrier event is idempotent by state (dispatching twice is one dispatch); a key is only
+                // shared when the caller sends one, so a refused early attempt is not replayed later.
+                let key = "\(event):\(id):" + (request.headers["Idempotency-Key"] ?? UUID().uuidString)
                 return try passThrough(
                     try await backends.call(
                         "shipping",

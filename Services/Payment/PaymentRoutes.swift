@@ -43,6 +43,10 @@ struct PaymentRoutes {
             let id = request.parameters["id"] ?? ""
             return try await runCommand(request) { try Response.json(try PaymentStore.capture($0, id: id)) }
         }
+        router.post("/v1/payments/{id}/refund") { request in
+            let id = request.parameters["id"] ?? ""
+            return try await runCommand(request) { try Response.json(try PaymentStore.refund($0, id: id)) }
+        }
         router.get("/v1/payments/{id}") { request in
             let id = request.parameters["id"] ?? ""
             guard let payment = try await database.read({ try PaymentStore.payment($0, id: id) }), !payment.orderId.isEmpty else {

@@ -112,6 +112,18 @@ enum PaymentStore {
         return try payment(connection, id: id)!
     }
 
+    /// Returns captured money (the cancellation saga's step); refunding twice changes nothing.
+    static func refund(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment {
+        guard let existing = try payment(connection, id: id), !existing.orderId.isEmpty else { throw PaymentError.notFound }
+        switch existing.status {
+        case "REFUNDED": return existing
+        case "CAPTURED": break
+        default: throw PaymentError.invalidState(existing.status)
+        }
+        try connection.execute("UPDATE payments SET status = 'REFUNDED', updated_at = $1 WHERE id = $2", Date(), id)
+        return try payment(connection, id: id)!
+    }
+
     static func payment(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment? {
         try connection.queryOne(
             """

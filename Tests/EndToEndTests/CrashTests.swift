@@ -41,7 +41,9 @@ struct CrashTests {
         try await system.checkInvariants(sku: sku, initialStock: 10, priceCents: 700)
     }
 
-    @Test(arguments: [("order", "order.create"), ("inventory", "inventory.reserve"), ("payment", "payment.authorize"), ("shipping", "shipping.schedule")])
+    @Test(arguments: [
+        ("order", "order.create"), ("inventory", "inventory.reserve"), ("payment", "payment.authorize"), ("shipping", "shipping.schedule"),
+    ])
     func aParticipantKilledAtItsStepIsRetriedAfterRestart(_ service: String, _ step: String) async throws {
         let system = try await SagaMartSystem(overrides: [service: ["TEST_COMMAND_DELAY": "700ms"], "saga": ["SAGA_STEP_DEADLINE": "60s"]])
         defer { system.stopAll() }

@@ -44,7 +44,8 @@ final class SagaRunner: Service, Sendable {
         for id in unfinished { submit(id) }
         await withDiscardingTaskGroup { group in
             for await id in queue.cancelOnGracefulShutdown() {
-                group.addTask { await self.drive(id) }
+                // Driven on an event loop, like a request: the participant calls' I/O waits need no hand-off.
+                group.addTask(executorPreference: EventLoopGroup.shared.next()) { await self.drive(id) }
             }
         }
     }

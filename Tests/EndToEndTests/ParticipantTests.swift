@@ -1,0 +1,147 @@
+import Foundation
+import HTTP
+import ServiceKit
+import TestSupport
+import Testing
+
+/// The participants' command rules, called directly with a service token as the saga would.
+@Suite("Participants: idempotent commands, compensations that come first, card data", .serialized)
+struct ParticipantTests {
+    func command(_ system: SagaMartSystem, _ service: String, _ path: String, key: String, json: String = "{}") async throws -> Response {
+        let token = ServiceAuthenticator(service: "saga", secret: system.secret).authorization(for: service)
+        var headers = token
+        headers.add(name: "Idempotency-Key", value: key)
+        headers.add(name: "Content-Type", value: "application/json")
+        return try await system.client.execute(
+            ClientRequest(method: "POST", url: system.url(service) + path, headers: headers, body: Array(json.utf8))
+        )
+    }
+
+    @Test func aCompensationThatArrivesFirstSucceedsAndKeepsTheLateActionOut() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("LATE")
+        try await system.createProduct(sku, stock: 5)
+        let id = UUID().uuidString.lowercased()
+
+        let release = try await command(system, "inventory", "/v1/reservations/\(id)/release", key: "\(id):2:undo")
+        #expect(release.status.code == 200)
+        let reserve = try await command(
+            system,
+            "inventory",
+            "/v1/reservations",
+            key: "\(id):2:do",
+            json: #"{"reservationId":"\#(id)","items":[{"sku":"\#(sku)","quantity":2}]}"#
+        )
+        #expect(reserve.status.code == 409)
+        #expect(try await system.available(sku) == 5)
+
+        let void = try await command(system, "payment", "/v1/payments/\(id)/void", key: "\(id):3:undo")
+        #expect(void.status.code == 200)
+        let token =
+            try await command(
+                system,
+                "payment",
+                "/v1/payment-methods",
+                key: "t-\(id)",
+                json: #"{"cardNumber":"4242424242424242","expMonth":12,"expYear":2030,"cvc":"123"}"#
+            ).object["token"] as? String ?? ""
+        let authorize = try await command(
+            system,
+            "payment",
+            "/v1/payments/authorize",
+            key: "\(id):3:do",
+            json: #"{"paymentId":"\#(id)","orderId":"o-\#(id)","token":"\#(token)","amountCents":100,"currency":"EUR"}"#
+        )
+        #expect(authorize.status.code == 409)
+
+        let cancel = try await command(system, "shipping", "/v1/shipments/\(id)/cancel", key: "\(id):4:undo")
+        #expect(cancel.status.code == 200)
+        let schedule = try await command(
+            system,
+            "shipping",
+            "/v1/shipments",
+            key: "\(id):4:do",
+            json:
+                #"{"shipmentId":"\#(id)","orderId":"o-\#(id)","address":{"name":"A","line1":"1","city":"B","postalCode":"1","country":"DE"}}"#
+        )
+        #expect(schedule.status.code == 409)
+
+        let reject = try await command(system, "order", "/v1/orders/\(id)/reject", key: "\(id):1:undo", json: #"{"reason":"timeout"}"#)
+        #expect(reject.status.code == 200)
+        let create = try await command(
+            system,
+            "order",
+            "/v1/orders",
+            key: "\(id):1:do",
+            json: #"{"orderId":"\#(id)","customerId":"alice","checkoutId":"c","items":[{"sku":"\#(sku)","quantity":1}]}"#
+        )
+        #expect(create.status.code == 409)
+    }
+
+    @Test func aRepeatedCommandChangesNothingAndGetsTheFirstAnswer() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("TWICE")
+        try await system.createProduct(sku, stock: 5)
+        let id = UUID().uuidString.lowercased()
+        let body = #"{"reservationId":"\#(id)","items":[{"sku":"\#(sku)","quantity":2}]}"#
+        let first = try await command(system, "inventory", "/v1/reservations", key: "\(id):2:do", json: body)
+        let second = try await command(system, "inventory", "/v1/reservations", key: "\(id):2:do", json: body)
+        #expect(first.status.code == 201)
+        #expect(second.status.code == 201)
+        #expect(second.body == first.body)
+        #expect(second.headers["Idempotent-Replay"] == "true")
+        #expect(try await system.available(sku) == 3)
+        let other = try await command(
+            system,
+            "inventory",
+            "/v1/reservations",
+            key: "\(id):2:do",
+            json: body.replacingOccurrences(of: "2}", with: "3}")
+        )
+        #expect(other.status.code == 422)
+        #expect(try await system.available(sku) == 3)
+    }
+
+    @Test func cardNumbersReachNoDatabaseAndNoLog() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("CARD")
+        try await system.createProduct(sku, stock: 5)
+        let card = "5555555555554444"
+        let response = try await system.checkout(checkoutBody(sku: sku, card: card))
+        #expect(response.status.code == 201)
+        let order = try await system.order(try #require(response.object["orderId"] as? String))
+        #expect((order["payment"] as? [String: Any])?["status"] as? String == "CAPTURED")
+        var scanned = 0
+        for file in try FileManager.default.contentsOfDirectory(atPath: system.directory) {
+            let data = try Data(contentsOf: URL(fileURLWithPath: system.directory + "/" + file))
+            #expect(data.range(of: Data(card.utf8)) == nil, "card number found in \(file)")
+            scanned += 1
+        }
+        #expect(scanned >= 6)
+        for service in SagaMartSystem.services {
+            #expect(!system.output(service).contains(card), "card number in the \(service) log")
+        }
+    }
+
+    @Test func carrierEventsAndRefund() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("SHIP")
+        try await system.createProduct(sku, stock: 5)
+        let response = try await system.checkout(checkoutBody(sku: sku))
+        let shipmentId = try #require(response.object["shipmentId"] as? String)
+        #expect(try await system.call("POST", "/v1/shipments/\(shipmentId)/deliver", key: admin).status.code == 409)
+        #expect(try await system.call("POST", "/v1/shipments/\(shipmentId)/dispatch", key: alice).status.code == 403)
+        let dispatched = try await system.call("POST", "/v1/shipments/\(shipmentId)/dispatch", key: admin)
+        #expect(dispatched.object["status"] as? String == "DISPATCHED")
+        let delivered = try await system.call("POST", "/v1/shipments/\(shipmentId)/deliver", key: admin)
+        #expect(delivered.object["status"] as? String == "DELIVERED")
+        let order = try await system.order(try #require(response.object["orderId"] as? String))
+        #expect((order["shipment"] as? [String: Any])?["status"] as? String == "DELIVERED")
+
+        let paymentId = try #require(response.object["paymentId"] as? String)
+        let refund = try await command(system, "payment", "/v1/payments/\(paymentId)/refund", key: "refund-\(paymentId)")
+        #expect(refund.object["status"] as? String == "REFUNDED")
+        let again = try await command(system, "payment", "/v1/payments/\(paymentId)/refund", key: "refund-again-\(paymentId)")
+        #expect(again.object["status"] as? String == "REFUNDED")
+    }
+}
