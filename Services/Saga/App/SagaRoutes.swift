@@ -30,10 +30,16 @@ struct SagaRoutes {
                 shipping: start.shipping,
                 now: Date()
             )
-            let (stored, _) = try await store.insertOrFetch(saga)
-            if !stored.status.isFinished { runner.submit(stored.id) }
-            if wait > .zero { _ = await runner.waitUntilFinished(stored.id, timeout: wait) }
-            let current = try await store.load(stored.id) ?? stored
+            let (stored, created) = try await store.insertOrFetch(saga)
+            if !stored.status.isFinished { runner.submit(stored.id, saga: created ? stored : nil) }
+            var current = stored
+            if !stored.status.isFinished && wait > .zero {
+                if let finished = await runner.waitUntilFinished(stored.id, timeout: wait) {
+                    current = finished
+                } else {
+                    current = try await store.load(stored.id) ?? stored
+                }
+            }
             return try Response.json(current.view, status: current.status.isFinished ? .ok : .accepted)
         }
         router.get("/v1/checkouts/{id}") { request in

@@ -20,13 +20,19 @@ final class SagaRunner: Service, Sendable {
     let stepDeadline: TimeInterval
     let logger: Logger
     let metrics: PrometheusRegistry
-    private let queue: AsyncStream<String>
-    private let queueInput: AsyncStream<String>.Continuation
+    private let queue: AsyncStream<Submission>
+    private let queueInput: AsyncStream<Submission>.Continuation
     private let state = Mutex<RunnerState>(RunnerState())
 
     private struct RunnerState {
         var active: Set<String> = []
-        var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+        var waiters: [String: [CheckedContinuation<CheckoutSaga?, Never>]] = [:]
+    }
+
+    /// A saga to drive: its id, and its state when the caller has it at hand (saves a read).
+    private struct Submission: Sendable {
+        let id: String
+        let saga: CheckoutSaga?
     }
 
     init(store: SagaStore, participants: Participants, stepDeadline: TimeInterval, logger: Logger, metrics: PrometheusRegistry) {
@@ -35,7 +41,7 @@ final class SagaRunner: Service, Sendable {
         self.stepDeadline = stepDeadline
         self.logger = logger
         self.metrics = metrics
-        (queue, queueInput) = AsyncStream.makeStream(of: String.self)
+        (queue, queueInput) = AsyncStream.makeStream(of: Submission.self)
     }
 
     func run() async throws {
@@ -43,23 +49,23 @@ final class SagaRunner: Service, Sendable {
         if !unfinished.isEmpty { logger.info("resuming unfinished sagas", metadata: ["saga.count": "\(unfinished.count)"]) }
         for id in unfinished { submit(id) }
         await withDiscardingTaskGroup { group in
-            for await id in queue.cancelOnGracefulShutdown() {
+            for await submission in queue.cancelOnGracefulShutdown() {
                 // Driven on an event loop, like a request: the participant calls' I/O waits need no hand-off.
-                group.addTask(executorPreference: EventLoopGroup.shared.next()) { await self.drive(id) }
+                group.addTask(executorPreference: EventLoopGroup.shared.next()) { await self.drive(submission) }
             }
         }
     }
 
-    /// Starts driving a saga unless this process drives it already.
-    func submit(_ id: String) {
+    /// Starts driving a saga unless this process drives it already. `saga` is its current state, if known.
+    func submit(_ id: String, saga: CheckoutSaga? = nil) {
         let added = state.withLock { $0.active.insert(id).inserted }
-        if added { queueInput.yield(id) }
+        if added { queueInput.yield(Submission(id: id, saga: saga)) }
     }
 
-    /// Waits until the saga finishes or `timeout` passes; returns whether it finished.
-    func waitUntilFinished(_ id: String, timeout: Duration) async -> Bool {
-        if let saga = try? await store.load(id), saga.status.isFinished { return true }
-        return await withTaskGroup(of: Bool.self) { group in
+    /// Waits until the saga this process drives finishes, up to `timeout`. Returns its final state, or nil
+    /// when it did not finish in time or is not driven here (the caller then reads the store).
+    func waitUntilFinished(_ id: String, timeout: Duration) async -> CheckoutSaga? {
+        await withTaskGroup(of: CheckoutSaga?.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in
                     let stillActive = self.state.withLock { state -> Bool in
@@ -67,39 +73,40 @@ final class SagaRunner: Service, Sendable {
                         state.waiters[id, default: []].append(continuation)
                         return true
                     }
-                    if !stillActive { continuation.resume() }
+                    if !stillActive { continuation.resume(returning: nil) }
                 }
-                return true
             }
             group.addTask {
                 try? await Task.sleep(for: timeout)
-                return false
+                return nil
             }
-            let first = await group.next() ?? false
+            let first = await group.next() ?? nil
             group.cancelAll()
-            if !first {
-                // Wake the waiter task we left behind, so the group can end.
-                self.wake(id)
-            }
+            // Wake the waiter left behind (if the timeout came first), so the group can end.
+            self.wake(id, with: nil)
             return first
         }
     }
 
-    /// Resumes everyone waiting on this saga; they read its state to see where it is.
-    private func wake(_ id: String) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+    /// Resumes everyone waiting on this saga.
+    private func wake(_ id: String, with saga: CheckoutSaga?) {
+        let waiters = state.withLock { state -> [CheckedContinuation<CheckoutSaga?, Never>] in
             defer { state.waiters[id] = nil }
             return state.waiters[id] ?? []
         }
-        for waiter in waiters { waiter.resume() }
+        for waiter in waiters { waiter.resume(returning: saga) }
     }
 
-    private func drive(_ id: String) async {
+    private func drive(_ submission: Submission) async {
+        let id = submission.id
+        var finished: CheckoutSaga?
         defer {
             state.withLock { _ = $0.active.remove(id) }
-            wake(id)
+            wake(id, with: finished)
         }
-        guard var saga = await loadRetrying(id) else { return }
+        var loaded = submission.saga
+        if loaded == nil { loaded = await loadRetrying(id) }
+        guard var saga = loaded else { return }
         while let command = saga.pendingCommand {
             if Task.isShuttingDownGracefully || Task.isCancelled { return }
             let reply = await participants.send(command, for: saga)
@@ -111,6 +118,7 @@ final class SagaRunner: Service, Sendable {
             case .retry(_, let attempt):
                 try? await Task.sleep(for: Self.backoff(attempt: attempt))
             case .finished(let status):
+                finished = saga
                 Counter(label: "sagas_finished_total", dimensions: [("status", status.rawValue)], factory: metrics).increment()
                 logger.info(
                     "saga finished",
