@@ -126,16 +126,30 @@ public enum Timestamp {
         var t = time_t(seconds)
         var parts = tm()
         gmtime_r(&t, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-            Int(parts.tm_year) + 1900,
-            Int(parts.tm_mon) + 1,
-            Int(parts.tm_mday),
-            Int(parts.tm_hour),
-            Int(parts.tm_min),
-            Int(parts.tm_sec),
-            micros
-        )
+        // Digits appended by hand: String(format:) showed in profiles, and every write stamps a time.
+        var bytes = [UInt8](repeating: 0, count: 27)
+        func put(_ value: Int, _ at: Int, _ width: Int) {
+            var v = value
+            for i in stride(from: at + width - 1, through: at, by: -1) {
+                bytes[i] = UInt8(0x30 + v % 10)
+                v /= 10
+            }
+        }
+        put(Int(parts.tm_year) + 1900, 0, 4)
+        bytes[4] = 0x2D
+        put(Int(parts.tm_mon) + 1, 5, 2)
+        bytes[7] = 0x2D
+        put(Int(parts.tm_mday), 8, 2)
+        bytes[10] = 0x54
+        put(Int(parts.tm_hour), 11, 2)
+        bytes[13] = 0x3A
+        put(Int(parts.tm_min), 14, 2)
+        bytes[16] = 0x3A
+        put(Int(parts.tm_sec), 17, 2)
+        bytes[19] = 0x2E
+        put(micros, 20, 6)
+        bytes[26] = 0x5A
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Parses `YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|+00|+00:00|±hh[:mm]]`, the forms SQLite text and PostgreSQL's ISO output use.

@@ -157,6 +157,34 @@ struct CheckoutSagaTests {
         #expect(saga.pendingCommand?.idempotencyKey == "s1:1:undo")
     }
 
+    @Test func theHandWrittenJSONDecodesToTheSameSaga() throws {
+        var saga = CheckoutSaga(
+            id: "s\"1",
+            customerId: "alice",
+            orderId: "o1",
+            paymentId: "p1",
+            shipmentId: "h1",
+            items: [Item(sku: "MUG", quantity: 2), Item(sku: "TÉE\n", quantity: 1)],
+            paymentToken: "tok",
+            shipping: ShippingAPI.Address(name: "Zoë \\ \"Q\"", line1: "1 Way\t", city: "Berlin", postalCode: "10115", country: "DE"),
+            now: Date(timeIntervalSince1970: 1_800_000_000.123456)
+        )
+        let states =
+            [saga]
+            + [
+                SagaReply.success(totalCents: 2400, currency: "EUR"), .success(), .failure("503 \u{1}"),
+                .refused(code: "payment_declined", detail: "no"),
+            ]
+            .map { reply -> CheckoutSaga in
+                _ = saga.handle(reply, now: Date(timeIntervalSince1970: 1_800_000_001.5), stepDeadline: 30)
+                return saga
+            }
+        for state in states {
+            let decoded = try JSONDecoder().decode(CheckoutSaga.self, from: Data(state.encodedJSON().utf8))
+            #expect(decoded == state)
+        }
+    }
+
     @Test func theStateSurvivesEncodingAtEveryBoundary() throws {
         var saga = makeSaga()
         _ = saga.handle(.success(totalCents: 100, currency: "EUR"), now: t0, stepDeadline: 30)

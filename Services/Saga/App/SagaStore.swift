@@ -71,8 +71,7 @@ struct SagaStore: Sendable {
     }
 
     static func encode(_ saga: CheckoutSaga) throws -> String {
-        // Foundation's default date encoding keeps sub-second precision (ISO 8601 would drop it).
-        String(decoding: try JSONEncoder().encode(saga), as: UTF8.self)
+        saga.encodedJSON()
     }
 
     static func decode(_ text: String) throws -> CheckoutSaga {
