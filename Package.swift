@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "ServiceKit",
             dependencies: [
-                "HTTP", "Storage",
+                "HTTP", "Storage", "Contracts",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),

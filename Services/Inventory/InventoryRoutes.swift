@@ -78,16 +78,12 @@ struct InventoryRoutes {
         }
     }
 
-    /// Runs a saga command once per idempotency key, its answer recorded with its effect.
+    /// A saga command: once per idempotency key, refusals recorded as problem documents.
     private func runCommand(
         _ request: Request,
         _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response
     ) async throws -> Response {
-        let key = try Idempotency.key(of: request)
-        let body = request.body
-        return try await database.write { connection in
-            try Idempotency.perform(connection, key: key, body: body) { try Self.mapErrors { try effect(connection) } }
-        }
+        try await database.command(request) { connection in try Self.mapErrors { try effect(connection) } }
     }
 
     /// Domain refusals as problem documents.

@@ -107,15 +107,12 @@ struct OrderRoutes {
         return .success(lines, currency)
     }
 
+    /// A saga command: once per idempotency key, refusals recorded as problem documents.
     private func runCommand(
         _ request: Request,
         _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response
     ) async throws -> Response {
-        let key = try Idempotency.key(of: request)
-        let body = request.body
-        return try await database.write { connection in
-            try Idempotency.perform(connection, key: key, body: body) { try Self.mapErrors { try effect(connection) } }
-        }
+        try await database.command(request) { connection in try Self.mapErrors { try effect(connection) } }
     }
 
     static func mapErrors<T>(_ body: () throws -> T) throws -> T {

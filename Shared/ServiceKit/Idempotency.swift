@@ -63,3 +63,16 @@ public enum Idempotency {
         return response
     }
 }
+
+extension Database {
+    /// Runs a participant command once per `Idempotency-Key`: in one write transaction, the recorded answer
+    /// for the key, or `effect` with its answer recorded beside its writes.
+    public func command(_ request: Request, _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response) async throws -> Response
+    {
+        let key = try Idempotency.key(of: request)
+        let body = request.body
+        return try await write { connection in
+            try Idempotency.perform(connection, key: key, body: body) { try effect(connection) }
+        }
+    }
+}

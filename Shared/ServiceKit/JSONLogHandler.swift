@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import HTTP
 import Logging
@@ -88,28 +89,11 @@ public struct JSONLogHandler: LogHandler {
         }
         switch format {
         case .json:
-            sink.write(line: "{" + fields.map { "\(Self.quote($0.0)):\(Self.quote($0.1))" }.joined(separator: ",") + "}")
+            sink.write(line: "{" + fields.map { "\(JSONText.quote($0.0)):\(JSONText.quote($0.1))" }.joined(separator: ",") + "}")
         case .text:
             let rest = fields.dropFirst(5).map { "\($0.0)=\($0.1)" }.joined(separator: " ")
             sink.write(line: "\(fields[0].1) \(event.level.rawValue.uppercased()) \(service) \(event.message) \(rest)")
         }
-    }
-
-    /// A JSON string literal (RFC 8259 section 7).
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
 

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 
 extension CheckoutSaga {
@@ -10,7 +11,7 @@ extension CheckoutSaga {
         func string(_ name: String, _ value: String?) {
             guard let value else { return }
             key(name)
-            out += jsonQuote(value)
+            out += JSONText.quote(value)
         }
         string("id", id)
         string("customerId", customerId)
@@ -18,11 +19,12 @@ extension CheckoutSaga {
         string("paymentId", paymentId)
         string("shipmentId", shipmentId)
         key("items")
-        out += "[" + items.map { "{\"sku\":\(jsonQuote($0.sku)),\"quantity\":\($0.quantity)}" }.joined(separator: ",") + "]"
+        out += "[" + items.map { "{\"sku\":\(JSONText.quote($0.sku)),\"quantity\":\($0.quantity)}" }.joined(separator: ",") + "]"
         string("paymentToken", paymentToken)
         key("shipping")
-        out += "{\"name\":\(jsonQuote(shipping.name)),\"line1\":\(jsonQuote(shipping.line1)),\"city\":\(jsonQuote(shipping.city)),"
-        out += "\"postalCode\":\(jsonQuote(shipping.postalCode)),\"country\":\(jsonQuote(shipping.country))}"
+        out +=
+            "{\"name\":\(JSONText.quote(shipping.name)),\"line1\":\(JSONText.quote(shipping.line1)),\"city\":\(JSONText.quote(shipping.city)),"
+        out += "\"postalCode\":\(JSONText.quote(shipping.postalCode)),\"country\":\(JSONText.quote(shipping.country))}"
         string("status", status.rawValue)
         key("current")
         out += "\(current.rawValue)"
@@ -43,30 +45,13 @@ extension CheckoutSaga {
         out += "["
         for (index, record) in timeline.enumerated() {
             if index > 0 { out += "," }
-            out += "{\"step\":\(record.step.rawValue),\"compensation\":\(record.compensation),\"status\":\(jsonQuote(record.status)),"
+            out += "{\"step\":\(record.step.rawValue),\"compensation\":\(record.compensation),\"status\":\(JSONText.quote(record.status)),"
             out += "\"attempts\":\(record.attempts),\"startedAt\":\(record.startedAt.timeIntervalSinceReferenceDate)"
             if let finishedAt = record.finishedAt { out += ",\"finishedAt\":\(finishedAt.timeIntervalSinceReferenceDate)" }
-            if let error = record.error { out += ",\"error\":\(jsonQuote(error))" }
+            if let error = record.error { out += ",\"error\":\(JSONText.quote(error))" }
             out += "}"
         }
         out += "]}"
         return out
     }
-}
-
-/// A JSON string literal (RFC 8259 section 7).
-func jsonQuote(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }
