@@ -31,7 +31,7 @@ struct InventoryRoutes {
             check.range(command.stock, "stock", 0...1_000_000_000)
             try check.validate()
             let product = try await database.write { connection in
-                try Self.mapErrors { try InventoryStore.create(connection, command) }
+                try mappingProblems { try InventoryStore.create(connection, command) }
             }
             return try Response.json(product, status: .created)
         }
@@ -43,7 +43,7 @@ struct InventoryRoutes {
             let sku = request.parameters["sku"] ?? ""
             return try Response.json(
                 try await database.write { connection in
-                    try Self.mapErrors { try InventoryStore.setStock(connection, sku: sku, available: command.available) }
+                    try mappingProblems { try InventoryStore.setStock(connection, sku: sku, available: command.available) }
                 }
             )
         }
@@ -57,17 +57,17 @@ struct InventoryRoutes {
                 check.range(item.quantity, "items[\(index)].quantity", 1...1000)
             }
             try check.validate()
-            return try await runCommand(request) { connection in
+            return try await database.command(request) { connection in
                 try Response.json(try InventoryStore.reserve(connection, command), status: .created)
             }
         }
         router.post("/v1/reservations/{id}/release") { request in
             let id = request.parameters["id"] ?? ""
-            return try await runCommand(request) { try Response.json(try InventoryStore.release($0, id: id)) }
+            return try await database.command(request) { try Response.json(try InventoryStore.release($0, id: id)) }
         }
         router.post("/v1/reservations/{id}/commit") { request in
             let id = request.parameters["id"] ?? ""
-            return try await runCommand(request) { try Response.json(try InventoryStore.commit($0, id: id)) }
+            return try await database.command(request) { try Response.json(try InventoryStore.commit($0, id: id)) }
         }
         router.get("/v1/reservations/{id}") { request in
             let id = request.parameters["id"] ?? ""
@@ -78,28 +78,20 @@ struct InventoryRoutes {
         }
     }
 
-    /// A saga command: once per idempotency key, refusals recorded as problem documents.
-    private func runCommand(
-        _ request: Request,
-        _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response
-    ) async throws -> Response {
-        try await database.command(request) { connection in try Self.mapErrors { try effect(connection) } }
-    }
-
     /// Domain refusals as problem documents.
-    static func mapErrors<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as InventoryError {
-            switch error {
-            case .productExists: throw HTTPError(.conflict, code: "product_exists", detail: "A product with this SKU exists.")
-            case .unknownProduct(let sku): throw HTTPError(.unprocessableContent, code: "unknown_sku", detail: "Unknown SKU \(sku).")
-            case .outOfStock(let sku):
-                throw HTTPError(.conflict, code: "out_of_stock", detail: "Not enough stock for \(sku).", extra: ["sku": sku])
-            case .reservationReleased: throw HTTPError(.conflict, code: "reservation_released", detail: "The reservation was released.")
-            case .reservationNotFound: throw HTTPError(.notFound, code: "not_found", detail: "No reservation with this id.")
-            case .reservationCommitted: throw HTTPError(.conflict, code: "reservation_committed", detail: "The reservation is committed.")
-            }
+}
+
+extension InventoryError: ProblemConvertible {
+    /// How the refusal is shown to the caller.
+    var problem: HTTPError {
+        switch self {
+        case .productExists: return HTTPError(.conflict, code: "product_exists", detail: "A product with this SKU exists.")
+        case .unknownProduct(let sku): return HTTPError(.unprocessableContent, code: "unknown_sku", detail: "Unknown SKU \(sku).")
+        case .outOfStock(let sku):
+            return HTTPError(.conflict, code: "out_of_stock", detail: "Not enough stock for \(sku).", extra: ["sku": sku])
+        case .reservationReleased: return HTTPError(.conflict, code: "reservation_released", detail: "The reservation was released.")
+        case .reservationNotFound: return HTTPError(.notFound, code: "not_found", detail: "No reservation with this id.")
+        case .reservationCommitted: return HTTPError(.conflict, code: "reservation_committed", detail: "The reservation is committed.")
         }
     }
 }

@@ -40,7 +40,7 @@ struct OrderRoutes {
                         )
                     }
                     return try Response.json(
-                        try Self.mapErrors { try OrderStore.create(connection, command, lines: lines, currency: currency) },
+                        try mappingProblems { try OrderStore.create(connection, command, lines: lines, currency: currency) },
                         status: .created
                     )
                 }
@@ -48,12 +48,12 @@ struct OrderRoutes {
         }
         router.post("/v1/orders/{id}/approve") { request in
             let id = request.parameters["id"] ?? ""
-            return try await runCommand(request) { try Response.json(try OrderStore.approve($0, id: id)) }
+            return try await database.command(request) { try Response.json(try OrderStore.approve($0, id: id)) }
         }
         router.post("/v1/orders/{id}/reject") { request in
             let id = request.parameters["id"] ?? ""
             let command = try request.decode(OrderAPI.Reject.self)
-            return try await runCommand(request) { try Response.json(try OrderStore.reject($0, id: id, reason: command.reason)) }
+            return try await database.command(request) { try Response.json(try OrderStore.reject($0, id: id, reason: command.reason)) }
         }
         router.get("/v1/orders/{id}") { request in
             let id = request.parameters["id"] ?? ""
@@ -106,24 +106,15 @@ struct OrderRoutes {
         guard currencies.count == 1, let currency = currencies.first else { return .mixedCurrencies }
         return .success(lines, currency)
     }
+}
 
-    /// A saga command: once per idempotency key, refusals recorded as problem documents.
-    private func runCommand(
-        _ request: Request,
-        _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response
-    ) async throws -> Response {
-        try await database.command(request) { connection in try Self.mapErrors { try effect(connection) } }
-    }
-
-    static func mapErrors<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as OrderError {
-            switch error {
-            case .notFound: throw HTTPError.notFound("No order with this id.")
-            case .rejected: throw HTTPError(.conflict, code: "order_rejected", detail: "The order was rejected.")
-            case .notPending(let status): throw HTTPError(.conflict, code: "invalid_state", detail: "The order is \(status).")
-            }
+extension OrderError: ProblemConvertible {
+    /// How the refusal is shown to the caller.
+    var problem: HTTPError {
+        switch self {
+        case .notFound: return HTTPError.notFound("No order with this id.")
+        case .rejected: return HTTPError(.conflict, code: "order_rejected", detail: "The order was rejected.")
+        case .notPending(let status): return HTTPError(.conflict, code: "invalid_state", detail: "The order is \(status).")
         }
     }
 }

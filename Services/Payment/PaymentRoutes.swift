@@ -33,19 +33,19 @@ struct PaymentRoutes {
             if try await database.read({ try PaymentStore.profile($0, token: command.token) }) == .unavailable {
                 throw HTTPError(.serviceUnavailable, code: "issuer_unavailable", detail: "The card issuer did not answer.")
             }
-            return try await runCommand(request) { try Response.json(try PaymentStore.authorize($0, command), status: .created) }
+            return try await database.command(request) { try Response.json(try PaymentStore.authorize($0, command), status: .created) }
         }
         router.post("/v1/payments/{id}/void") { request in
             let id = request.parameters["id"] ?? ""
-            return try await runCommand(request) { try Response.json(try PaymentStore.void($0, id: id)) }
+            return try await database.command(request) { try Response.json(try PaymentStore.void($0, id: id)) }
         }
         router.post("/v1/payments/{id}/capture") { request in
             let id = request.parameters["id"] ?? ""
-            return try await runCommand(request) { try Response.json(try PaymentStore.capture($0, id: id)) }
+            return try await database.command(request) { try Response.json(try PaymentStore.capture($0, id: id)) }
         }
         router.post("/v1/payments/{id}/refund") { request in
             let id = request.parameters["id"] ?? ""
-            return try await runCommand(request) { try Response.json(try PaymentStore.refund($0, id: id)) }
+            return try await database.command(request) { try Response.json(try PaymentStore.refund($0, id: id)) }
         }
         router.get("/v1/payments/{id}") { request in
             let id = request.parameters["id"] ?? ""
@@ -59,32 +59,23 @@ struct PaymentRoutes {
             return try Response.json(Page(items: try await database.read { try PaymentStore.payments($0, orderId: orderId) }, next: nil))
         }
     }
+}
 
-    /// A saga command: once per idempotency key, refusals recorded as problem documents.
-    private func runCommand(
-        _ request: Request,
-        _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response
-    ) async throws -> Response {
-        try await database.command(request) { connection in try Self.mapErrors { try effect(connection) } }
-    }
-
-    static func mapErrors<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as PaymentError {
-            switch error {
-            case .unknownToken: throw HTTPError(.unprocessableContent, code: "unknown_payment_method", detail: "Unknown payment token.")
-            case .notFound: throw HTTPError.notFound("No payment with this id.")
-            case .voided: throw HTTPError(.conflict, code: "payment_voided", detail: "The payment was voided.")
-            case .declined(let insufficient):
-                throw HTTPError(
-                    .paymentRequired,
-                    code: "payment_declined",
-                    detail: insufficient ? "The card has insufficient funds." : "The card was declined.",
-                    extra: ["reason": insufficient ? "insufficient_funds" : "declined"]
-                )
-            case .invalidState(let status): throw HTTPError(.conflict, code: "invalid_state", detail: "The payment is \(status).")
-            }
+extension PaymentError: ProblemConvertible {
+    /// How the refusal is shown to the caller.
+    var problem: HTTPError {
+        switch self {
+        case .unknownToken: return HTTPError(.unprocessableContent, code: "unknown_payment_method", detail: "Unknown payment token.")
+        case .notFound: return HTTPError.notFound("No payment with this id.")
+        case .voided: return HTTPError(.conflict, code: "payment_voided", detail: "The payment was voided.")
+        case .declined(let insufficient):
+            return HTTPError(
+                .paymentRequired,
+                code: "payment_declined",
+                detail: insufficient ? "The card has insufficient funds." : "The card was declined.",
+                extra: ["reason": insufficient ? "insufficient_funds" : "declined"]
+            )
+        case .invalidState(let status): return HTTPError(.conflict, code: "invalid_state", detail: "The payment is \(status).")
         }
     }
 }

@@ -16,21 +16,21 @@ struct ShippingRoutes {
             check.text(command.orderId, "orderId", max: 100)
             Self.validate(command.address, into: &check)
             try check.validate()
-            return try await runCommand(request) { try Response.json(try ShippingStore.schedule($0, command), status: .created) }
+            return try await database.command(request) { try Response.json(try ShippingStore.schedule($0, command), status: .created) }
         }
         router.post("/v1/shipments/{id}/cancel") { request in
             let id = request.parameters["id"] ?? ""
-            return try await runCommand(request) { try Response.json(try ShippingStore.cancel($0, id: id)) }
+            return try await database.command(request) { try Response.json(try ShippingStore.cancel($0, id: id)) }
         }
         router.post("/v1/shipments/{id}/dispatch") { request in
             let id = request.parameters["id"] ?? ""
-            return try await runCommand(request) {
+            return try await database.command(request) {
                 try Response.json(try ShippingStore.advance($0, id: id, from: "SCHEDULED", to: "DISPATCHED"))
             }
         }
         router.post("/v1/shipments/{id}/deliver") { request in
             let id = request.parameters["id"] ?? ""
-            return try await runCommand(request) {
+            return try await database.command(request) {
                 try Response.json(try ShippingStore.advance($0, id: id, from: "DISPATCHED", to: "DELIVERED"))
             }
         }
@@ -54,26 +54,17 @@ struct ShippingRoutes {
             "shipping.country must be a two-letter code"
         )
     }
+}
 
-    /// A saga command: once per idempotency key, refusals recorded as problem documents.
-    private func runCommand(
-        _ request: Request,
-        _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response
-    ) async throws -> Response {
-        try await database.command(request) { connection in try Self.mapErrors { try effect(connection) } }
-    }
-
-    static func mapErrors<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as ShippingError {
-            switch error {
-            case .undeliverable(let country):
-                throw HTTPError(.unprocessableContent, code: "undeliverable", detail: "The carrier cannot deliver to \(country).")
-            case .cancelled: throw HTTPError(.conflict, code: "shipment_cancelled", detail: "The shipment was cancelled.")
-            case .notFound: throw HTTPError.notFound("No shipment with this id.")
-            case .invalidState(let status): throw HTTPError(.conflict, code: "invalid_state", detail: "The shipment is \(status).")
-            }
+extension ShippingError: ProblemConvertible {
+    /// How the refusal is shown to the caller.
+    var problem: HTTPError {
+        switch self {
+        case .undeliverable(let country):
+            return HTTPError(.unprocessableContent, code: "undeliverable", detail: "The carrier cannot deliver to \(country).")
+        case .cancelled: return HTTPError(.conflict, code: "shipment_cancelled", detail: "The shipment was cancelled.")
+        case .notFound: return HTTPError.notFound("No shipment with this id.")
+        case .invalidState(let status): return HTTPError(.conflict, code: "invalid_state", detail: "The shipment is \(status).")
         }
     }
 }

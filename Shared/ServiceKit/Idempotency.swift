@@ -3,6 +3,20 @@ import Foundation
 import HTTP
 import Storage
 
+/// A domain error that a service's routes know how to show as a problem document (status and code).
+public protocol ProblemConvertible: Error {
+    var problem: HTTPError { get }
+}
+
+/// Runs `body`, turning a domain refusal into its problem document (an `HTTPError`).
+public func mappingProblems<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ProblemConvertible {
+        throw error.problem
+    }
+}
+
 /// Participant-side idempotency: a command's key is recorded with its answer in the same transaction as
 /// its effect, so a repeated command changes nothing and gets the first answer back.
 ///
@@ -22,8 +36,8 @@ public enum Idempotency {
     }
 
     /// Inside a write transaction: the recorded answer for `key`, or runs `effect` and records its answer.
-    /// An `HTTPError` thrown by `effect` (a business refusal) is recorded as its problem document, with the
-    /// effect's own writes rolled back by the caller's transaction only when it throws something else.
+    /// A refusal thrown by `effect` (an `HTTPError` or `ProblemConvertible`) is recorded as its problem
+    /// document; the effect checks before it writes, so nothing else of it is kept.
     /// A reused key with another body answers 422 `idempotency_key_reused`.
     public static func perform(
         _ connection: DatabaseConnection,
@@ -50,6 +64,8 @@ public enum Idempotency {
             response = try effect()
         } catch let error as HTTPError {
             response = error.response
+        } catch let error as ProblemConvertible {
+            response = error.problem.response
         }
         try connection.execute(
             "INSERT INTO idempotency_keys (key, fingerprint, status, content_type, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
