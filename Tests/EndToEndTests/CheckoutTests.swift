@@ -7,20 +7,21 @@ import Testing
 /// One running system shared by the tests of this suite (each uses SKUs of its own).
 actor SharedSystem {
     static let shared = SharedSystem()
-    private var system: SagaMartSystem?
+    private var systems: [Layout: SagaMartSystem] = [:]
 
-    func get() async throws -> SagaMartSystem {
-        if let system { return system }
-        let started = try await SagaMartSystem(overrides: ["saga": ["SAGA_STEP_DEADLINE": "1s"]])
-        system = started
+    func get(_ layout: Layout = .sqlite) async throws -> SagaMartSystem {
+        if let system = systems[layout] { return system }
+        let started = try await SagaMartSystem(layout: layout, overrides: ["saga": ["SAGA_STEP_DEADLINE": "1s"]])
+        systems[layout] = started
         return started
     }
 }
 
-@Suite("Checkout end to end (real processes, SQLite)", .serialized)
+@Suite("Checkout end to end (real processes, SQLite and the compose layout on PostgreSQL)", .serialized)
 struct CheckoutTests {
-    @Test func happyPath() async throws {
-        let system = try await SharedSystem.shared.get()
+    @Test(arguments: Layout.available)
+    func happyPath(_ layout: Layout) async throws {
+        let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("MUG")
         try await system.createProduct(sku, stock: 5, priceCents: 1200)
         let response = try await system.checkout(checkoutBody(sku: sku, quantity: 2))
@@ -45,8 +46,9 @@ struct CheckoutTests {
         )
     }
 
-    @Test func outOfStockChargesNothing() async throws {
-        let system = try await SharedSystem.shared.get()
+    @Test(arguments: Layout.available)
+    func outOfStockChargesNothing(_ layout: Layout) async throws {
+        let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("LAMP")
         try await system.createProduct(sku, stock: 1)
         let response = try await system.checkout(checkoutBody(sku: sku, quantity: 2))
@@ -58,12 +60,12 @@ struct CheckoutTests {
         #expect(try await system.available(sku) == 1)
     }
 
-    @Test(arguments: [("4000000000000002", "declined"), ("4000000000009995", "insufficient_funds")])
-    func declinedPaymentsReleaseStock(_ card: String, _ reason: String) async throws {
-        let system = try await SharedSystem.shared.get()
+    @Test(arguments: Layout.available, [("4000000000000002", "declined"), ("4000000000009995", "insufficient_funds")])
+    func declinedPaymentsReleaseStock(_ layout: Layout, _ card: (String, String)) async throws {
+        let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("TEE")
         try await system.createProduct(sku, stock: 3)
-        let response = try await system.checkout(checkoutBody(sku: sku, quantity: 2, card: card))
+        let response = try await system.checkout(checkoutBody(sku: sku, quantity: 2, card: card.0))
         #expect(response.status.code == 402)
         #expect(response.object["code"] as? String == "payment_declined")
         let order = try await system.order(try #require(response.object["orderId"] as? String))
@@ -72,8 +74,9 @@ struct CheckoutTests {
         #expect(try await system.available(sku) == 3)
     }
 
-    @Test func undeliverableVoidsTheAuthorisation() async throws {
-        let system = try await SharedSystem.shared.get()
+    @Test(arguments: Layout.available)
+    func undeliverableVoidsTheAuthorisation(_ layout: Layout) async throws {
+        let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("BOX")
         try await system.createProduct(sku, stock: 3)
         let response = try await system.checkout(checkoutBody(sku: sku, country: "XX"))
@@ -85,8 +88,9 @@ struct CheckoutTests {
         #expect(try await system.available(sku) == 3)
     }
 
-    @Test func anUnavailablePaymentServiceIsRetriedThenCompensatedAtTheDeadline() async throws {
-        let system = try await SharedSystem.shared.get()
+    @Test(arguments: Layout.available)
+    func anUnavailablePaymentServiceIsRetriedThenCompensatedAtTheDeadline(_ layout: Layout) async throws {
+        let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("PEN")
         try await system.createProduct(sku, stock: 3)
         let response = try await system.checkout(checkoutBody(sku: sku, card: "4000000000000119"))
@@ -103,8 +107,9 @@ struct CheckoutTests {
         #expect(try await system.available(sku) == 3)
     }
 
-    @Test func idempotentReplayAndKeyReuse() async throws {
-        let system = try await SharedSystem.shared.get()
+    @Test(arguments: Layout.available)
+    func idempotentReplayAndKeyReuse(_ layout: Layout) async throws {
+        let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("CUP")
         try await system.createProduct(sku, stock: 10)
         let body = checkoutBody(sku: sku)
@@ -124,8 +129,9 @@ struct CheckoutTests {
         #expect(try await system.available(sku) == 8)
     }
 
-    @Test func respondAsyncAnswers202WithALocation() async throws {
-        let system = try await SharedSystem.shared.get()
+    @Test(arguments: Layout.available)
+    func respondAsyncAnswers202WithALocation(_ layout: Layout) async throws {
+        let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("BAG")
         try await system.createProduct(sku, stock: 2)
         let response = try await system.checkout(checkoutBody(sku: sku), headers: [("Prefer", "respond-async")])
@@ -136,8 +142,9 @@ struct CheckoutTests {
         #expect(finished["status"] as? String == "COMPLETED")
     }
 
-    @Test func malformedRequestsChangeNothing() async throws {
-        let system = try await SharedSystem.shared.get()
+    @Test(arguments: Layout.available)
+    func malformedRequestsChangeNothing(_ layout: Layout) async throws {
+        let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("HAT")
         try await system.createProduct(sku, stock: 4)
         let missingKey = try await system.call("POST", "/v1/checkout", key: alice, json: checkoutBody(sku: sku))
@@ -165,8 +172,9 @@ struct CheckoutTests {
         #expect(badProduct.status.code == 422)
     }
 
-    @Test func sqlLookingInputIsStoredAsText() async throws {
-        let system = try await SharedSystem.shared.get()
+    @Test(arguments: Layout.available)
+    func sqlLookingInputIsStoredAsText(_ layout: Layout) async throws {
+        let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("SQL")
         let name = "Robert'); DROP TABLE products; --"
         let created = try await system.call(
@@ -181,8 +189,9 @@ struct CheckoutTests {
         #expect(try await system.call("GET", "/v1/products", key: alice).status.code == 200)
     }
 
-    @Test func fortyConcurrentCheckoutsForTenUnits() async throws {
-        let system = try await SharedSystem.shared.get()
+    @Test(arguments: Layout.available)
+    func fortyConcurrentCheckoutsForTenUnits(_ layout: Layout) async throws {
+        let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("RUSH")
         try await system.createProduct(sku, stock: 10, priceCents: 500)
         let codes = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -197,8 +206,9 @@ struct CheckoutTests {
         try await system.checkInvariants(sku: sku, initialStock: 10, priceCents: 500)
     }
 
-    @Test func customersSeeOnlyTheirOwnAndRolesAreEnforced() async throws {
-        let system = try await SharedSystem.shared.get()
+    @Test(arguments: Layout.available)
+    func customersSeeOnlyTheirOwnAndRolesAreEnforced(_ layout: Layout) async throws {
+        let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("OWN")
         try await system.createProduct(sku, stock: 2)
         let response = try await system.checkout(checkoutBody(sku: sku))
@@ -218,8 +228,9 @@ struct CheckoutTests {
         #expect(try await system.call("GET", "/v1/sagas?status=COMPLETED", key: admin).status.code == 200)
     }
 
-    @Test func internalEndpointsRefuseCallsWithoutAServiceToken() async throws {
-        let system = try await SharedSystem.shared.get()
+    @Test(arguments: Layout.available)
+    func internalEndpointsRefuseCallsWithoutAServiceToken(_ layout: Layout) async throws {
+        let system = try await SharedSystem.shared.get(layout)
         let client = HTTPClient()
         let calls = [
             ("inventory", "POST", "/v1/reservations"), ("inventory", "GET", "/v1/products"), ("order", "GET", "/v1/orders"),

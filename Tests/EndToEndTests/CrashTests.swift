@@ -26,8 +26,9 @@ struct CrashTests {
         return checkoutId
     }
 
-    @Test func theSagaServiceKilledMidCheckoutFinishesAfterRestart() async throws {
-        let system = try await SagaMartSystem(overrides: ["payment": ["TEST_COMMAND_DELAY": "700ms"]])
+    @Test(arguments: Layout.available)
+    func theSagaServiceKilledMidCheckoutFinishesAfterRestart(_ layout: Layout) async throws {
+        let system = try await SagaMartSystem(layout: layout, overrides: ["payment": ["TEST_COMMAND_DELAY": "700ms"]])
         defer { system.stopAll() }
         let sku = uniqueSKU("CRASH")
         try await system.createProduct(sku, stock: 10, priceCents: 700)
@@ -41,11 +42,19 @@ struct CrashTests {
         try await system.checkInvariants(sku: sku, initialStock: 10, priceCents: 700)
     }
 
-    @Test(arguments: [
-        ("order", "order.create"), ("inventory", "inventory.reserve"), ("payment", "payment.authorize"), ("shipping", "shipping.schedule"),
-    ])
-    func aParticipantKilledAtItsStepIsRetriedAfterRestart(_ service: String, _ step: String) async throws {
-        let system = try await SagaMartSystem(overrides: [service: ["TEST_COMMAND_DELAY": "700ms"], "saga": ["SAGA_STEP_DEADLINE": "60s"]])
+    @Test(
+        arguments: Layout.available,
+        [
+            ("order", "order.create"), ("inventory", "inventory.reserve"), ("payment", "payment.authorize"),
+            ("shipping", "shipping.schedule"),
+        ]
+    )
+    func aParticipantKilledAtItsStepIsRetriedAfterRestart(_ layout: Layout, _ target: (String, String)) async throws {
+        let (service, step) = target
+        let system = try await SagaMartSystem(
+            layout: layout,
+            overrides: [service: ["TEST_COMMAND_DELAY": "700ms"], "saga": ["SAGA_STEP_DEADLINE": "60s"]]
+        )
         defer { system.stopAll() }
         let sku = uniqueSKU("KILL")
         try await system.createProduct(sku, stock: 10, priceCents: 300)

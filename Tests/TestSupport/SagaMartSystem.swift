@@ -2,6 +2,30 @@ import Foundation
 import HTTP
 import Synchronization
 
+/// Where the services keep their data in a test run.
+public enum Layout: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// Every service on its own SQLite file (`make run`).
+    case sqlite
+    /// The docker-compose layout: inventory, order and saga on PostgreSQL (one database each, in the
+    /// test harness's throwaway cluster), payment, shipping and gateway on SQLite files.
+    case compose
+
+    public var description: String { rawValue }
+
+    /// The layouts this machine can run: compose only where PostgreSQL's server binaries are installed.
+    public static var available: [Layout] { PostgresCluster.isAvailable ? allCases : [.sqlite] }
+
+    /// `DATABASE_URL` overrides for this layout (fresh databases each call).
+    public func databaseOverrides() async throws -> [String: [String: String]] {
+        guard self == .compose else { return [:] }
+        var overrides: [String: [String: String]] = [:]
+        for service in ["inventory", "order", "saga"] {
+            overrides[service] = ["DATABASE_URL": try await PostgresCluster.shared().createDatabase(prefix: service)]
+        }
+        return overrides
+    }
+}
+
 /// The whole system as real processes: the six executables on free ports, each with its own SQLite
 /// database in a fresh folder, driven over HTTP through the gateway like a user would.
 public final class SagaMartSystem: @unchecked Sendable {
@@ -15,7 +39,11 @@ public final class SagaMartSystem: @unchecked Sendable {
     private var processes: [String: ChildProcess] = [:]
 
     /// Starts every service and waits until each is ready. `overrides` adds settings per service.
-    public init(overrides: [String: [String: String]] = [:]) async throws {
+    public init(layout: Layout = .sqlite, overrides: [String: [String: String]] = [:]) async throws {
+        var overrides = overrides
+        for (service, settings) in try await layout.databaseOverrides() {
+            overrides[service, default: [:]].merge(settings) { current, _ in current }
+        }
         directory = temporaryDirectory()
         var ports: [String: Int] = [:]
         for name in Self.services { ports[name] = try freePort() }
