@@ -128,6 +128,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"], path: "Tests/HTTPTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"], path: "Tests/StorageTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "HTTP", "ServiceKit"], path: "Tests/EndToEndTests"),
+        .testTarget(name: "DeployTests", dependencies: ["TestSupport"], path: "Tests/DeployTests"),
         .testTarget(name: "SagaTests", dependencies: ["SagaCore", "Contracts"], path: "Tests/SagaTests"),
         .testTarget(
             name: "ServiceKitTests",

@@ -27,6 +27,15 @@ if [[ ${1:-} == --bench ]]; then
     need wrk command -v wrk
 fi
 
+# The deploy checks (docker-compose.yml and Kubernetes manifests against the JSON schemas) use Python.
+if ! python3 -c "import yaml, jsonschema" >/dev/null 2>&1; then
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -m pip install -q pyyaml jsonschema || { echo "install PyYAML and jsonschema: python3 -m pip install pyyaml jsonschema" >&2; exit 1; }
+    else
+        missing+=(python3 python3-yaml python3-jsonschema)
+    fi
+fi
+
 if ((${#missing[@]} == 0)); then
     exit 0
 fi

@@ -1,0 +1,68 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// No Docker engine runs here, so docker-compose.yml and the Kubernetes manifests are proved by
+/// `scripts/validate_deploy.py`: schemas from ../shared/schemas, and agreement with what the code reads.
+@Suite("docker-compose.yml and Kubernetes manifests")
+struct DeployFilesTests {
+    static let repository = FileManager.default.currentDirectoryPath
+
+    @Test func theCommittedFilesPassEveryCheck() throws {
+        let output = try run("/usr/bin/env", ["python3", "\(Self.repository)/scripts/validate_deploy.py"])
+        #expect(output.contains("deploy check: 0 problems"))
+    }
+
+    /// A copy of the repository's deploy files with one edit, checked by the same script; it must fail.
+    func check(editing file: String, _ edit: (String) -> String) throws -> String {
+        let root = temporaryDirectory()
+        let manager = FileManager.default
+        try manager.createDirectory(atPath: "\(root)/Deploy", withIntermediateDirectories: true)
+        for item in ["Services", "Shared", "docker-compose.yml", "Deploy/k8s", "Deploy/postgres"] {
+            try manager.copyItem(atPath: "\(Self.repository)/\(item)", toPath: "\(root)/\(item)")
+        }
+        let path = "\(root)/\(file)"
+        try edit(try String(contentsOfFile: path, encoding: .utf8)).write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            _ = try run("/usr/bin/env", ["python3", "\(Self.repository)/scripts/validate_deploy.py", "--root", root])
+            return ""
+        } catch let error as PostgresCluster.ClusterError {
+            return error.message
+        }
+    }
+
+    @Test func aMissingVariableIsCaught() throws {
+        let output = try check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(of: "      INVENTORY_URL: http://inventory:8081\n      SERVICE_SECRET", with: "      SERVICE_SECRET")
+        }
+        #expect(output.contains("order reads INVENTORY_URL but it is not set"))
+    }
+
+    @Test func aWrongPortOrHealthCheckIsCaught() throws {
+        let output = try check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(of: "http://127.0.0.1:8083/health/ready", with: "http://127.0.0.1:8083/health")
+        }
+        #expect(output.contains("payment healthcheck does not hit /health/ready on 8083"))
+        let url = try check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(of: "PAYMENT_URL: http://payment:8083", with: "PAYMENT_URL: http://payment:9999")
+        }
+        #expect(url.contains("does not point at payment:8083"))
+    }
+
+    @Test func aSchemaViolationIsCaught() throws {
+        let compose = try check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(of: "  restart: unless-stopped", with: "  restartt: unless-stopped")
+        }
+        #expect(compose.contains("compose schema"))
+        let kubernetes = try check(editing: "Deploy/k8s/saga.yaml") { $0.replacingOccurrences(of: "  replicas: 2", with: "  replicaz: 2") }
+        #expect(kubernetes.contains("k8s saga.yaml Deployment"))
+        #expect(kubernetes.contains("the saga Deployment must run 2 replicas"))
+    }
+
+    @Test func aDefaultForASecretIsCaught() throws {
+        let output = try check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(of: "ADMIN_API_KEY: ${ADMIN_API_KEY:?set ADMIN_API_KEY}", with: "ADMIN_API_KEY: admin-dev-key")
+        }
+        #expect(output.contains("gateway ADMIN_API_KEY must come from the environment with no default"))
+    }
+}

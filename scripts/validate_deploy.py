@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Checks docker-compose.yml and Deploy/k8s/ against the shared JSON schemas and against the code.
+
+- docker-compose.yml validates against ../shared/schemas/compose-spec.json (draft 7);
+- every environment variable a service reads without a default is set for it, and nothing it does not read;
+- each *_URL points at the named service on the port that service listens on; health checks hit that port's
+  /health/ready; dependencies wait for service_healthy; only the gateway publishes a port;
+- every Kubernetes manifest validates against its kind's schema in ../shared/schemas/k8s/, probes hit
+  /health/ready and /health/live on the container port, and the saga runs two replicas.
+Prints one line per problem and exits 1 if there is any.
+"""
+import json
+import pathlib
+import re
+import sys
+
+import jsonschema
+import yaml
+
+# --root PATH checks another copy of the repository (the tests use it on deliberately broken copies).
+ROOT = pathlib.Path(sys.argv[sys.argv.index("--root") + 1]) if "--root" in sys.argv else pathlib.Path(__file__).resolve().parent.parent
+SCHEMAS = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "schemas"
+SERVICES = {"gateway": 8080, "inventory": 8081, "order": 8082, "payment": 8083, "shipping": 8084, "saga": 8085}
+# Tuning knobs with safe defaults, and test-only settings: a deployment need not set them.
+OPTIONAL = {"HTTP_MAX_CONNECTIONS", "HTTP_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT", "HTTP_IDLE_TIMEOUT", "DATABASE_POOL_SIZE",
+            "SAGA_CALL_TIMEOUT", "CHECKOUT_WAIT", "TEST_COMMAND_DELAY", "SAGA_STEP_DEADLINE"}
+problems = []
+
+
+def variables_read(service):
+    """Environment variables a service reads: its own sources plus the kit every service runs."""
+    folder = "Saga/App" if service == "saga" else service.capitalize()
+    sources = list((ROOT / "Services" / folder).glob("*.swift")) + list((ROOT / "Shared" / "ServiceKit").glob("*.swift"))
+    pattern = re.compile(r'(?:environment|env)\.(?:get|require|optional|url|port)\(\s*"([A-Z0-9_]+)"')
+    names = {"PORT"}
+    for source in sources:
+        names.update(pattern.findall(source.read_text()))
+    return names
+
+
+def check_compose():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    schema = json.loads((SCHEMAS / "compose-spec.json").read_text())
+    for error in jsonschema.Draft7Validator(schema).iter_errors(compose):
+        problems.append(f"compose schema: {error.json_path}: {error.message}")
+    services = compose.get("services", {})
+    for name, port in SERVICES.items():
+        service = services.get(name)
+        if service is None:
+            problems.append(f"compose: service {name} missing")
+            continue
+        environment = service.get("environment", {})
+        read = variables_read(name)
+        for variable in sorted(read - OPTIONAL - set(environment)):
+            problems.append(f"compose: {name} reads {variable} but it is not set")
+        for variable in sorted(set(environment) - read):
+            problems.append(f"compose: {name} sets {variable}, which it does not read")
+        if str(environment.get("PORT")) != str(port):
+            problems.append(f"compose: {name} PORT is {environment.get('PORT')}, expected {port}")
+        for variable, value in environment.items():
+            if variable.endswith("_URL") and variable != "DATABASE_URL":
+                target = variable[:-4].lower()
+                if value != f"http://{target}:{SERVICES.get(target)}":
+                    problems.append(f"compose: {name} {variable}={value} does not point at {target}:{SERVICES.get(target)}")
+        url = str(environment.get("DATABASE_URL", ""))
+        expected_pg = name in {"inventory", "order", "saga"}
+        if expected_pg != url.startswith("postgres://"):
+            problems.append(f"compose: {name} DATABASE_URL should be {'PostgreSQL' if expected_pg else 'SQLite'}")
+        if not expected_pg:
+            mounts = [v.split(":")[1] for v in service.get("volumes", []) if isinstance(v, str)]
+            if "/var/lib/sagamart" not in mounts or not url.startswith("sqlite:///var/lib/sagamart/"):
+                problems.append(f"compose: {name} keeps its SQLite file outside a named volume")
+        test = " ".join(service.get("healthcheck", {}).get("test", []))
+        if f"http://127.0.0.1:{port}/health/ready" not in test:
+            problems.append(f"compose: {name} healthcheck does not hit /health/ready on {port}")
+        for dependency, condition in service.get("depends_on", {}).items():
+            if condition.get("condition") != "service_healthy":
+                problems.append(f"compose: {name} depends on {dependency} without service_healthy")
+        if ("ports" in service) != (name == "gateway"):
+            problems.append(f"compose: {name} {'publishes' if 'ports' in service else 'does not publish'} a port")
+        for variable in ("SERVICE_SECRET", "ADMIN_API_KEY", "CUSTOMER_API_KEYS"):
+            value = str(environment.get(variable, "${:?}"))
+            if variable in environment and not re.fullmatch(r"\$\{[A-Z_]+:\?[^}]*\}", value):
+                problems.append(f"compose: {name} {variable} must come from the environment with no default")
+    for name, service in services.items():
+        if name not in SERVICES and name != "postgres":
+            problems.append(f"compose: unexpected service {name}")
+
+
+def check_kubernetes():
+    schemas = {}
+    for kind, file in [("Deployment", "deployment-apps-v1"), ("Service", "service-v1"), ("ConfigMap", "configmap-v1"),
+                       ("Secret", "secret-v1"), ("StatefulSet", "statefulset-apps-v1")]:
+        schemas[kind] = json.loads((SCHEMAS / "k8s" / "v1.33.0-standalone-strict" / f"{file}.json").read_text())
+    workloads = {}
+    for path in sorted((ROOT / "Deploy" / "k8s").glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            kind = document.get("kind")
+            if kind not in schemas:
+                problems.append(f"k8s {path.name}: no schema for kind {kind}")
+                continue
+            for error in jsonschema.Draft202012Validator(schemas[kind]).iter_errors(document):
+                problems.append(f"k8s {path.name} {kind}: {error.json_path}: {error.message}")
+            if kind in ("Deployment", "StatefulSet"):
+                workloads[document["metadata"]["name"]] = document
+    for name, port in SERVICES.items():
+        workload = workloads.get(name)
+        if workload is None:
+            problems.append(f"k8s: no workload for {name}")
+            continue
+        container = workload["spec"]["template"]["spec"]["containers"][0]
+        if container.get("readinessProbe", {}).get("httpGet") != {"path": "/health/ready", "port": port}:
+            problems.append(f"k8s: {name} readiness probe is not /health/ready on {port}")
+        if container.get("livenessProbe", {}).get("httpGet") != {"path": "/health/live", "port": port}:
+            problems.append(f"k8s: {name} liveness probe is not /health/live on {port}")
+        if "requests" not in container.get("resources", {}):
+            problems.append(f"k8s: {name} has no resource requests")
+    if workloads.get("saga", {}).get("spec", {}).get("replicas") != 2:
+        problems.append("k8s: the saga Deployment must run 2 replicas")
+    if "postgres" not in workloads:
+        problems.append("k8s: no PostgreSQL StatefulSet")
+
+
+check_compose()
+check_kubernetes()
+for problem in problems:
+    print(problem)
+print(f"deploy check: {len(problems)} problems")
+sys.exit(1 if problems else 0)
