@@ -3,7 +3,7 @@ SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
 FORMAT_PATHS := Package.swift Shared Services Tests Benchmarks/EchoServer Benchmarks/CheckoutBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: deps build run test bench bench-http bench-checkout format lint clean
+.PHONY: deps build run run-pg test bench bench-http bench-checkout format lint clean
 
 deps:
 	@scripts/deps.sh
@@ -13,6 +13,10 @@ build: deps
 
 run: deps
 	@scripts/run.sh
+
+run-pg: deps
+	$(SWIFT) build
+	@scripts/run_pg.py
 
 lint:
 	$(SWIFT) format lint -r --strict $(FORMAT_PATHS)

@@ -66,3 +66,22 @@ struct DeployFilesTests {
         #expect(output.contains("gateway ADMIN_API_KEY must come from the environment with no default"))
     }
 }
+
+/// `make run-pg` reads docker-compose.yml and starts the same topology here; a checkout through it proves it.
+@Suite("make run-pg", .enabled(if: PostgresCluster.isAvailable, "PostgreSQL server binaries not installed"))
+struct RunComposeLocallyTests {
+    @Test func theComposeTopologyRunsLocallyAndTakesACheckout() throws {
+        let data = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let offset = 20_000 + Int(getpid() % 2000) * 10
+        let output = try run(
+            "/usr/bin/env",
+            [
+                "python3", "\(DeployFilesTests.repository)/scripts/run_pg.py", "--data", data, "--port-offset", "\(offset)",
+                "--pg-port", "\(try freePort())", "--bin", productsDirectory, "--check",
+            ]
+        )
+        #expect(output.contains("check passed"))
+        #expect(output.contains("saga"))
+    }
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""make run-pg: the docker-compose topology on this machine, read from docker-compose.yml itself.
+
+A local PostgreSQL cluster under DATA/pg stands in for the `postgres` service (initdb on first use, the
+same Deploy/postgres/init.sh applied), and the six executables run with the environment compose gives
+them: service host names become 127.0.0.1, SQLite files under /var/lib/sagamart move to DATA/compose.
+Secrets come from the environment, else .env, else .env.example (development values, said aloud).
+
+  scripts/run_pg.py [--data DIR] [--port-offset N] [--pg-port P] [--check]
+
+--check starts everything, runs one checkout through the gateway, stops, and exits 0 if all went well.
+"""
+import argparse
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+parser = argparse.ArgumentParser()
+parser.add_argument("--data", default=str(ROOT / "data"))
+parser.add_argument("--port-offset", type=int, default=0)
+parser.add_argument("--pg-port", type=int, default=15432)
+parser.add_argument("--bin", default=None, help="folder with the built executables")
+parser.add_argument("--check", action="store_true")
+args = parser.parse_args()
+data = pathlib.Path(args.data).resolve()
+PG_BIN = next((p for p in sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin"), reverse=True) if (p / "initdb").exists()), None)
+if PG_BIN is None:
+    sys.exit("PostgreSQL server binaries not found: run make deps")
+
+
+def settings():
+    values = {}
+    for name in (".env.example", ".env"):
+        path = ROOT / name
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if "=" in line and not line.lstrip().startswith("#"):
+                    key, value = line.split("=", 1)
+                    values[key.strip()] = value.strip()
+            source = name
+    values.update({k: v for k, v in os.environ.items()})
+    print(f"secrets from the environment, else {source}" + (" (development values)" if source == ".env.example" else ""))
+    return values
+
+
+VALUES = settings()
+
+
+def substitute(text):
+    def replace(match):
+        name, operator, word = match.group(1), match.group(2) or "", match.group(3) or ""
+        value = VALUES.get(name, "")
+        if operator == ":?" and not value:
+            sys.exit(f"{name} must be set: {word}")
+        if operator == ":-" and not value:
+            return word
+        return value
+    return re.sub(r"\$\{([A-Z0-9_]+)(:\?|:-)?([^}]*)\}", replace, str(text))
+
+
+compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+services = {name: spec for name, spec in compose["services"].items() if name != "postgres"}
+offset = args.port_offset
+
+
+def local(value, names):
+    """Compose host names to 127.0.0.1, ports shifted, SQLite paths into the data folder."""
+    value = substitute(value)
+    value = value.replace("@postgres:5432/", f"@127.0.0.1:{args.pg_port}/")
+    value = value.replace("sqlite:///var/lib/sagamart/", f"sqlite://{data}/compose/")
+    for name in names:
+        def shift(match):
+            return f"http://127.0.0.1:{int(match.group(1)) + offset}"
+        value = re.sub(rf"http://{name}:(\d+)", shift, value)
+    return value
+
+
+def run(command, **kwargs):
+    return subprocess.run(command, check=True, **kwargs)
+
+
+def as_postgres(command, **kwargs):
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--"] + command
+    return run(command, **kwargs)
+
+
+# The PostgreSQL service.
+pg = data / "pg"
+env_pg = dict(os.environ, PGHOST="127.0.0.1", PGPORT=str(args.pg_port), PGUSER="postgres", PGPASSWORD=VALUES["POSTGRES_PASSWORD"])
+for key in ("INVENTORY_DB_PASSWORD", "ORDER_DB_PASSWORD", "SAGA_DB_PASSWORD"):
+    env_pg[key] = VALUES[key]
+(data / "compose").mkdir(parents=True, exist_ok=True)
+fresh = not (pg / "PG_VERSION").exists()
+if fresh:
+    pg.mkdir(parents=True, exist_ok=True)
+    password_file = data / "pg.pw"
+    password_file.write_text(VALUES["POSTGRES_PASSWORD"] + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(pg, "postgres", "postgres")
+        shutil.chown(password_file, "postgres", "postgres")
+    as_postgres([str(PG_BIN / "initdb"), "-D", str(pg), "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
+                 f"--pwfile={password_file}", "-E", "UTF8"], stdout=subprocess.DEVNULL)
+    password_file.unlink()
+if os.geteuid() == 0:
+    shutil.chown(pg, "postgres", "postgres")
+as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(pg), "-l", str(pg / "server.log"), "-w", "start", "-o",
+             f"-p {args.pg_port} -k {pg} -c listen_addresses=127.0.0.1"], stdout=subprocess.DEVNULL)
+processes = []
+
+
+def stop(*_):
+    for _, process in reversed(processes):
+        process.send_signal(signal.SIGTERM)
+    for _, process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(pg), "-m", "fast", "-w", "stop"], stdout=subprocess.DEVNULL)
+
+
+try:
+    run(["bash", str(ROOT / "Deploy" / "postgres" / "init.sh")], env=env_pg)
+
+    # The services, in dependency order, each with its compose environment.
+    binaries = pathlib.Path(args.bin) if args.bin else pathlib.Path(
+        subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip())
+    order, seen = [], set()
+
+    def visit(name):
+        if name in seen or name not in services:
+            return
+        seen.add(name)
+        for dependency in services[name].get("depends_on", {}):
+            visit(dependency)
+        order.append(name)
+
+    for name in services:
+        visit(name)
+    (data / "logs").mkdir(exist_ok=True)
+    for name in order:
+        spec = services[name]
+        environment = {key: local(value, services) for key, value in spec.get("environment", {}).items()}
+        environment["PORT"] = str(int(environment["PORT"]) + offset)
+        log = open(data / "logs" / f"{name}.log", "a")
+        process = subprocess.Popen([str(binaries / spec["command"][0])], env=dict(os.environ, **environment), stdout=log, stderr=log, cwd=data)
+        processes.append((name, process))
+        # The compose health check's URL, on the shifted port.
+        health = re.sub(r"http://127\.0\.0\.1:(\d+)", lambda m: f"http://127.0.0.1:{int(m.group(1)) + offset}", spec["healthcheck"]["test"][-1])
+        for _ in range(300):
+            try:
+                if urllib.request.urlopen(health, timeout=2).status == 200:
+                    break
+            except Exception:
+                if process.poll() is not None:
+                    raise SystemExit(f"{name} exited: see {data / 'logs' / (name + '.log')}")
+                time.sleep(0.1)
+        else:
+            raise SystemExit(f"{name} did not become ready")
+        print(f"  {name:10} {health}  ready")
+    published = services["gateway"]["ports"][0].split(":")[0]
+    gateway = f"http://127.0.0.1:{int(published) + offset}"
+    if args.check:
+        def call(method, path, key, body=None, headers=None):
+            request = urllib.request.Request(gateway + path, method=method, data=json.dumps(body).encode() if body else None,
+                                             headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", **(headers or {})})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.status, json.loads(response.read() or b"{}")
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read() or b"{}")
+        admin = VALUES["ADMIN_API_KEY"]
+        customer, customer_key = VALUES["CUSTOMER_API_KEYS"].split(",")[0].split(":")
+        sku = f"PG-{int(time.time() * 1000)}"
+        status, _ = call("POST", "/v1/products", admin, {"sku": sku, "name": "Compose check", "priceCents": 700, "currency": "EUR", "stock": 3})
+        assert status == 201, f"create product: {status}"
+        body = {"items": [{"sku": sku, "quantity": 2}], "payment": {"cardNumber": "4242424242424242", "expMonth": 12, "expYear": 2030, "cvc": "123"},
+                "shipping": {"name": "Alice", "line1": "1 Main St", "city": "Berlin", "postalCode": "10115", "country": "DE"}}
+        status, answer = call("POST", "/v1/checkout", customer_key, body, {"Idempotency-Key": sku})
+        assert status == 201 and answer.get("status") == "APPROVED", f"checkout: {status} {answer}"
+        status, product = call("GET", f"/v1/products/{sku}", admin)
+        assert product.get("available") == 1, f"stock: {product}"
+        # Each role reaches only its own database.
+        for role, other in (("inventory", "order"), ("order", "saga"), ("saga", "inventory")):
+            attempt = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(args.pg_port), "-U", role, "-d", other, "-c", "SELECT 1"],
+                                     env=dict(env_pg, PGPASSWORD=VALUES[f"{role.upper()}_DB_PASSWORD"]), capture_output=True)
+            assert attempt.returncode != 0, f"role {role} could connect to database {other}"
+        print(f"check passed: checkout {answer['checkoutId']} APPROVED through {gateway}")
+    else:
+        print(f"\nSagaMart (compose topology) is running. Gateway: {gateway}\nCtrl-C stops every service and PostgreSQL.")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        while all(process.poll() is None for _, process in processes):
+            time.sleep(0.5)
+        print("a service exited; see", data / "logs")
+except KeyboardInterrupt:
+    pass
+finally:
+    stop()
