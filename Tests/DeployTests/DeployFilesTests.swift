@@ -73,11 +73,12 @@ struct RunComposeLocallyTests {
     @Test func theComposeTopologyRunsLocallyAndTakesACheckout() throws {
         let data = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: data) }
-        let offset = 20_000 + Int(getpid() % 2000) * 10
+        // Below the ephemeral range (32768 and up), where parallel tests' client sockets live.
+        let offset = 10_000 + Int(getpid() % 1400) * 10
         let output = try run(
             "/usr/bin/env",
             [
-                "python3", "\(DeployFilesTests.repository)/scripts/run_pg.py", "--data", data, "--port-offset", "\(offset)",
+                "python3", "-u", "\(DeployFilesTests.repository)/scripts/run_pg.py", "--data", data, "--port-offset", "\(offset)",
                 "--pg-port", "\(try freePort())", "--bin", productsDirectory, "--check",
             ]
         )
