@@ -31,10 +31,10 @@ public enum Layout: String, Sendable, CaseIterable, CustomStringConvertible {
 public final class SagaMartSystem: @unchecked Sendable {
     public static let services = ["gateway", "inventory", "order", "payment", "shipping", "saga"]
     public let directory: String
-    public let ports: [String: Int]
+    public private(set) var ports: [String: Int]
     public let secret = "e2e-service-secret-0123456789"
     public let client = HTTPClient(configuration: HTTPClientConfiguration(requestTimeout: .seconds(60)))
-    private let environments: [String: [String: String]]
+    private var environments: [String: [String: String]]
     private let lock = NSLock()
     private var processes: [String: ChildProcess] = [:]
 
@@ -59,6 +59,8 @@ public final class SagaMartSystem: @unchecked Sendable {
                 "LOG_LEVEL": "info",
                 "SAGA_STEP_DEADLINE": "3s",
                 "SAGA_CALL_TIMEOUT": "2s",
+                "SAGA_LEASE": "2s",
+                "SAGA_CLAIM_INTERVAL": "200ms",
             ]
             for other in Self.services where other != "gateway" {
                 environment["\(other.uppercased())_URL"] = "http://127.0.0.1:\(ports[other]!)"
@@ -77,9 +79,24 @@ public final class SagaMartSystem: @unchecked Sendable {
 
     public func url(_ service: String) -> String { "http://127.0.0.1:\(ports[service]!)" }
 
+    /// Starts another replica of `service` under `name`, on a port of its own, with the same settings.
+    public func startReplica(of service: String, as name: String) async throws {
+        var environment = environments[service]!
+        let port = try freePort()
+        environment["PORT"] = "\(port)"
+        environment["SAGA_REPLICA_ID"] = name
+        lock.withLock {
+            environments[name] = environment
+            ports[name] = port
+        }
+        try start(name, executable: service)
+        try await waitReady(name)
+    }
+
     /// Starts (or restarts) one service with its settings.
-    public func start(_ name: String) throws {
-        let process = try ChildProcess(productsDirectory + "/" + name, environment: environments[name]!)
+    public func start(_ name: String, executable: String? = nil) throws {
+        let environment = lock.withLock { environments[name]! }
+        let process = try ChildProcess(productsDirectory + "/" + (executable ?? name), environment: environment)
         SagaMartSystem.register(process.pid)
         lock.withLock { processes[name] = process }
     }

@@ -62,7 +62,7 @@ struct SagaRoutes {
             guard saga.retryFailed(now: Date()) != nil else {
                 throw HTTPError(.conflict, code: "not_failed", detail: "Only a FAILED saga can be retried.")
             }
-            try await store.save(saga)
+            try await store.saveTakingLease(saga)
             runner.submit(saga.id)
             return try Response.json(saga.view, status: .accepted)
         }

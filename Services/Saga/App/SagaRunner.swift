@@ -20,6 +20,7 @@ final class SagaRunner: Service, Sendable {
     let stepDeadline: TimeInterval
     let logger: Logger
     let metrics: PrometheusRegistry
+    let claimInterval: Duration
     private let queue: AsyncStream<Submission>
     private let queueInput: AsyncStream<Submission>.Continuation
     private let state = Mutex<RunnerState>(RunnerState())
@@ -35,7 +36,15 @@ final class SagaRunner: Service, Sendable {
         let saga: CheckoutSaga?
     }
 
-    init(store: SagaStore, participants: Participants, stepDeadline: TimeInterval, logger: Logger, metrics: PrometheusRegistry) {
+    init(
+        store: SagaStore,
+        participants: Participants,
+        stepDeadline: TimeInterval,
+        claimInterval: Duration,
+        logger: Logger,
+        metrics: PrometheusRegistry
+    ) {
+        self.claimInterval = claimInterval
         self.store = store
         self.participants = participants
         self.stepDeadline = stepDeadline
@@ -45,10 +54,21 @@ final class SagaRunner: Service, Sendable {
     }
 
     func run() async throws {
-        let unfinished = try await store.unfinished()
-        if !unfinished.isEmpty { logger.info("resuming unfinished sagas", metadata: ["saga.count": "\(unfinished.count)"]) }
-        for id in unfinished { submit(id) }
         await withDiscardingTaskGroup { group in
+            // Unfinished sagas with a free or expired lease: those of a replica that died, and at start
+            // those this service was driving when it stopped.
+            group.addTask {
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    do {
+                        let claimed = try await self.store.claim(limit: 100)
+                        if !claimed.isEmpty { self.logger.info("claimed sagas", metadata: ["saga.count": "\(claimed.count)"]) }
+                        for id in claimed { self.submit(id) }
+                    } catch {
+                        self.logger.warning("cannot claim sagas", metadata: ["error": "\(error)"])
+                    }
+                    try? await Task.sleep(for: self.claimInterval)
+                }
+            }
             for await submission in queue.cancelOnGracefulShutdown() {
                 // Driven on an event loop, like a request: the participant calls' I/O waits need no hand-off.
                 group.addTask(executorPreference: EventLoopGroup.shared.next()) { await self.drive(submission) }
@@ -146,12 +166,15 @@ final class SagaRunner: Service, Sendable {
         return nil
     }
 
-    /// Saves the saga's state; a database that stays down stops driving it (the next start resumes it).
+    /// Saves the saga's state and renews the lease. Returns false when the saga must not be driven on: the
+    /// lease went to another replica (it expired while this one was stalled), or the database stayed down
+    /// (a replica, or this one after a restart, claims it again).
     private func saveRetrying(_ saga: CheckoutSaga) async -> Bool {
         for attempt in 1...20 {
             do {
-                try await store.save(saga)
-                return true
+                if try await store.save(saga) { return true }
+                logger.warning("lost the lease of a saga: another replica drives it", metadata: ["saga.id": "\(saga.id)"])
+                return false
             } catch {
                 logger.warning("cannot save saga", metadata: ["saga.id": "\(saga.id)", "error": "\(error)"])
                 try? await Task.sleep(for: Self.backoff(attempt: attempt))

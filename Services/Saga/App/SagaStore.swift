@@ -7,53 +7,101 @@ import Storage
 /// Saga instances in the saga service's own database.
 struct SagaStore: Sendable {
     let database: any Database
+    /// This replica's id, written as the lease owner of the sagas it drives.
+    let replica: String
+    /// How long a lease lasts without renewal; another replica takes the saga over after that.
+    let lease: TimeInterval
 
     /// Inserts a new saga, or returns the existing one with this id (a repeated start).
     func insertOrFetch(_ saga: CheckoutSaga) async throws -> (CheckoutSaga, created: Bool) {
         let state = try Self.encode(saga)
+        let (replica, lease) = (self.replica, self.lease)
         return try await database.write { connection in
             if let row = try connection.queryOne("SELECT state FROM sagas WHERE id = $1", saga.id) {
                 return (try Self.decode(try row.decode("state")), false)
             }
             let now = Date()
             try connection.execute(
-                "INSERT INTO sagas (id, customer_id, status, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+                """
+                INSERT INTO sagas (id, customer_id, status, state, created_at, updated_at, lease_owner, lease_until)
+                VALUES ($1, $2, $3, $4, $5, $5, $6, $7)
+                """,
                 saga.id,
                 saga.customerId,
                 saga.status.rawValue,
                 state,
-                now
+                now,
+                replica,
+                now.addingTimeInterval(lease)
             )
             return (saga, true)
         }
     }
 
-    /// Writes the saga's new state: the step boundary is durable once this returns.
-    func save(_ saga: CheckoutSaga) async throws {
+    /// Writes the saga's new state and renews this replica's lease: the step boundary is durable once this
+    /// returns true. False means another replica holds the lease now; this one must stop driving the saga.
+    func save(_ saga: CheckoutSaga) async throws -> Bool {
         let state = try Self.encode(saga)
-        try await database.write { connection in
+        let replica = self.replica
+        let until: Date? = saga.status.isFinished ? nil : Date().addingTimeInterval(lease)
+        return try await database.write { connection in
             try connection.execute(
-                "UPDATE sagas SET status = $1, state = $2, updated_at = $3 WHERE id = $4",
+                "UPDATE sagas SET status = $1, state = $2, updated_at = $3, lease_until = $4 WHERE id = $5 AND lease_owner = $6",
                 saga.status.rawValue,
                 state,
                 Date(),
+                until,
+                saga.id,
+                replica
+            ) == 1
+        }
+    }
+
+    /// An operator's change (retry): saved whoever held the lease, and the lease taken by this replica.
+    func saveTakingLease(_ saga: CheckoutSaga) async throws {
+        let state = try Self.encode(saga)
+        let replica = self.replica
+        let until = Date().addingTimeInterval(lease)
+        try await database.write { connection in
+            try connection.execute(
+                "UPDATE sagas SET status = $1, state = $2, updated_at = $3, lease_owner = $4, lease_until = $5 WHERE id = $6",
+                saga.status.rawValue,
+                state,
+                Date(),
+                replica,
+                until,
                 saga.id
             )
+        }
+    }
+
+    /// Claims up to `limit` unfinished sagas whose lease is free, expired, or already this replica's (it
+    /// restarted: the replica id is stable per host and port), for this replica.
+    /// On PostgreSQL `FOR UPDATE SKIP LOCKED` lets replicas claim side by side without waiting on each other.
+    func claim(limit: Int) async throws -> [String] {
+        let replica = self.replica
+        let now = Date()
+        let until = now.addingTimeInterval(lease)
+        return try await database.write { connection in
+            let lock = connection.dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
+            return try connection.query(
+                """
+                UPDATE sagas SET lease_owner = $1, lease_until = $2
+                WHERE id IN (
+                    SELECT id FROM sagas
+                    WHERE status IN ('RUNNING', 'COMPENSATING') AND (lease_until IS NULL OR lease_until < $3 OR lease_owner = $1)
+                    ORDER BY id LIMIT $4\(lock)
+                )
+                RETURNING id
+                """,
+                [.text(replica), .date(until), .date(now), .integer(Int64(limit))]
+            ).map { try $0.decode("id") }
         }
     }
 
     func load(_ id: String) async throws -> CheckoutSaga? {
         try await database.read { connection in
             try connection.queryOne("SELECT state FROM sagas WHERE id = $1", id).map { try Self.decode(try $0.decode("state")) }
-        }
-    }
-
-    /// Ids of sagas still running or compensating (resumed at start).
-    func unfinished() async throws -> [String] {
-        try await database.read { connection in
-            try connection.query("SELECT id FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING') ORDER BY id", []).map {
-                try $0.decode("id")
-            }
         }
     }
 

@@ -18,11 +18,19 @@ let (database, migrator) = try await runtime.openDatabase(
     defaultURL: "sqlite://data/saga.db",
     migrations: Bundle.module.url(forResource: "Migrations", withExtension: nil)!
 )
-let store = SagaStore(database: database)
+let lease = try environment.get("SAGA_LEASE", default: Duration.seconds(10))
+let store = SagaStore(
+    database: database,
+    // Stable across restarts on one host and port, unique among live replicas: a restarted replica takes
+    // its own sagas back at once instead of waiting for their leases to expire.
+    replica: try environment.get("SAGA_REPLICA_ID", default: "\(ProcessInfo.processInfo.hostName):\(runtime.port)"),
+    lease: Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+)
 let runner = SagaRunner(
     store: store,
     participants: participants,
     stepDeadline: Double(stepDeadline.components.seconds) + Double(stepDeadline.components.attoseconds) / 1e18,
+    claimInterval: try environment.get("SAGA_CLAIM_INTERVAL", default: Duration.seconds(1)),
     logger: runtime.logger,
     metrics: runtime.metrics
 )
