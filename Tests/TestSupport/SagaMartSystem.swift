@@ -16,11 +16,12 @@ public enum Layout: String, Sendable, CaseIterable, CustomStringConvertible {
     public static var available: [Layout] { PostgresCluster.isAvailable ? allCases : [.sqlite] }
 
     /// `DATABASE_URL` overrides for this layout (fresh databases each call).
-    public func databaseOverrides() async throws -> [String: [String: String]] {
+    public func databaseOverrides(cluster: PostgresCluster? = nil) async throws -> [String: [String: String]] {
         guard self == .compose else { return [:] }
+        let cluster = try cluster ?? PostgresCluster.shared()
         var overrides: [String: [String: String]] = [:]
         for service in ["inventory", "order", "saga"] {
-            overrides[service] = ["DATABASE_URL": try await PostgresCluster.shared().createDatabase(prefix: service)]
+            overrides[service] = ["DATABASE_URL": try await cluster.createDatabase(prefix: service)]
         }
         return overrides
     }
@@ -39,9 +40,9 @@ public final class SagaMartSystem: @unchecked Sendable {
     private var processes: [String: ChildProcess] = [:]
 
     /// Starts every service and waits until each is ready. `overrides` adds settings per service.
-    public init(layout: Layout = .sqlite, overrides: [String: [String: String]] = [:]) async throws {
+    public init(layout: Layout = .sqlite, cluster: PostgresCluster? = nil, overrides: [String: [String: String]] = [:]) async throws {
         var overrides = overrides
-        for (service, settings) in try await layout.databaseOverrides() {
+        for (service, settings) in try await layout.databaseOverrides(cluster: cluster) {
             overrides[service, default: [:]].merge(settings) { current, _ in current }
         }
         directory = temporaryDirectory()
@@ -114,6 +115,12 @@ public final class SagaMartSystem: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw PostgresCluster.ClusterError(message: "\(name) did not become ready: \(output(name))")
+    }
+
+    /// Whether the process of a service is still running.
+    public func isRunning(_ name: String) -> Bool {
+        guard let process = lock.withLock({ processes[name] }) else { return false }
+        return Glibc.kill(process.pid, 0) == 0 && waitpid(process.pid, nil, WNOHANG) == 0
     }
 
     /// What a service logged.
