@@ -17,9 +17,9 @@ actor SharedSystem {
     }
 }
 
-@Suite("Checkout end to end (real processes, SQLite and the compose layout on PostgreSQL)", .serialized)
+@Suite("Checkout end to end (real processes: SQLite, the compose layout, and all on PostgreSQL)", .serialized)
 struct CheckoutTests {
-    @Test(arguments: Layout.available)
+    @Test(arguments: Layout.everyBackend)
     func happyPath(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("MUG")
@@ -46,7 +46,7 @@ struct CheckoutTests {
         )
     }
 
-    @Test(arguments: Layout.available)
+    @Test(arguments: Layout.everyBackend)
     func outOfStockChargesNothing(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("LAMP")
@@ -60,7 +60,7 @@ struct CheckoutTests {
         #expect(try await system.available(sku) == 1)
     }
 
-    @Test(arguments: Layout.available, [("4000000000000002", "declined"), ("4000000000009995", "insufficient_funds")])
+    @Test(arguments: Layout.everyBackend, [("4000000000000002", "declined"), ("4000000000009995", "insufficient_funds")])
     func declinedPaymentsReleaseStock(_ layout: Layout, _ card: (String, String)) async throws {
         let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("TEE")
@@ -74,7 +74,7 @@ struct CheckoutTests {
         #expect(try await system.available(sku) == 3)
     }
 
-    @Test(arguments: Layout.available)
+    @Test(arguments: Layout.everyBackend)
     func undeliverableVoidsTheAuthorisation(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("BOX")
@@ -88,7 +88,7 @@ struct CheckoutTests {
         #expect(try await system.available(sku) == 3)
     }
 
-    @Test(arguments: Layout.available)
+    @Test(arguments: Layout.everyBackend)
     func anUnavailablePaymentServiceIsRetriedThenCompensatedAtTheDeadline(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("PEN")
@@ -107,7 +107,7 @@ struct CheckoutTests {
         #expect(try await system.available(sku) == 3)
     }
 
-    @Test(arguments: Layout.available)
+    @Test(arguments: Layout.everyBackend)
     func idempotentReplayAndKeyReuse(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("CUP")
@@ -129,7 +129,7 @@ struct CheckoutTests {
         #expect(try await system.available(sku) == 8)
     }
 
-    @Test(arguments: Layout.available)
+    @Test(arguments: Layout.everyBackend)
     func respondAsyncAnswers202WithALocation(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("BAG")
@@ -142,7 +142,7 @@ struct CheckoutTests {
         #expect(finished["status"] as? String == "COMPLETED")
     }
 
-    @Test(arguments: Layout.available)
+    @Test(arguments: Layout.everyBackend)
     func malformedRequestsChangeNothing(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("HAT")
@@ -172,7 +172,7 @@ struct CheckoutTests {
         #expect(badProduct.status.code == 422)
     }
 
-    @Test(arguments: Layout.available)
+    @Test(arguments: Layout.everyBackend)
     func sqlLookingInputIsStoredAsText(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("SQL")
@@ -189,7 +189,7 @@ struct CheckoutTests {
         #expect(try await system.call("GET", "/v1/products", key: alice).status.code == 200)
     }
 
-    @Test(arguments: Layout.available)
+    @Test(arguments: Layout.everyBackend)
     func fortyConcurrentCheckoutsForTenUnits(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("RUSH")
@@ -206,7 +206,7 @@ struct CheckoutTests {
         try await system.checkInvariants(sku: sku, initialStock: 10, priceCents: 500)
     }
 
-    @Test(arguments: Layout.available)
+    @Test(arguments: Layout.everyBackend)
     func customersSeeOnlyTheirOwnAndRolesAreEnforced(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
         let sku = uniqueSKU("OWN")
@@ -228,7 +228,7 @@ struct CheckoutTests {
         #expect(try await system.call("GET", "/v1/sagas?status=COMPLETED", key: admin).status.code == 200)
     }
 
-    @Test(arguments: Layout.available)
+    @Test(arguments: Layout.everyBackend)
     func internalEndpointsRefuseCallsWithoutAServiceToken(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
         let client = HTTPClient()

@@ -98,14 +98,28 @@ public final class PostgresCluster: Sendable {
         "postgres://\(user)@127.0.0.1:\(port)/\(database)"
     }
 
-    /// Creates an empty database and returns its URL.
-    public func createDatabase(prefix: String = "test") async throws -> String {
+    /// Creates an empty database and returns its URL. With `ownRole`, as `Deploy/postgres/init.sh` does for
+    /// compose: a login role of the same name owns the database, and no other role may connect to it.
+    public func createDatabase(prefix: String = "test", ownRole: Bool = false) async throws -> String {
         let name = "\(prefix)_\(getpid())_\(counter.add(1, ordering: .relaxed).newValue)"
         let admin = try PostgresDatabase(conninfo: url(), poolSize: 1)
-        defer { Task { await admin.close() } }
-        _ = try await admin.read { try $0.executeScript("CREATE DATABASE \(name)") }
+        do {
+            if ownRole {
+                _ = try await admin.read { connection in
+                    try connection.executeScript("CREATE ROLE \(name) LOGIN PASSWORD '\(name)-password'")
+                    try connection.executeScript("CREATE DATABASE \(name) OWNER \(name)")
+                    try connection.executeScript("REVOKE ALL ON DATABASE \(name) FROM PUBLIC")
+                    try connection.executeScript("GRANT CONNECT, CREATE, TEMPORARY ON DATABASE \(name) TO \(name)")
+                }
+            } else {
+                _ = try await admin.read { try $0.executeScript("CREATE DATABASE \(name)") }
+            }
+        } catch {
+            await admin.close()
+            throw error
+        }
         await admin.close()
-        return url(database: name)
+        return ownRole ? "postgres://\(name):\(name)-password@127.0.0.1:\(port)/\(name)" : url(database: name)
     }
 
     @discardableResult

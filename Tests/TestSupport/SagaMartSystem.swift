@@ -6,22 +6,32 @@ import Synchronization
 public enum Layout: String, Sendable, CaseIterable, CustomStringConvertible {
     /// Every service on its own SQLite file (`make run`).
     case sqlite
-    /// The docker-compose layout: inventory, order and saga on PostgreSQL (one database each, in the
-    /// test harness's throwaway cluster), payment, shipping and gateway on SQLite files.
+    /// The docker-compose layout: inventory, order and saga on PostgreSQL (one database and one role each,
+    /// as compose makes them, in the test harness's throwaway cluster), payment, shipping and gateway on SQLite.
     case compose
+    /// Every service on PostgreSQL, each with its own database and role.
+    case postgres
 
     public var description: String { rawValue }
 
     /// The layouts this machine can run: compose only where PostgreSQL's server binaries are installed.
-    public static var available: [Layout] { PostgresCluster.isAvailable ? allCases : [.sqlite] }
+    public static var available: [Layout] { PostgresCluster.isAvailable ? [.sqlite, .compose] : [.sqlite] }
+
+    /// Every layout this machine can run, the all-PostgreSQL one too.
+    public static var everyBackend: [Layout] { PostgresCluster.isAvailable ? allCases : [.sqlite] }
 
     /// `DATABASE_URL` overrides for this layout (fresh databases each call).
     public func databaseOverrides(cluster: PostgresCluster? = nil) async throws -> [String: [String: String]] {
-        guard self == .compose else { return [:] }
+        let services: [String]
+        switch self {
+        case .sqlite: return [:]
+        case .compose: services = ["inventory", "order", "saga"]
+        case .postgres: services = SagaMartSystem.services
+        }
         let cluster = try cluster ?? PostgresCluster.shared()
         var overrides: [String: [String: String]] = [:]
-        for service in ["inventory", "order", "saga"] {
-            overrides[service] = ["DATABASE_URL": try await cluster.createDatabase(prefix: service)]
+        for service in services {
+            overrides[service] = ["DATABASE_URL": try await cluster.createDatabase(prefix: service, ownRole: true)]
         }
         return overrides
     }
