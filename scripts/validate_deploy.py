@@ -122,8 +122,34 @@ def check_kubernetes():
         problems.append("k8s: no PostgreSQL StatefulSet")
 
 
+def check_dockerfile():
+    """The image: a Swift 6 builder, a slim runtime with libpq5 and libsqlite3, a non-root user, and every
+    service executable of Package.swift with its resource bundle."""
+    text = (ROOT / "Deploy" / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    if len(stages) < 2 or not re.match(r"swift:6", stages[0]):
+        problems.append("Dockerfile: expected a multi-stage build starting from a Swift 6 image")
+    runtime = text[text.rindex("\nFROM "):]
+    for package in ("libpq5", "libsqlite3-0", "curl"):
+        if package not in runtime:
+            problems.append(f"Dockerfile: the runtime stage does not install {package}")
+    user = re.findall(r"^USER\s+(\S+)", runtime, re.M)
+    if not user or user[-1] in ("root", "0"):
+        problems.append("Dockerfile: the runtime stage must run as a non-root user")
+    package = (ROOT / "Package.swift").read_text()
+    products = set(re.findall(r'\.executable\(name: "([a-z-]+)", targets: \["(?:Gateway|Inventory|Order|Payment|Shipping|Saga)"\]\)', package))
+    for name in SERVICES:
+        if name not in products:
+            problems.append(f"Package.swift: no executable product {name}")
+        if f"--product {name}" not in text or f'"$bin"/{name}' not in text:
+            problems.append(f"Dockerfile: {name} is not built and copied into the image")
+    if "*.resources" not in text:
+        problems.append("Dockerfile: the migrations (resource bundles) are not copied into the image")
+
+
 check_compose()
 check_kubernetes()
+check_dockerfile()
 for problem in problems:
     print(problem)
 print(f"deploy check: {len(problems)} problems")

@@ -18,7 +18,7 @@ struct DeployFilesTests {
         let root = temporaryDirectory()
         let manager = FileManager.default
         try manager.createDirectory(atPath: "\(root)/Deploy", withIntermediateDirectories: true)
-        for item in ["Services", "Shared", "docker-compose.yml", "Deploy/k8s", "Deploy/postgres"] {
+        for item in ["Services", "Shared", "Package.swift", "docker-compose.yml", "Deploy/k8s", "Deploy/postgres", "Deploy/Dockerfile"] {
             try manager.copyItem(atPath: "\(Self.repository)/\(item)", toPath: "\(root)/\(item)")
         }
         let path = "\(root)/\(file)"
@@ -57,6 +57,13 @@ struct DeployFilesTests {
         let kubernetes = try check(editing: "Deploy/k8s/saga.yaml") { $0.replacingOccurrences(of: "  replicas: 2", with: "  replicaz: 2") }
         #expect(kubernetes.contains("k8s saga.yaml Deployment"))
         #expect(kubernetes.contains("the saga Deployment must run 2 replicas"))
+    }
+
+    @Test func aDockerfileThatRunsAsRootOrMissesAServiceIsCaught() throws {
+        let root = try check(editing: "Deploy/Dockerfile") { $0.replacingOccurrences(of: "USER 10001", with: "USER root") }
+        #expect(root.contains("must run as a non-root user"))
+        let missing = try check(editing: "Deploy/Dockerfile") { $0.replacingOccurrences(of: " --product shipping", with: "") }
+        #expect(missing.contains("shipping is not built"))
     }
 
     @Test func aDefaultForASecretIsCaught() throws {
