@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "HTTP", targets: ["HTTP"]),
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "ServiceKit", targets: ["ServiceKit"]),
+        .library(name: "Messaging", targets: ["Messaging"]),
         .library(name: "Contracts", targets: ["Contracts"]),
         .executable(name: "echo-server", targets: ["EchoServer"]),
         .executable(name: "checkout-bench", targets: ["CheckoutBench"]),
@@ -57,6 +58,16 @@ let package = Package(
         .target(
             name: "Contracts",
             path: "Shared/Contracts"
+        ),
+        .target(
+            name: "Messaging",
+            dependencies: [
+                "HTTP", "Storage", "Contracts",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Messaging"
         ),
         .target(
             name: "ServiceKit",
@@ -129,6 +140,11 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"], path: "Tests/StorageTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "HTTP", "ServiceKit"], path: "Tests/EndToEndTests"),
         .testTarget(name: "DeployTests", dependencies: ["TestSupport"], path: "Tests/DeployTests"),
+        .testTarget(
+            name: "MessagingTests",
+            dependencies: ["Messaging", "ServiceKit", "HTTP", "Storage", "TestSupport"],
+            path: "Tests/MessagingTests"
+        ),
         .testTarget(name: "SagaTests", dependencies: ["SagaCore", "Contracts"], path: "Tests/SagaTests"),
         .testTarget(
             name: "ServiceKitTests",

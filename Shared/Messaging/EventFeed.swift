@@ -1,0 +1,83 @@
+import Contracts
+import Foundation
+import HTTP
+import Storage
+
+/// `GET /v1/events?after=<seq>&limit=<n>&wait=<seconds>`: a service's outbox as a feed, in commit order,
+/// each event in DESIGN's envelope `{seq, id, type, version, aggregateId, occurredAt, traceparent, data}`.
+/// With `wait`, an empty answer is held (long poll) until an event arrives or the wait ends.
+public struct EventFeed: Sendable {
+    public let database: any Database
+    /// How often a held request looks for new events.
+    public let pollInterval: Duration
+
+    public init(database: any Database, pollInterval: Duration = .milliseconds(20)) {
+        self.database = database
+        self.pollInterval = pollInterval
+    }
+
+    public func mount(on router: inout Router) {
+        let feed = self
+        router.get("/v1/events") { request in try await feed.respond(request) }
+    }
+
+    func respond(_ request: Request) async throws -> Response {
+        let query = request.query
+        guard let after = Int64(query["after"] ?? "0"), after >= 0 else {
+            throw HTTPError.validation("after must be a non-negative integer.")
+        }
+        guard let limit = Int(query["limit"] ?? "100"), (1...1000).contains(limit) else {
+            throw HTTPError.validation("limit must be 1 to 1000.")
+        }
+        guard let wait = Double(query["wait"] ?? "0"), (0...30).contains(wait) else {
+            throw HTTPError.validation("wait must be 0 to 30 seconds.")
+        }
+        let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
+        var events = try await database.read { try Outbox.events($0, after: after, limit: limit) }
+        while events.isEmpty && ContinuousClock.now < deadline {
+            try await Task.sleep(for: pollInterval)
+            events = try await database.read { try Outbox.events($0, after: after, limit: limit) }
+        }
+        var body = "{\"items\":[" + events.map(Self.envelope).joined(separator: ",") + "]"
+        body += ",\"next\":\(events.last.map { "\"\($0.seq)\"" } ?? "null")}"
+        return Response(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))
+    }
+
+    static func envelope(_ event: StoredEvent) -> String {
+        var out = "{\"seq\":\(event.seq),\"id\":\(JSONText.quote(event.id)),\"type\":\(JSONText.quote(event.type)),"
+        out += "\"version\":\(event.version),\"aggregateId\":\(JSONText.quote(event.aggregateId)),"
+        out += "\"occurredAt\":\(JSONText.quote(Timestamp.format(event.occurredAt))),"
+        out += "\"traceparent\":\(event.traceparent.map(JSONText.quote) ?? "null"),\"data\":\(event.data)}"
+        return out
+    }
+
+    /// Parses a feed page (what a consumer reads).
+    public static func parse(_ body: [UInt8]) throws -> [StoredEvent] {
+        guard let page = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let items = page["items"] as? [[String: Any]]
+        else {
+            throw FeedError.malformedPage
+        }
+        return try items.map { item in
+            guard let seq = (item["seq"] as? NSNumber)?.int64Value, let id = item["id"] as? String, let type = item["type"] as? String,
+                let version = (item["version"] as? NSNumber)?.intValue, let aggregate = item["aggregateId"] as? String,
+                let occurred = (item["occurredAt"] as? String).flatMap(Timestamp.parse), let data = item["data"]
+            else { throw FeedError.malformedPage }
+            let json = try JSONSerialization.data(withJSONObject: data, options: [.fragmentsAllowed, .sortedKeys])
+            return StoredEvent(
+                seq: seq,
+                id: id,
+                type: type,
+                version: version,
+                aggregateId: aggregate,
+                occurredAt: occurred,
+                traceparent: item["traceparent"] as? String,
+                data: String(decoding: json, as: UTF8.self)
+            )
+        }
+    }
+}
+
+public enum FeedError: Error, Equatable {
+    case malformedPage
+    case unavailable(Int)
+}

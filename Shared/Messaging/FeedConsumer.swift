@@ -1,0 +1,216 @@
+import CoreMetrics
+import Foundation
+import HTTP
+import Logging
+import ServiceLifecycle
+import Storage
+
+/// Follows another service's event feed and applies each event to this service's own database.
+///
+/// Each event is applied, recorded in an inbox (its id) and the cursor advanced in **one** transaction of
+/// this service's database: delivery is at least once, the effect exactly once, and a replay from zero
+/// changes nothing. An event whose handler keeps failing goes to `dead_letters` with its error after
+/// `maxAttempts` (the cursor moves on, `feed_dead_letters_total` rises) and can be re-driven. With several
+/// replicas, a lease on the cursor row lets one consume at a time.
+public final class FeedConsumer: Service, Sendable {
+    public typealias Handler = @Sendable (DatabaseConnection, StoredEvent) throws -> Void
+
+    public let name: String
+    let feedURL: String
+    let database: any Database
+    let client: HTTPClient
+    let headers: @Sendable () -> HTTPHeaders
+    let handler: Handler
+    let logger: Logger
+    let metrics: MetricsFactory
+    let maxAttempts: Int
+    let wait: Int
+    let replica: String
+    let lease: TimeInterval
+
+    public init(
+        name: String,
+        feedURL: String,
+        database: any Database,
+        client: HTTPClient,
+        headers: @escaping @Sendable () -> HTTPHeaders = { HTTPHeaders() },
+        logger: Logger,
+        metrics: MetricsFactory,
+        maxAttempts: Int = 5,
+        wait: Int = 20,
+        replica: String = UUID().uuidString,
+        lease: TimeInterval = 10,
+        handler: @escaping Handler
+    ) {
+        self.name = name
+        self.feedURL = feedURL
+        self.database = database
+        self.client = client
+        self.headers = headers
+        self.handler = handler
+        self.logger = logger
+        self.metrics = metrics
+        self.maxAttempts = maxAttempts
+        self.wait = wait
+        self.replica = replica
+        self.lease = lease
+    }
+
+    /// The consumer's tables, for the migrations of the service that runs it.
+    public static func tablesSQL(_ dialect: SQLDialect) -> String {
+        let (integer, time, strict) = dialect == .sqlite ? ("INTEGER", "TEXT", " STRICT") : ("BIGINT", "TIMESTAMPTZ", "")
+        return """
+            CREATE TABLE consumer_cursors (
+                consumer TEXT PRIMARY KEY,
+                seq \(integer) NOT NULL,
+                lease_owner TEXT,
+                lease_until \(time)
+            )\(strict);
+            CREATE TABLE consumed_events (
+                consumer TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                PRIMARY KEY (consumer, event_id)
+            )\(strict);
+            CREATE TABLE dead_letters (
+                id TEXT PRIMARY KEY,
+                consumer TEXT NOT NULL,
+                seq \(integer) NOT NULL,
+                event TEXT NOT NULL,
+                error TEXT NOT NULL,
+                failed_at \(time) NOT NULL
+            )\(strict)
+            """
+    }
+
+    public func run() async throws {
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                guard let cursor = try await claim() else {
+                    try? await Task.sleep(for: .seconds(max(1, lease / 3)))
+                    continue
+                }
+                try await consume(after: cursor)
+                failures = 0
+            } catch {
+                failures += 1
+                logger.warning("feed consumer retrying", metadata: ["consumer": "\(name)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+            }
+        }
+    }
+
+    /// For tests: takes or renews the lease, as `run()` does before each page.
+    public func claimForTest() async throws -> Int64? { try await claim() }
+
+    /// Takes or renews the lease on this consumer's cursor; returns the cursor, or nil when another replica holds it.
+    func claim() async throws -> Int64? {
+        let (name, replica, lease) = (self.name, self.replica, self.lease)
+        return try await database.write { connection in
+            let now = Date()
+            if try connection.queryOne("SELECT seq FROM consumer_cursors WHERE consumer = $1", name) == nil {
+                try connection.execute("INSERT INTO consumer_cursors (consumer, seq) VALUES ($1, 0)", name)
+            }
+            let lock = connection.dialect == .postgres ? " FOR UPDATE" : ""
+            let row = try connection.queryOne(
+                "SELECT seq, lease_owner, lease_until FROM consumer_cursors WHERE consumer = $1" + lock,
+                name
+            )!
+            let owner = try row.decode("lease_owner", as: String?.self)
+            let until = try row.decode("lease_until", as: Date?.self)
+            if let owner, owner != replica, let until, until > now { return nil }
+            try connection.execute(
+                "UPDATE consumer_cursors SET lease_owner = $1, lease_until = $2 WHERE consumer = $3",
+                replica,
+                now.addingTimeInterval(lease),
+                name
+            )
+            return try row.decode("seq", as: Int64.self)
+        }
+    }
+
+    /// Reads one page (long poll) and applies it event by event.
+    func consume(after cursor: Int64) async throws {
+        var request = ClientRequest(
+            url: "\(feedURL)?after=\(cursor)&limit=100&wait=\(wait)",
+            headers: headers(),
+            timeout: .seconds(Int64(wait) + 10)
+        )
+        request.headers.replaceOrAdd(name: "Accept", value: "application/json")
+        let response = try await client.execute(request)
+        guard response.status.code == 200 else { throw FeedError.unavailable(response.status.code) }
+        for event in try EventFeed.parse(response.body) {
+            try await apply(event)
+        }
+    }
+
+    /// Applies one event with its inbox entry and cursor move in one transaction, retrying a failing handler
+    /// and dead-lettering it after `maxAttempts`.
+    func apply(_ event: StoredEvent) async throws {
+        let (name, handler) = (self.name, self.handler)
+        for attempt in 1...maxAttempts {
+            do {
+                try await database.write { connection in
+                    try Self.record(connection, consumer: name, event: event) { try handler(connection, event) }
+                }
+                return
+            } catch let error as DatabaseError where error.code == .connectionLost || error.code == .timeout {
+                throw error
+            } catch {
+                logger.warning(
+                    "event handler failed",
+                    metadata: ["consumer": "\(name)", "event.seq": "\(event.seq)", "attempt": "\(attempt)"]
+                )
+                if attempt == maxAttempts {
+                    let text = "\(error)"
+                    try await database.write { connection in
+                        try connection.execute(
+                            "INSERT INTO dead_letters (id, consumer, seq, event, error, failed_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                            [
+                                .text(event.id), .text(name), .integer(event.seq), .text(EventFeed.envelope(event)), .text(text),
+                                .date(Date()),
+                            ]
+                        )
+                        try connection.execute("UPDATE consumer_cursors SET seq = $1 WHERE consumer = $2 AND seq < $1", event.seq, name)
+                    }
+                    Counter(label: "feed_dead_letters_total", dimensions: [("consumer", name)], factory: metrics).increment()
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(20 << attempt))
+            }
+        }
+    }
+
+    /// Inside a transaction: runs `effect` unless the event was consumed already, records it, moves the cursor.
+    static func record(_ connection: DatabaseConnection, consumer: String, event: StoredEvent, _ effect: () throws -> Void) throws {
+        let seen =
+            try connection.queryOne("SELECT 1 AS seen FROM consumed_events WHERE consumer = $1 AND event_id = $2", consumer, event.id)
+            != nil
+        if !seen {
+            try effect()
+            try connection.execute("INSERT INTO consumed_events (consumer, event_id) VALUES ($1, $2)", consumer, event.id)
+        }
+        try connection.execute("UPDATE consumer_cursors SET seq = $1 WHERE consumer = $2 AND seq < $1", event.seq, consumer)
+    }
+
+    /// Applies a dead-lettered event again (operator's re-drive); on success it leaves the dead-letter table.
+    public func redrive(deadLetter id: String) async throws -> Bool {
+        let (name, handler) = (self.name, self.handler)
+        return try await database.write { connection in
+            guard let row = try connection.queryOne("SELECT event FROM dead_letters WHERE id = $1 AND consumer = $2", id, name) else {
+                return false
+            }
+            let text: String = try row.decode("event")
+            guard let event = try EventFeed.parse(Array("{\"items\":[\(text)]}".utf8)).first else { return false }
+            let seen =
+                try connection.queryOne("SELECT 1 AS seen FROM consumed_events WHERE consumer = $1 AND event_id = $2", name, event.id)
+                != nil
+            if !seen {
+                try handler(connection, event)
+                try connection.execute("INSERT INTO consumed_events (consumer, event_id) VALUES ($1, $2)", name, event.id)
+            }
+            try connection.execute("DELETE FROM dead_letters WHERE id = $1", id)
+            return true
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import HTTP
+import Storage
+
+/// The transactional outbox: a service appends its events in the same transaction as the change they
+/// describe, so an event exists exactly when its change committed (no dual write).
+///
+/// `seq` orders the feed. On PostgreSQL a sequence number is taken at insert, not at commit, so two
+/// transactions could commit out of order and a reader past the later one would skip the earlier;
+/// appending takes a transaction-scoped advisory lock, so appenders commit in `seq` order. SQLite's
+/// single writer gives the same order by construction.
+public enum Outbox {
+    /// The table, for a service's migrations.
+    public static func tableSQL(_ dialect: SQLDialect) -> String {
+        switch dialect {
+        case .sqlite:
+            return """
+                CREATE TABLE outbox (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    type TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    aggregate_id TEXT NOT NULL,
+                    occurred_at TEXT NOT NULL,
+                    traceparent TEXT,
+                    data TEXT NOT NULL
+                ) STRICT
+                """
+        case .postgres:
+            return """
+                CREATE TABLE outbox (
+                    seq BIGSERIAL PRIMARY KEY,
+                    id TEXT NOT NULL UNIQUE,
+                    type TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    aggregate_id TEXT NOT NULL,
+                    occurred_at TIMESTAMPTZ NOT NULL,
+                    traceparent TEXT,
+                    data TEXT NOT NULL
+                )
+                """
+        }
+    }
+
+    /// Appends an event inside the caller's write transaction. `data` is the event's JSON payload.
+    @discardableResult
+    public static func append(
+        _ connection: DatabaseConnection,
+        type: String,
+        version: Int = 1,
+        aggregateId: String,
+        data: some Encodable,
+        id: String = UUID().uuidString.lowercased(),
+        now: Date = Date()
+    ) throws -> String {
+        if connection.dialect == .postgres {
+            // Held until commit: appenders commit in the order they took their seq.
+            _ = try connection.query("SELECT pg_advisory_xact_lock(7243534) AS locked", [])
+        }
+        let json = String(decoding: try JSON.encode(data), as: UTF8.self)
+        try connection.execute(
+            "INSERT INTO outbox (id, type, version, aggregate_id, occurred_at, traceparent, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [
+                .text(id), .text(type), .integer(Int64(version)), .text(aggregateId), .date(now),
+                RequestContext.current?.traceparent.map { .text($0) } ?? .null, .text(json),
+            ]
+        )
+        return id
+    }
+
+    /// Events after `seq`, in feed order.
+    public static func events(_ connection: DatabaseConnection, after seq: Int64, limit: Int) throws -> [StoredEvent] {
+        try connection.query(
+            "SELECT seq, id, type, version, aggregate_id, occurred_at, traceparent, data FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+            [.integer(seq), .integer(Int64(limit))]
+        ).map { row in
+            StoredEvent(
+                seq: try row.decode("seq"),
+                id: try row.decode("id"),
+                type: try row.decode("type"),
+                version: try row.decode("version"),
+                aggregateId: try row.decode("aggregate_id"),
+                occurredAt: try row.decode("occurred_at"),
+                traceparent: try row.decode("traceparent", as: String?.self),
+                data: try row.decode("data")
+            )
+        }
+    }
+}
+
+/// An event as stored and as served: DESIGN's envelope, with `data` kept as the JSON text it was written as.
+public struct StoredEvent: Sendable, Equatable {
+    public let seq: Int64
+    public let id: String
+    public let type: String
+    public let version: Int
+    public let aggregateId: String
+    public let occurredAt: Date
+    public let traceparent: String?
+    public let data: String
+
+    public init(
+        seq: Int64,
+        id: String,
+        type: String,
+        version: Int,
+        aggregateId: String,
+        occurredAt: Date,
+        traceparent: String?,
+        data: String
+    ) {
+        self.seq = seq
+        self.id = id
+        self.type = type
+        self.version = version
+        self.aggregateId = aggregateId
+        self.occurredAt = occurredAt
+        self.traceparent = traceparent
+        self.data = data
+    }
+
+    /// Decodes the payload.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSON.decoder().decode(type, from: Data(data.utf8))
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import HTTP
+import Logging
+import Messaging
+import ServiceKit
+import Storage
+import Synchronization
+import TestSupport
+import Testing
+
+struct Payload: Codable, Equatable {
+    let n: Int
+}
+
+/// A producer database with an outbox served as a feed on a live server, and a consumer database.
+final class FeedFixture: Sendable {
+    let producer: any Database
+    let consumer: any Database
+    let server: HTTPServer
+    let metrics = PrometheusRegistry()
+
+    init(_ backend: Backend) async throws {
+        producer = try openDatabase(url: try DatabaseURL(try await backend.makeURL()))
+        consumer = try openDatabase(url: try DatabaseURL(try await backend.makeURL()))
+        let dialect = producer.dialect
+        try await producer.write { try $0.executeScript(Outbox.tableSQL(dialect)) }
+        try await consumer.write {
+            try $0.executeScript(FeedConsumer.tablesSQL(dialect))
+            try $0.executeScript("CREATE TABLE applied (event_id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+        }
+        var router = Router()
+        EventFeed(database: producer).mount(on: &router)
+        server = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: router.responder)
+        try server.start()
+    }
+
+    var feedURL: String { "http://127.0.0.1:\(server.port)/v1/events" }
+
+    func append(_ n: Int) async throws {
+        try await producer.write { try Outbox.append($0, type: "test.happened", aggregateId: "a-\(n)", data: Payload(n: n)) }
+    }
+
+    func consumer(
+        name: String = "test",
+        replica: String = "replica-a",
+        maxAttempts: Int = 3,
+        handler: @escaping FeedConsumer.Handler = { connection, event in
+            try connection.execute("INSERT INTO applied (event_id, n) VALUES ($1, $2)", event.id, try event.decode(Payload.self).n)
+        }
+    ) -> FeedConsumer {
+        FeedConsumer(
+            name: name,
+            feedURL: feedURL,
+            database: consumer,
+            client: HTTPClient(),
+            logger: Logger(label: "test"),
+            metrics: metrics,
+            maxAttempts: maxAttempts,
+            wait: 1,
+            replica: replica,
+            handler: handler
+        )
+    }
+
+    func applied() async throws -> [Int] {
+        try await consumer.read { try $0.query("SELECT n FROM applied ORDER BY n", []).map { try $0.decode("n", as: Int.self) } }
+    }
+
+    func close() async {
+        await server.shutdown(gracePeriod: .zero)
+        await producer.close()
+        await consumer.close()
+    }
+}
+
+/// Runs the consumer until `condition` holds (or a limit passes), then stops it.
+func consume(_ consumer: FeedConsumer, until condition: @escaping @Sendable () async throws -> Bool) async throws {
+    let task = Task { try await consumer.run() }
+    let deadline = ContinuousClock.now + .seconds(20)
+    while ContinuousClock.now < deadline, !(try await condition()) { try await Task.sleep(for: .milliseconds(20)) }
+    task.cancel()
+    _ = try? await task.value
+}
+
+@Suite("Outbox, event feed and feed consumer")
+struct MessagingTests {
+    @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
+    func theFeedServesEventsInOrderInTheEnvelope(_ backend: Backend) async throws {
+        let fixture = try await FeedFixture(backend)
+        for n in 1...3 { try await fixture.append(n) }
+        let page = try await HTTPClient().get("\(fixture.feedURL)?after=0&limit=10")
+        let events = try EventFeed.parse(page.body)
+        #expect(events.map(\.seq) == events.map(\.seq).sorted())
+        #expect(try events.map { try $0.decode(Payload.self).n } == [1, 2, 3])
+        #expect(events.allSatisfy { $0.type == "test.happened" && $0.version == 1 })
+        let object = try JSONSerialization.jsonObject(with: Data(page.body)) as? [String: Any]
+        let first = (object?["items"] as? [[String: Any]])?.first
+        #expect(Set(first?.keys.map { $0 } ?? []) == ["seq", "id", "type", "version", "aggregateId", "occurredAt", "traceparent", "data"])
+        #expect(object?["next"] as? String == "\(events.last!.seq)")
+        let rest = try EventFeed.parse(try await HTTPClient().get("\(fixture.feedURL)?after=\(events[0].seq)").body)
+        #expect(rest.count == 2)
+        #expect(try await HTTPClient().get("\(fixture.feedURL)?after=-1").status.code == 422)
+        await fixture.close()
+    }
+
+    @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
+    func aLongPollIsAnsweredWhenAnEventArrives(_ backend: Backend) async throws {
+        let fixture = try await FeedFixture(backend)
+        async let page = HTTPClient().get("\(fixture.feedURL)?after=0&wait=10")
+        try await Task.sleep(for: .milliseconds(200))
+        try await fixture.append(7)
+        let events = try EventFeed.parse(try await page.body)
+        #expect(try events.map { try $0.decode(Payload.self).n } == [7])
+        await fixture.close()
+    }
+
+    @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
+    func concurrentWritersNeverLetAFollowerSkipAnEvent(_ backend: Backend) async throws {
+        let fixture = try await FeedFixture(backend)
+        let seen = Mutex<[Int64]>([])
+        let follower = Task {
+            var after: Int64 = 0
+            while !Task.isCancelled {
+                let events = try EventFeed.parse(try await HTTPClient().get("\(fixture.feedURL)?after=\(after)&limit=1000").body)
+                seen.withLock { $0 += events.map(\.seq) }
+                after = events.last?.seq ?? after
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<60 { group.addTask { try await fixture.append(n) } }
+            try await group.waitForAll()
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        follower.cancel()
+        _ = try? await follower.value
+        let all = try await fixture.producer.read {
+            try $0.query("SELECT seq FROM outbox ORDER BY seq", []).map { try $0.decode("seq", as: Int64.self) }
+        }
+        // The follower saw every committed event, each once and in order: commit order is feed order.
+        #expect(seen.withLock { $0 } == all)
+        #expect(all.count == 60)
+        await fixture.close()
+    }
+
+    @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
+    func eachEventTakesEffectOnceAndAReplayFromZeroChangesNothing(_ backend: Backend) async throws {
+        let fixture = try await FeedFixture(backend)
+        for n in 1...5 { try await fixture.append(n) }
+        let consumer = fixture.consumer()
+        try await consume(consumer) { try await fixture.applied().count == 5 }
+        #expect(try await fixture.applied() == [1, 2, 3, 4, 5])
+        // Replay from zero: the inbox skips what took effect already.
+        try await fixture.consumer.write { try $0.execute("UPDATE consumer_cursors SET seq = 0", []) }
+        try await fixture.append(6)
+        try await consume(fixture.consumer()) { try await fixture.applied().count == 6 }
+        #expect(try await fixture.applied() == [1, 2, 3, 4, 5, 6])
+        await fixture.close()
+    }
+
+    @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
+    func aPoisonEventIsDeadLetteredAndCanBeRedriven(_ backend: Backend) async throws {
+        let fixture = try await FeedFixture(backend)
+        for n in 1...3 { try await fixture.append(n) }
+        struct Poison: Error {}
+        let broken = Mutex(true)
+        let consumer = fixture.consumer(maxAttempts: 2) { connection, event in
+            let n = try event.decode(Payload.self).n
+            if n == 2 && broken.withLock({ $0 }) { throw Poison() }
+            try connection.execute("INSERT INTO applied (event_id, n) VALUES ($1, $2)", event.id, n)
+        }
+        try await consume(consumer) { try await fixture.applied().count == 2 }
+        #expect(try await fixture.applied() == [1, 3])
+        let dead = try await fixture.consumer.read { try $0.query("SELECT id, error FROM dead_letters", []) }
+        #expect(dead.count == 1)
+        #expect(fixture.metrics.render().contains(#"feed_dead_letters_total{consumer="test"} 1"#))
+        broken.withLock { $0 = false }
+        #expect(try await consumer.redrive(deadLetter: try dead[0].decode("id")))
+        #expect(try await fixture.applied() == [1, 2, 3])
+        #expect(try await fixture.consumer.read { try $0.query("SELECT id FROM dead_letters", []) }.isEmpty)
+        await fixture.close()
+    }
+
+    @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
+    func withTwoReplicasOneConsumesAtATime(_ backend: Backend) async throws {
+        let fixture = try await FeedFixture(backend)
+        let first = fixture.consumer(replica: "replica-a")
+        let second = fixture.consumer(replica: "replica-b")
+        #expect(try await first.claimForTest() != nil)
+        #expect(try await second.claimForTest() == nil)
+        #expect(try await first.claimForTest() != nil)
+        await fixture.close()
+    }
+}
