@@ -92,7 +92,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "Inventory",
-            dependencies: ["ServiceKit", "HTTP", "Storage", "Contracts"],
+            dependencies: ["ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
             path: "Services/Inventory",
             resources: [.copy("Migrations")]
         ),
@@ -122,7 +122,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "Gateway",
-            dependencies: ["ServiceKit", "HTTP", "Storage", "Contracts"],
+            dependencies: ["ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
             path: "Services/Gateway",
             resources: [.copy("Migrations")]
         ),

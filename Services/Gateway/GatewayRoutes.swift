@@ -7,26 +7,40 @@ import Storage
 /// The public API (`/v1`), the only one users reach.
 struct GatewayRoutes {
     let backends: Backends
+    let catalog: CatalogCache
     let checkouts: CheckoutStore
     let checkoutWait: Duration
 
     func mount(on router: inout Router) {
         router.get("/v1/products") { request in
             _ = try Access.principal()
-            return try passThrough(try await backends.call("inventory", "GET", "/v1/products" + query(request)))
+            let path = "/v1/products" + query(request)
+            return try await catalog.respond(key: path, ifNoneMatch: request.headers["If-None-Match"]) {
+                try passThrough(try await backends.call("inventory", "GET", path))
+            }
         }
         router.get("/v1/products/{sku}") { request in
             _ = try Access.principal()
-            return try passThrough(try await backends.call("inventory", "GET", "/v1/products/\(segment(request.parameters["sku"] ?? ""))"))
+            let path = "/v1/products/\(segment(request.parameters["sku"] ?? ""))"
+            return try await catalog.respond(key: path, ifNoneMatch: request.headers["If-None-Match"]) {
+                try passThrough(try await backends.call("inventory", "GET", path))
+            }
         }
         router.post("/v1/products") { request in
             try Access.requireAdmin()
-            return try passThrough(try await backends.call("inventory", "POST", "/v1/products", body: request.body))
+            let response = try passThrough(try await backends.call("inventory", "POST", "/v1/products", body: request.body))
+            // The admin sees their own write at once; everyone else within the feed's delay.
+            if let sku = try? response.decode(InventoryAPI.Product.self).sku { catalog.invalidate(sku: sku) }
+            return response
         }
         router.put("/v1/products/{sku}/stock") { request in
             try Access.requireAdmin()
-            let path = "/v1/products/\(segment(request.parameters["sku"] ?? ""))/stock"
-            return try passThrough(try await backends.call("inventory", "PUT", path, body: request.body))
+            let sku = request.parameters["sku"] ?? ""
+            let response = try passThrough(
+                try await backends.call("inventory", "PUT", "/v1/products/\(segment(sku))/stock", body: request.body)
+            )
+            catalog.invalidate(sku: sku)
+            return response
         }
         router.post("/v1/checkout") { request in try await checkout(request) }
         router.get("/v1/checkouts/{id}") { request in

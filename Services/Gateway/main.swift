@@ -1,5 +1,7 @@
+import Contracts
 import Foundation
 import HTTP
+import Messaging
 import ServiceKit
 
 /// gateway: the public API, API keys and roles, idempotent checkout (port 8080).
@@ -20,13 +22,31 @@ let (database, migrator) = try await runtime.openDatabase(
     defaultURL: "sqlite://data/gateway.db",
     migrations: Bundle.module.url(forResource: "Migrations", withExtension: nil)!
 )
+let catalog = CatalogCache(ttl: try environment.get("CATALOG_CACHE_TTL", default: Duration.seconds(30)), metrics: runtime.metrics)
+// Follows inventory's feed so a price or stock change reaches the cache at once, not at the TTL.
+let catalogFeed = FeedConsumer(
+    name: "catalog-cache",
+    feedURL: backends.urls["inventory"]! + "/v1/events",
+    database: database,
+    client: runtime.client,
+    headers: { runtime.authenticator.authorization(for: "inventory") },
+    logger: runtime.logger,
+    metrics: runtime.metrics,
+    replica: "\(ProcessInfo.processInfo.hostName):\(runtime.port)",
+    handler: { _, event in
+        if event.type == InventoryAPI.ProductChanged.type, let sku = try? event.decode(InventoryAPI.ProductChanged.self).sku {
+            catalog.invalidate(sku: sku)
+        }
+    }
+)
 var router = Router()
 GatewayRoutes(
     backends: backends,
+    catalog: catalog,
     checkouts: CheckoutStore(database: database),
     checkoutWait: try environment.get("CHECKOUT_WAIT", default: Duration.seconds(10))
 ).mount(on: &router)
 OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
 let server = try runtime.makeServer(router: router, authenticated: false, extraMiddleware: [keys.middleware()])
-try await runtime.run([HTTPService(server: server)])
+try await runtime.run([catalogFeed, HTTPService(server: server)])
 await database.close()

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import Messaging
 import Storage
 
 /// Why inventory refused a command. Routes map these to statuses.
@@ -42,6 +43,7 @@ enum InventoryStore {
             command.stock,
             Date()
         )
+        try publish(connection, sku: command.sku)
         return InventoryAPI.Product(
             sku: command.sku,
             name: command.name,
@@ -54,6 +56,7 @@ enum InventoryStore {
     static func setStock(_ connection: DatabaseConnection, sku: String, available: Int64) throws -> InventoryAPI.Product {
         let changed = try connection.execute("UPDATE products SET available = $1, updated_at = $2 WHERE sku = $3", available, Date(), sku)
         guard changed == 1, let updated = try product(connection, sku: sku) else { throw InventoryError.unknownProduct(sku) }
+        try publish(connection, sku: sku)
         return updated
     }
 
@@ -86,6 +89,7 @@ enum InventoryStore {
                 now,
                 sku
             )
+            try publish(connection, sku: sku)
             try connection.execute(
                 "INSERT INTO reservation_items (reservation_id, sku, quantity) VALUES ($1, $2, $3)",
                 command.reservationId,
@@ -116,6 +120,7 @@ enum InventoryStore {
                 now,
                 item.sku
             )
+            try publish(connection, sku: item.sku)
         }
         try connection.execute("UPDATE reservations SET status = 'RELEASED', updated_at = $1 WHERE id = $2", now, id)
         return InventoryAPI.Reservation(reservationId: id, status: "RELEASED", items: existing.items)
@@ -140,6 +145,11 @@ enum InventoryStore {
         }
         try connection.execute("UPDATE reservations SET status = 'COMMITTED', updated_at = $1 WHERE id = $2", now, id)
         return InventoryAPI.Reservation(reservationId: id, status: "COMMITTED", items: existing.items)
+    }
+
+    /// Records in the outbox, in the caller's transaction, that a product's price or available stock changed.
+    private static func publish(_ connection: DatabaseConnection, sku: String) throws {
+        try Outbox.append(connection, type: InventoryAPI.ProductChanged.type, aggregateId: sku, data: InventoryAPI.ProductChanged(sku: sku))
     }
 
     static func reservation(_ connection: DatabaseConnection, id: String) throws -> InventoryAPI.Reservation? {

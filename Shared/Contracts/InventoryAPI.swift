@@ -51,6 +51,14 @@ public enum InventoryAPI {
         }
     }
 
+    /// Event `inventory.product_changed`, version 1, on inventory's feed: a product's price or available stock
+    /// changed (written in the transaction of the change).
+    public struct ProductChanged: Codable, Sendable, Equatable {
+        public static let type = "inventory.product_changed"
+        public var sku: String
+        public init(sku: String) { self.sku = sku }
+    }
+
     /// A reservation and its state: `RESERVED`, `RELEASED` or `COMMITTED`.
     public struct Reservation: Codable, Sendable, Equatable {
         public var reservationId: String
