@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Contracts", targets: ["Contracts"]),
         .executable(name: "echo-server", targets: ["EchoServer"]),
         .executable(name: "checkout-bench", targets: ["CheckoutBench"]),
+        .executable(name: "events-bench", targets: ["EventsBench"]),
         .executable(name: "inventory", targets: ["Inventory"]),
         .executable(name: "order", targets: ["Order"]),
         .executable(name: "payment", targets: ["Payment"]),
@@ -84,6 +85,11 @@ let package = Package(
             name: "EchoServer",
             dependencies: ["ServiceKit", "HTTP"],
             path: "Benchmarks/EchoServer"
+        ),
+        .executableTarget(
+            name: "EventsBench",
+            dependencies: ["Messaging", "ServiceKit", "HTTP", "Storage"],
+            path: "Benchmarks/EventsBench"
         ),
         .executableTarget(
             name: "CheckoutBench",
