@@ -10,13 +10,18 @@ struct CheckoutStore: Sendable {
     struct Record: Sendable {
         let fingerprint: String
         let checkoutId: String
+        /// The saga's start command as JSON (no card data), to start the saga again if it never started.
+        let startCommand: String?
         let answer: Response?
     }
 
     func find(customer: String, key: String) async throws -> Record? {
         try await database.read { connection in
             try connection.queryOne(
-                "SELECT fingerprint, checkout_id, status, content_type, body FROM checkout_requests WHERE customer_id = $1 AND idempotency_key = $2",
+                """
+                SELECT fingerprint, checkout_id, start_command, status, content_type, body
+                FROM checkout_requests WHERE customer_id = $1 AND idempotency_key = $2
+                """,
                 customer,
                 key
             ).map { row in
@@ -30,30 +35,41 @@ struct CheckoutStore: Sendable {
                         body: Array(try row.decode("body", as: String.self).utf8)
                     )
                 }
-                return Record(fingerprint: try row.decode("fingerprint"), checkoutId: try row.decode("checkout_id"), answer: answer)
+                return Record(
+                    fingerprint: try row.decode("fingerprint"),
+                    checkoutId: try row.decode("checkout_id"),
+                    startCommand: try row.decode("start_command", as: String?.self),
+                    answer: answer
+                )
             }
         }
     }
 
     /// Records the key before the saga starts; returns the existing record if another request got there first.
-    func claim(customer: String, key: String, fingerprint: String, checkoutId: String) async throws -> Record? {
+    func claim(customer: String, key: String, fingerprint: String, checkoutId: String, startCommand: String) async throws -> Record? {
         try await database.write { connection in
             if let row = try connection.queryOne(
-                "SELECT fingerprint, checkout_id FROM checkout_requests WHERE customer_id = $1 AND idempotency_key = $2",
+                "SELECT fingerprint, checkout_id, start_command FROM checkout_requests WHERE customer_id = $1 AND idempotency_key = $2",
                 customer,
                 key
             ) {
-                return Record(fingerprint: try row.decode("fingerprint"), checkoutId: try row.decode("checkout_id"), answer: nil)
+                return Record(
+                    fingerprint: try row.decode("fingerprint"),
+                    checkoutId: try row.decode("checkout_id"),
+                    startCommand: try row.decode("start_command", as: String?.self),
+                    answer: nil
+                )
             }
             try connection.execute(
                 """
-                INSERT INTO checkout_requests (customer_id, idempotency_key, fingerprint, checkout_id, created_at)
-                VALUES ($1, $2, $3, $4, $5)
+                INSERT INTO checkout_requests (customer_id, idempotency_key, fingerprint, checkout_id, start_command, created_at)
+                VALUES ($1, $2, $3, $4, $5, $6)
                 """,
                 customer,
                 key,
                 fingerprint,
                 checkoutId,
+                startCommand,
                 Date()
             )
             return nil

@@ -108,9 +108,6 @@ struct GatewayRoutes {
         let method = try tokenized.decode(PaymentAPI.PaymentMethod.self)
 
         let checkoutId = UUIDv7.generate().uuidString.lowercased()
-        if let raced = try await checkouts.claim(customer: customer, key: key, fingerprint: fingerprint, checkoutId: checkoutId) {
-            return try await replay(raced, fingerprint: fingerprint, customer: customer, key: key, async: async)
-        }
         let start = SagaAPI.StartCheckout(
             checkoutId: checkoutId,
             customerId: customer,
@@ -118,12 +115,27 @@ struct GatewayRoutes {
             paymentToken: method.token,
             shipping: body.shipping
         )
+        let startCommand = String(decoding: try JSON.encode(start), as: UTF8.self)
+        if let raced = try await checkouts.claim(
+            customer: customer,
+            key: key,
+            fingerprint: fingerprint,
+            checkoutId: checkoutId,
+            startCommand: startCommand
+        ) {
+            return try await replay(raced, fingerprint: fingerprint, customer: customer, key: key, async: async)
+        }
+        return try await startSaga(startCommand, customer: customer, key: key, async: async)
+    }
+
+    /// Starts the checkout saga (idempotent by checkout id at the saga service) and answers from its state.
+    private func startSaga(_ startCommand: String, customer: String, key: String, async: Bool) async throws -> Response {
         let wait = async ? 0 : Int64(checkoutWait.components.seconds * 1000 + checkoutWait.components.attoseconds / 1_000_000_000_000_000)
         let started = try await backends.call(
             "saga",
             "POST",
             "/v1/checkouts?waitMs=\(wait)",
-            body: try JSON.encode(start),
+            body: Array(startCommand.utf8),
             timeout: checkoutWait + .seconds(5)
         )
         guard (200..<300).contains(started.status.code) else { return try passThrough(started) }
@@ -146,6 +158,11 @@ struct GatewayRoutes {
             )
         }
         if let answer = record.answer { return answer }
+        if let startCommand = record.startCommand {
+            // Starting again is safe: the saga service returns the saga this checkout id started, or starts
+            // it now if the first attempt never reached it.
+            return try await startSaga(startCommand, customer: customer, key: key, async: async)
+        }
         let saga = try await backends.fetch(SagaAPI.Checkout.self, "saga", "/v1/checkouts/\(segment(record.checkoutId))")
         return try await answer(saga, customer: customer, key: key)
     }

@@ -72,3 +72,27 @@ struct CrashTests {
         try await system.checkInvariants(sku: sku, initialStock: 10, priceCents: 300)
     }
 }
+
+/// The saga service is down when a checkout arrives: the gateway answers 503, and the client's retry
+/// with the same key starts the very same checkout once the saga service is back.
+@Suite("Checkout retried after the saga service was down")
+struct SagaDownAtCheckoutTests {
+    @Test func theRetryStartsTheSameCheckoutOnce() async throws {
+        let system = try await SagaMartSystem()
+        defer { system.stopAll() }
+        let sku = uniqueSKU("DOWN")
+        try await system.createProduct(sku, stock: 5)
+        await system.kill("saga")
+        let body = checkoutBody(sku: sku)
+        let first = try await system.checkout(body, idempotencyKey: "down-\(sku)")
+        #expect(first.status.code == 503)
+        try system.start("saga")
+        try await system.waitReady("saga")
+        let retried = try await system.checkout(body, idempotencyKey: "down-\(sku)")
+        #expect(retried.status.code == 201, "\(retried.bodyText)")
+        let again = try await system.checkout(body, idempotencyKey: "down-\(sku)")
+        #expect(again.body == retried.body)
+        #expect(try await system.available(sku) == 4)
+        try await system.checkInvariants(sku: sku, initialStock: 5, priceCents: 1000)
+    }
+}

@@ -31,7 +31,9 @@ struct SagaRoutes {
                 now: Date()
             )
             let (stored, created) = try await store.insertOrFetch(saga)
-            if !stored.status.isFinished { runner.submit(stored.id, saga: created ? stored : nil) }
+            // A new saga is driven here at once; an existing one by the replica holding its lease (a repeated
+            // start must not make a second driver).
+            if created { runner.submit(stored.id, saga: stored) }
             var current = stored
             if !stored.status.isFinished && wait > .zero {
                 if let finished = await runner.waitUntilFinished(stored.id, timeout: wait) {
