@@ -110,13 +110,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "Payment",
-            dependencies: ["ServiceKit", "HTTP", "Storage", "Contracts"],
+            dependencies: ["ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
             path: "Services/Payment",
             resources: [.copy("Migrations")]
         ),
         .executableTarget(
             name: "Shipping",
-            dependencies: ["ServiceKit", "HTTP", "Storage", "Contracts"],
+            dependencies: ["ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
             path: "Services/Shipping",
             resources: [.copy("Migrations")]
         ),

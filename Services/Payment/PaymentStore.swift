@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import Messaging
 import Storage
 
 enum PaymentError: Error, Equatable {
@@ -74,8 +75,10 @@ enum PaymentStore {
             status,
             now
         )
+        let created = try payment(connection, id: command.paymentId)!
+        try publish(connection, created)
         if status == "DECLINED" { throw PaymentError.declined(insufficientFunds: profile == .insufficientFunds) }
-        return try payment(connection, id: command.paymentId)!
+        return created
     }
 
     /// Voids an authorisation. Voiding an unknown payment records it as voided and succeeds.
@@ -98,7 +101,9 @@ enum PaymentStore {
         default: throw PaymentError.invalidState(existing.status)
         }
         try connection.execute("UPDATE payments SET status = 'VOIDED', updated_at = $1 WHERE id = $2", now, id)
-        return try payment(connection, id: id)!
+        let changed = try payment(connection, id: id)!
+        try publish(connection, changed)
+        return changed
     }
 
     static func capture(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment {
@@ -109,7 +114,9 @@ enum PaymentStore {
         default: throw PaymentError.invalidState(existing.status)
         }
         try connection.execute("UPDATE payments SET status = 'CAPTURED', updated_at = $1 WHERE id = $2", Date(), id)
-        return try payment(connection, id: id)!
+        let changed = try payment(connection, id: id)!
+        try publish(connection, changed)
+        return changed
     }
 
     /// Returns captured money (the cancellation saga's step); refunding twice changes nothing.
@@ -121,7 +128,21 @@ enum PaymentStore {
         default: throw PaymentError.invalidState(existing.status)
         }
         try connection.execute("UPDATE payments SET status = 'REFUNDED', updated_at = $1 WHERE id = $2", Date(), id)
-        return try payment(connection, id: id)!
+        let changed = try payment(connection, id: id)!
+        try publish(connection, changed)
+        return changed
+    }
+
+    /// Records the payment's new status in the outbox, in the caller's transaction.
+    private static func publish(_ connection: DatabaseConnection, _ payment: PaymentAPI.Payment) throws {
+        let event = PaymentAPI.PaymentChanged(
+            paymentId: payment.id,
+            orderId: payment.orderId,
+            status: payment.status,
+            amountCents: payment.amountCents,
+            currency: payment.currency
+        )
+        try Outbox.append(connection, type: PaymentAPI.PaymentChanged.type, aggregateId: payment.id, data: event)
     }
 
     static func payment(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment? {

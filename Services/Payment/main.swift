@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import Messaging
 import ServiceKit
 
 /// payment: tokenised payment methods, authorisations and captures (port 8083).
@@ -10,6 +11,7 @@ let (database, migrator) = try await runtime.openDatabase(
 )
 var router = Router()
 PaymentRoutes(database: database).mount(on: &router)
+EventFeed(database: database).mount(on: &router)
 OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
 let server = try runtime.makeServer(router: router, authenticated: true)
 try await runtime.run([HTTPService(server: server)])

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import Messaging
 import Storage
 
 enum ShippingError: Error, Equatable {
@@ -36,7 +37,7 @@ enum ShippingStore {
             country,
             Date()
         )
-        return try shipment(connection, id: command.shipmentId)!
+        return try published(connection, command.shipmentId)
     }
 
     /// Cancels a scheduled shipment; cancelling an unknown one records it as cancelled and succeeds.
@@ -59,7 +60,7 @@ enum ShippingStore {
         default: throw ShippingError.invalidState(existing.status)
         }
         try connection.execute("UPDATE shipments SET status = 'CANCELLED', updated_at = $1 WHERE id = $2", now, id)
-        return try shipment(connection, id: id)!
+        return try published(connection, id)
     }
 
     /// Carrier events: SCHEDULED -> DISPATCHED -> DELIVERED.
@@ -68,7 +69,15 @@ enum ShippingStore {
         if existing.status == to { return existing }
         guard existing.status == from else { throw ShippingError.invalidState(existing.status) }
         try connection.execute("UPDATE shipments SET status = $1, updated_at = $2 WHERE id = $3", to, Date(), id)
-        return try shipment(connection, id: id)!
+        return try published(connection, id)
+    }
+
+    /// Records the shipment's new status in the outbox, in the caller's transaction; returns it.
+    private static func published(_ connection: DatabaseConnection, _ id: String) throws -> ShippingAPI.Shipment {
+        let shipment = try shipment(connection, id: id)!
+        let event = ShippingAPI.ShipmentChanged(shipmentId: shipment.id, orderId: shipment.orderId, status: shipment.status)
+        try Outbox.append(connection, type: ShippingAPI.ShipmentChanged.type, aggregateId: shipment.id, data: event)
+        return shipment
     }
 
     static func shipment(_ connection: DatabaseConnection, id: String) throws -> ShippingAPI.Shipment? {

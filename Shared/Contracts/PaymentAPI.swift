@@ -49,6 +49,24 @@ public enum PaymentAPI {
         }
     }
 
+    /// Event `payment.status_changed`, version 1, on payment's feed: a payment reached a new status.
+    public struct PaymentChanged: Codable, Sendable, Equatable {
+        public static let type = "payment.status_changed"
+        public var paymentId: String
+        public var orderId: String
+        public var status: String
+        public var amountCents: Int64
+        public var currency: String
+
+        public init(paymentId: String, orderId: String, status: String, amountCents: Int64, currency: String) {
+            self.paymentId = paymentId
+            self.orderId = orderId
+            self.status = status
+            self.amountCents = amountCents
+            self.currency = currency
+        }
+    }
+
     /// A payment: `AUTHORIZED`, `CAPTURED`, `VOIDED`, `REFUNDED` or `DECLINED`.
     public struct Payment: Codable, Sendable, Equatable {
         public var id: String

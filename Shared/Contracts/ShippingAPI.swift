@@ -29,6 +29,20 @@ public enum ShippingAPI {
         }
     }
 
+    /// Event `shipping.status_changed`, version 1, on shipping's feed: a shipment reached a new status.
+    public struct ShipmentChanged: Codable, Sendable, Equatable {
+        public static let type = "shipping.status_changed"
+        public var shipmentId: String
+        public var orderId: String
+        public var status: String
+
+        public init(shipmentId: String, orderId: String, status: String) {
+            self.shipmentId = shipmentId
+            self.orderId = orderId
+            self.status = status
+        }
+    }
+
     /// A shipment: `SCHEDULED`, `CANCELLED`, `DISPATCHED` or `DELIVERED`.
     public struct Shipment: Codable, Sendable, Equatable {
         public var id: String

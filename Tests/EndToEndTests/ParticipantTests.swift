@@ -144,4 +144,38 @@ struct ParticipantTests {
         let again = try await command(system, "payment", "/v1/payments/\(paymentId)/refund", key: "refund-again-\(paymentId)")
         #expect(again.object["status"] as? String == "REFUNDED")
     }
+
+    @Test func paymentAndShippingPublishTheirStatusChangesInOrder() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("FEED")
+        try await system.createProduct(sku, stock: 5)
+        let response = try await system.checkout(checkoutBody(sku: sku))
+        let paymentId = try #require(response.object["paymentId"] as? String)
+        let shipmentId = try #require(response.object["shipmentId"] as? String)
+        _ = try await system.call("POST", "/v1/shipments/\(shipmentId)/dispatch", key: admin)
+        _ = try await system.call("POST", "/v1/shipments/\(shipmentId)/deliver", key: admin)
+        let declined = try await system.checkout(checkoutBody(sku: sku, card: "4000000000000002"))
+        let declinedOrder = try #require(declined.object["orderId"] as? String)
+
+        func feed(_ service: String) async throws -> [[String: Any]] {
+            let token = ServiceAuthenticator(service: "gateway", secret: system.secret).authorization(for: service)
+            let page = try await system.client.get("\(system.url(service))/v1/events?after=0&limit=1000", headers: token)
+            #expect(page.status.code == 200)
+            return page.object["items"] as? [[String: Any]] ?? []
+        }
+        let payments = try await feed("payment")
+        let mine = payments.filter { $0["aggregateId"] as? String == paymentId }
+        #expect(mine.compactMap { ($0["data"] as? [String: Any])?["status"] as? String } == ["AUTHORIZED", "CAPTURED"])
+        #expect(mine.allSatisfy { $0["type"] as? String == "payment.status_changed" && $0["version"] as? Int == 1 })
+        #expect(
+            payments.contains {
+                ($0["data"] as? [String: Any])?["orderId"] as? String == declinedOrder
+                    && ($0["data"] as? [String: Any])?["status"] as? String == "DECLINED"
+            }
+        )
+        let shipments = try await feed("shipping").filter { $0["aggregateId"] as? String == shipmentId }
+        #expect(shipments.compactMap { ($0["data"] as? [String: Any])?["status"] as? String } == ["SCHEDULED", "DISPATCHED", "DELIVERED"])
+        // The feed is internal: without a service token it answers 401.
+        #expect(try await system.client.get("\(system.url("payment"))/v1/events").status.code == 401)
+    }
 }
