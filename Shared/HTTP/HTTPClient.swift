@@ -160,10 +160,12 @@ public final class HTTPClient: Sendable {
         while true {
             do {
                 let response = try await send(request, to: target, context: context, deadline: deadline)
+                // One draw of the jittered pause: the one checked against the deadline is the one slept.
+                let pause = request.retry?.backoff(attempt: attempt) ?? .zero
                 if let retry = request.retry, retry.retryServerErrors, [502, 503, 504].contains(response.status.code),
-                    attempt < retry.maxAttempts, ContinuousClock.now + retry.backoff(attempt: attempt) < deadline
+                    attempt < retry.maxAttempts, ContinuousClock.now + pause < deadline
                 {
-                    try await Task.sleep(for: retry.backoff(attempt: attempt))
+                    try await Task.sleep(for: pause)
                     attempt += 1
                     continue
                 }

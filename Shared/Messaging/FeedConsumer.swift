@@ -15,6 +15,11 @@ import Storage
 public final class FeedConsumer: Service, Sendable {
     public typealias Handler = @Sendable (DatabaseConnection, StoredEvent) throws -> Void
 
+    /// Pauses between attempts to read the feed, and between attempts of a failing handler (the HTTP
+    /// client's exponential backoff with jitter).
+    static let feedRetry = RetryPolicy(initialBackoff: .milliseconds(50), maxBackoff: .seconds(5))
+    static let handlerRetry = RetryPolicy(initialBackoff: .milliseconds(40), maxBackoff: .seconds(2))
+
     public let name: String
     let feedURL: String
     let database: any Database
@@ -95,7 +100,7 @@ public final class FeedConsumer: Service, Sendable {
             } catch {
                 failures += 1
                 logger.warning("feed consumer retrying", metadata: ["consumer": "\(name)", "error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+                try? await Task.sleep(for: Self.feedRetry.backoff(attempt: failures))
             }
         }
     }
@@ -176,7 +181,7 @@ public final class FeedConsumer: Service, Sendable {
                     Counter(label: "feed_dead_letters_total", dimensions: [("consumer", name)], factory: metrics).increment()
                     return
                 }
-                try? await Task.sleep(for: .milliseconds(20 << attempt))
+                try? await Task.sleep(for: Self.handlerRetry.backoff(attempt: attempt))
             }
         }
     }

@@ -148,11 +148,11 @@ final class SagaRunner: Service, Sendable {
         }
     }
 
-    /// Exponential backoff with full jitter: up to 50 ms, 100 ms, ... capped at 2 s.
-    static func backoff(attempt: Int) -> Duration {
-        let ceiling = min(2000.0, 50.0 * pow(2.0, Double(min(attempt - 1, 10))))
-        return .milliseconds(Int64(Double.random(in: 0.5...1.0) * ceiling))
-    }
+    /// The pause before retrying a step or a save: the client's exponential backoff with full jitter,
+    /// from 50 ms doubling up to 2 s.
+    static let retryPolicy = RetryPolicy(initialBackoff: .milliseconds(50), maxBackoff: .seconds(2))
+
+    static func backoff(attempt: Int) -> Duration { retryPolicy.backoff(attempt: attempt) }
 
     private func loadRetrying(_ id: String) async -> CheckoutSaga? {
         for attempt in 1...20 {
