@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import HTTP
 import Logging
+import Storage
 import Synchronization
 
 /// Where log lines go: standard error in a service, memory in tests.
@@ -71,7 +72,7 @@ public struct JSONLogHandler: LogHandler {
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         var fields: [(String, String)] = [
-            ("ts", Timestamp.iso(Date())),
+            ("ts", Storage.Timestamp.format(Date())),
             ("level", event.level.rawValue),
             ("service", service),
             ("logger", label),
@@ -94,24 +95,5 @@ public struct JSONLogHandler: LogHandler {
             let rest = fields.dropFirst(5).map { "\($0.0)=\($0.1)" }.joined(separator: " ")
             sink.write(line: "\(fields[0].1) \(event.level.rawValue.uppercased()) \(service) \(event.message) \(rest)")
         }
-    }
-}
-
-enum Timestamp {
-    static func iso(_ date: Date) -> String {
-        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-        var seconds = time_t(millis / 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-            Int(parts.tm_year) + 1900,
-            Int(parts.tm_mon) + 1,
-            Int(parts.tm_mday),
-            Int(parts.tm_hour),
-            Int(parts.tm_min),
-            Int(parts.tm_sec),
-            Int(millis % 1000)
-        )
     }
 }
