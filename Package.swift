@@ -102,11 +102,16 @@ let package = Package(
             path: "Services/Inventory",
             resources: [.copy("Migrations")]
         ),
+        .target(
+            name: "OrderCore",
+            dependencies: ["Messaging", "HTTP", "Storage", "Contracts"],
+            path: "Services/Order/Core",
+            resources: [.copy("Migrations")]
+        ),
         .executableTarget(
             name: "Order",
-            dependencies: ["ServiceKit", "HTTP", "Storage", "Contracts"],
-            path: "Services/Order",
-            resources: [.copy("Migrations")]
+            dependencies: ["OrderCore", "ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
+            path: "Services/Order/App"
         ),
         .executableTarget(
             name: "Payment",
@@ -150,6 +155,11 @@ let package = Package(
             name: "MessagingTests",
             dependencies: ["Messaging", "ServiceKit", "HTTP", "Storage", "TestSupport"],
             path: "Tests/MessagingTests"
+        ),
+        .testTarget(
+            name: "OrderTests",
+            dependencies: ["OrderCore", "Messaging", "Storage", "Contracts", "TestSupport"],
+            path: "Tests/OrderTests"
         ),
         .testTarget(name: "SagaTests", dependencies: ["SagaCore", "Contracts"], path: "Tests/SagaTests"),
         .testTarget(

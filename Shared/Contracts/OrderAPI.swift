@@ -33,7 +33,36 @@ public enum OrderAPI {
         }
     }
 
+    /// `POST /v1/orders/{id}/approve`: the saga passes the captured payment and the scheduled shipment, so
+    /// the approved order shows them at once (the feeds bring later changes). Both optional.
+    public struct Approve: Codable, Sendable {
+        public var paymentId: String?
+        public var shipmentId: String?
+        public init(paymentId: String?, shipmentId: String?) {
+            self.paymentId = paymentId
+            self.shipmentId = shipmentId
+        }
+    }
+
+    /// `POST /v1/orders/{id}/cancel`: the last step of the cancellation saga.
+    public struct Cancel: Codable, Sendable {
+        public var reason: String
+        public init(reason: String) { self.reason = reason }
+    }
+
+    /// Another service's entity as the order knows it: its id and last status seen.
+    public struct Ref: Codable, Sendable, Equatable {
+        public var id: String
+        public var status: String
+        public init(id: String, status: String) {
+            self.id = id
+            self.status = status
+        }
+    }
+
     /// An order: `PENDING`, `APPROVED`, `REJECTED` (with a reason), `CANCELLED`, `SHIPPED`, `DELIVERED`.
+    /// `payment` and `shipment` are what the order service learnt from the payment and shipping feeds;
+    /// `version` is the number of events in the order's stream.
     public struct Order: Codable, Sendable, Equatable {
         public var id: String
         public var customerId: String
@@ -43,7 +72,11 @@ public enum OrderAPI {
         public var items: [Line]
         public var totalCents: Int64
         public var currency: String
+        public var payment: Ref?
+        public var shipment: Ref?
+        public var version: Int?
         public var createdAt: String
+        public var updatedAt: String?
 
         public init(
             id: String,
@@ -54,7 +87,11 @@ public enum OrderAPI {
             items: [Line],
             totalCents: Int64,
             currency: String,
-            createdAt: String
+            payment: Ref? = nil,
+            shipment: Ref? = nil,
+            version: Int? = nil,
+            createdAt: String,
+            updatedAt: String? = nil
         ) {
             self.id = id
             self.customerId = customerId
@@ -64,7 +101,11 @@ public enum OrderAPI {
             self.items = items
             self.totalCents = totalCents
             self.currency = currency
+            self.payment = payment
+            self.shipment = shipment
+            self.version = version
             self.createdAt = createdAt
+            self.updatedAt = updatedAt
         }
     }
 }

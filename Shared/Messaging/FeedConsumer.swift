@@ -32,6 +32,10 @@ public final class FeedConsumer: Service, Sendable {
     let wait: Int
     let replica: String
     let lease: TimeInterval
+    let upcaster: EventUpcaster
+    /// For crash tests (`TEST_CONSUMER_PAUSE_FILE`): after the first effect is applied and before its
+    /// transaction commits, the consumer creates this file and stalls, so a test can kill it there.
+    let pauseFile: String?
 
     public init(
         name: String,
@@ -45,8 +49,12 @@ public final class FeedConsumer: Service, Sendable {
         wait: Int = 20,
         replica: String = UUID().uuidString,
         lease: TimeInterval = 10,
+        upcaster: EventUpcaster = EventUpcaster(),
+        pauseFile: String? = ProcessInfo.processInfo.environment["TEST_CONSUMER_PAUSE_FILE"],
         handler: @escaping Handler
     ) {
+        self.upcaster = upcaster
+        self.pauseFile = pauseFile
         self.name = name
         self.feedURL = feedURL
         self.database = database
@@ -144,22 +152,37 @@ public final class FeedConsumer: Service, Sendable {
         request.headers.replaceOrAdd(name: "Accept", value: "application/json")
         let response = try await client.execute(request)
         guard response.status.code == 200 else { throw FeedError.unavailable(response.status.code) }
+        var expected = cursor
         for event in try EventFeed.parse(response.body) {
-            try await apply(event)
+            do {
+                try await apply(event, expected: expected)
+            } catch is CursorMoved {
+                // Rewound by an operator, or taken by another replica: read again from where it is now.
+                return
+            }
+            expected = event.seq
         }
     }
 
+    /// The cursor was not where this page started: it was rewound, or another replica moved it.
+    struct CursorMoved: Error {}
+
     /// Applies one event with its inbox entry and cursor move in one transaction, retrying a failing handler
     /// and dead-lettering it after `maxAttempts`.
-    func apply(_ event: StoredEvent) async throws {
-        let (name, handler) = (self.name, self.handler)
+    func apply(_ event: StoredEvent, expected: Int64) async throws {
+        let (name, handler, upcaster, pauseFile) = (self.name, self.handler, self.upcaster, self.pauseFile)
         for attempt in 1...maxAttempts {
             do {
                 try await database.write { connection in
-                    try Self.record(connection, consumer: name, event: event) { try handler(connection, event) }
+                    try Self.record(connection, consumer: name, event: event, expected: expected) {
+                        try handler(connection, try upcaster.upcast(event))
+                        if let pauseFile { Self.pauseOnce(pauseFile, event: event) }
+                    }
                 }
                 return
             } catch let error as DatabaseError where error.code == .connectionLost || error.code == .timeout {
+                throw error
+            } catch let error as CursorMoved {
                 throw error
             } catch {
                 logger.warning(
@@ -176,7 +199,14 @@ public final class FeedConsumer: Service, Sendable {
                                 .date(Date()),
                             ]
                         )
-                        try connection.execute("UPDATE consumer_cursors SET seq = $1 WHERE consumer = $2 AND seq < $1", event.seq, name)
+                        guard
+                            try connection.execute(
+                                "UPDATE consumer_cursors SET seq = $1 WHERE consumer = $2 AND seq = $3",
+                                event.seq,
+                                name,
+                                expected
+                            ) == 1
+                        else { throw CursorMoved() }
                     }
                     Counter(label: "feed_dead_letters_total", dimensions: [("consumer", name)], factory: metrics).increment()
                     return
@@ -186,8 +216,16 @@ public final class FeedConsumer: Service, Sendable {
         }
     }
 
-    /// Inside a transaction: runs `effect` unless the event was consumed already, records it, moves the cursor.
-    static func record(_ connection: DatabaseConnection, consumer: String, event: StoredEvent, _ effect: () throws -> Void) throws {
+    /// Inside a transaction: runs `effect` unless the event was consumed already, records it, and moves the
+    /// cursor from `expected` to the event. A cursor that is not at `expected` any more (rewound, or moved by
+    /// another replica) throws `CursorMoved` and the whole transaction, effect included, rolls back.
+    static func record(
+        _ connection: DatabaseConnection,
+        consumer: String,
+        event: StoredEvent,
+        expected: Int64,
+        _ effect: () throws -> Void
+    ) throws {
         let seen =
             try connection.queryOne("SELECT 1 AS seen FROM consumed_events WHERE consumer = $1 AND event_id = $2", consumer, event.id)
             != nil
@@ -195,12 +233,26 @@ public final class FeedConsumer: Service, Sendable {
             try effect()
             try connection.execute("INSERT INTO consumed_events (consumer, event_id) VALUES ($1, $2)", consumer, event.id)
         }
-        try connection.execute("UPDATE consumer_cursors SET seq = $1 WHERE consumer = $2 AND seq < $1", event.seq, consumer)
+        guard
+            try connection.execute(
+                "UPDATE consumer_cursors SET seq = $1 WHERE consumer = $2 AND seq = $3",
+                event.seq,
+                consumer,
+                expected
+            ) == 1
+        else { throw CursorMoved() }
+    }
+
+    /// Creates `file` and stalls the transaction, unless the file exists already (the pause happens once).
+    static func pauseOnce(_ file: String, event: StoredEvent) {
+        guard !FileManager.default.fileExists(atPath: file) else { return }
+        FileManager.default.createFile(atPath: file, contents: Data(event.id.utf8))
+        Thread.sleep(forTimeInterval: 60)
     }
 
     /// Applies a dead-lettered event again (operator's re-drive); on success it leaves the dead-letter table.
     public func redrive(deadLetter id: String) async throws -> Bool {
-        let (name, handler) = (self.name, self.handler)
+        let (name, handler, upcaster) = (self.name, self.handler, self.upcaster)
         return try await database.write { connection in
             guard let row = try connection.queryOne("SELECT event FROM dead_letters WHERE id = $1 AND consumer = $2", id, name) else {
                 return false
@@ -211,7 +263,7 @@ public final class FeedConsumer: Service, Sendable {
                 try connection.queryOne("SELECT 1 AS seen FROM consumed_events WHERE consumer = $1 AND event_id = $2", name, event.id)
                 != nil
             if !seen {
-                try handler(connection, event)
+                try handler(connection, try upcaster.upcast(event))
                 try connection.execute("INSERT INTO consumed_events (consumer, event_id) VALUES ($1, $2)", name, event.id)
             }
             try connection.execute("DELETE FROM dead_letters WHERE id = $1", id)

@@ -53,11 +53,25 @@ public enum Outbox {
         id: String = UUID().uuidString.lowercased(),
         now: Date = Date()
     ) throws -> String {
+        let json = String(decoding: try JSON.encode(data), as: UTF8.self)
+        return try append(connection, type: type, version: version, aggregateId: aggregateId, json: json, id: id, now: now)
+    }
+
+    /// Appends an event whose payload is JSON text already (an event store's stored payload).
+    @discardableResult
+    public static func append(
+        _ connection: DatabaseConnection,
+        type: String,
+        version: Int,
+        aggregateId: String,
+        json: String,
+        id: String = UUID().uuidString.lowercased(),
+        now: Date = Date()
+    ) throws -> String {
         if connection.dialect == .postgres {
             // Held until commit: appenders commit in the order they took their seq.
             _ = try connection.query("SELECT pg_advisory_xact_lock(7243534) AS locked", [])
         }
-        let json = String(decoding: try JSON.encode(data), as: UTF8.self)
         try connection.execute(
             "INSERT INTO outbox (id, type, version, aggregate_id, occurred_at, traceparent, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             [

@@ -80,7 +80,8 @@ struct Participants: Sendable {
         case (.commitReservation, _):
             return ("inventory", ClientRequest(method: "POST", url: "\(inventoryURL)/v1/reservations/\(saga.id)/commit"))
         case (.approveOrder, _):
-            return ("order", ClientRequest(method: "POST", url: "\(orderURL)/v1/orders/\(saga.orderId)/approve"))
+            let body = OrderAPI.Approve(paymentId: saga.paymentId, shipmentId: saga.shipmentId)
+            return ("order", try .json("POST", "\(orderURL)/v1/orders/\(saga.orderId)/approve", body))
         }
     }
 }
