@@ -149,7 +149,11 @@ let package = Package(
         ),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"], path: "Tests/HTTPTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"], path: "Tests/StorageTests"),
-        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "HTTP", "ServiceKit"], path: "Tests/EndToEndTests"),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["TestSupport", "HTTP", "ServiceKit", "Storage", "OrderCore"],
+            path: "Tests/EndToEndTests"
+        ),
         .testTarget(name: "DeployTests", dependencies: ["TestSupport"], path: "Tests/DeployTests"),
         .testTarget(
             name: "MessagingTests",

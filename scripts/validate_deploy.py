@@ -24,14 +24,16 @@ SERVICES = {"gateway": 8080, "inventory": 8081, "order": 8082, "payment": 8083, 
 # Tuning knobs with safe defaults, and test-only settings: a deployment need not set them.
 OPTIONAL = {"HTTP_MAX_CONNECTIONS", "HTTP_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT", "HTTP_IDLE_TIMEOUT", "DATABASE_POOL_SIZE",
             "SAGA_CALL_TIMEOUT", "CHECKOUT_WAIT", "TEST_COMMAND_DELAY", "SAGA_STEP_DEADLINE",
-            "SAGA_LEASE", "SAGA_CLAIM_INTERVAL", "SAGA_REPLICA_ID", "CATALOG_CACHE_TTL"}
+            "SAGA_LEASE", "SAGA_CLAIM_INTERVAL", "SAGA_REPLICA_ID", "CATALOG_CACHE_TTL", "FEED_WAIT_SECONDS"}
 problems = []
 
 
 def variables_read(service):
     """Environment variables a service reads: its own sources plus the kit every service runs."""
-    folder = "Saga/App" if service == "saga" else service.capitalize()
-    sources = list((ROOT / "Services" / folder).glob("*.swift")) + list((ROOT / "Shared" / "ServiceKit").glob("*.swift"))
+    folder = ROOT / "Services" / service.capitalize()
+    if (folder / "App").is_dir():
+        folder = folder / "App"
+    sources = list(folder.glob("*.swift")) + list((ROOT / "Shared" / "ServiceKit").glob("*.swift"))
     pattern = re.compile(r'(?:environment|env)\.(?:get|require|optional|url|port)\(\s*"([A-Z0-9_]+)"')
     names = {"PORT"}
     for source in sources:

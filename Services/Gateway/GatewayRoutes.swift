@@ -57,9 +57,7 @@ struct GatewayRoutes {
             return try passThrough(try await backends.call("order", "GET", "/v1/orders" + (query.isEmpty ? "" : "?" + query)))
         }
         router.get("/v1/orders/{id}") { request in try await orderView(request.parameters["id"] ?? "") }
-        router.post("/v1/orders/{id}/cancel") { _ in
-            throw HTTPError(.notImplemented, code: "not_implemented", detail: "Order cancellation is not available yet.")
-        }
+        router.post("/v1/orders/{id}/cancel") { request in try await cancel(request) }
         for event in ["dispatch", "deliver"] {
             router.post("/v1/shipments/{id}/\(event)") { request in
                 try Access.requireAdmin()
@@ -173,7 +171,82 @@ struct GatewayRoutes {
         return response
     }
 
+    // MARK: Cancellation
+
+    /// Runs the cancellation saga for an approved order and answers with the cancelled order (200), a refusal
+    /// (409 `already_dispatched`, 409 `invalid_state`), or 202 while the saga still runs after the wait.
+    /// Asking again is safe: an order has one cancellation, and a cancelled order is answered as it is.
+    private func cancel(_ request: Request) async throws -> Response {
+        let id = request.parameters["id"] ?? ""
+        let order = try await visibleOrder(id)
+        switch order.status {
+        case "CANCELLED": return try await orderView(id)
+        case "SHIPPED", "DELIVERED":
+            throw HTTPError(.conflict, code: "already_dispatched", detail: "The order has shipped; it can no longer be cancelled.")
+        case "APPROVED": break
+        default:
+            throw HTTPError(
+                .conflict,
+                code: "invalid_state",
+                detail: "Only an approved order can be cancelled; this one is \(order.status)."
+            )
+        }
+        let async = request.headers.tokens("Prefer").contains("respond-async")
+        let wait = async ? 0 : Int64(checkoutWait.components.seconds * 1000 + checkoutWait.components.attoseconds / 1_000_000_000_000_000)
+        let actor = try Access.principal().isAdmin ? "an operator" : "the customer"
+        let started = try await backends.call(
+            "saga",
+            "POST",
+            "/v1/cancellations?waitMs=\(wait)",
+            body: try JSON.encode(SagaAPI.StartCancellation(orderId: order.id, reason: "cancelled by \(actor)")),
+            timeout: checkoutWait + .seconds(5)
+        )
+        guard (200..<300).contains(started.status.code) else { return try passThrough(started) }
+        let saga = try started.decode(SagaAPI.Checkout.self)
+        switch saga.status {
+        case "COMPLETED":
+            return try await orderView(id)
+        case "COMPENSATED" where saga.failureCode == "already_dispatched":
+            throw HTTPError(.conflict, code: "already_dispatched", detail: "The order has shipped; it can no longer be cancelled.")
+        case "COMPENSATED":
+            throw HTTPError(.conflict, code: saga.failureCode ?? "refused", detail: saga.failureDetail ?? "The cancellation was refused.")
+        case "FAILED":
+            throw HTTPError(
+                .serviceUnavailable,
+                code: "cancellation_stalled",
+                detail: "The cancellation stopped at \(saga.steps.last?.name ?? "a step") and needs an operator.",
+                extra: ["cancellationId": saga.id]
+            )
+        default:
+            var headers = HTTPHeaders([("Location", "/v1/orders/\(segment(id))")])
+            headers.add(name: "Retry-After", value: "1")
+            return try Response.json(
+                CancellationAccepted(orderId: id, cancellationId: saga.id, status: saga.status),
+                status: .accepted,
+                headers: headers
+            )
+        }
+    }
+
+    struct CancellationAccepted: Codable {
+        let orderId: String
+        let cancellationId: String
+        let status: String
+    }
+
     // MARK: Views
+
+    /// The order from the order service's view, or 404 when it does not exist or is not the caller's.
+    private func visibleOrder(_ id: String) async throws -> OrderAPI.Order {
+        let order: OrderAPI.Order
+        do {
+            order = try await backends.fetch(OrderAPI.Order.self, "order", "/v1/orders/\(segment(id))")
+        } catch is Backends.PassThrough {
+            throw HTTPError.notFound("No order with this id.")
+        }
+        guard try Access.canSee(order.customerId) else { throw HTTPError.notFound("No order with this id.") }
+        return order
+    }
 
     private func visibleSaga(_ id: String) async throws -> SagaAPI.Checkout {
         let saga: SagaAPI.Checkout
@@ -188,13 +261,7 @@ struct GatewayRoutes {
 
     /// Order, payment, shipment and saga in one document; the three after the order are fetched in parallel.
     private func orderView(_ id: String) async throws -> Response {
-        let order: OrderAPI.Order
-        do {
-            order = try await backends.fetch(OrderAPI.Order.self, "order", "/v1/orders/\(segment(id))")
-        } catch is Backends.PassThrough {
-            throw HTTPError.notFound("No order with this id.")
-        }
-        guard try Access.canSee(order.customerId) else { throw HTTPError.notFound("No order with this id.") }
+        let order = try await visibleOrder(id)
         async let sagaFetch = try? backends.fetch(SagaAPI.Checkout.self, "saga", "/v1/checkouts/\(segment(order.checkoutId))")
         async let paymentsFetch = try? backends.fetch(
             Page<PaymentAPI.Payment>.self,
@@ -217,8 +284,9 @@ struct GatewayRoutes {
                 items: order.items,
                 totalCents: order.totalCents,
                 currency: order.currency,
-                payment: payment.map { Ref(id: $0.id, status: $0.status) },
-                shipment: shipment.map { Ref(id: $0.id, status: $0.status) },
+                // Live from payment and shipping; what the order service learnt from their feeds if they are down.
+                payment: payment.map { Ref(id: $0.id, status: $0.status) } ?? order.payment.map { Ref(id: $0.id, status: $0.status) },
+                shipment: shipment.map { Ref(id: $0.id, status: $0.status) } ?? order.shipment.map { Ref(id: $0.id, status: $0.status) },
                 checkout: saga.map { Ref(id: $0.id, status: $0.status) } ?? Ref(id: order.checkoutId, status: "UNKNOWN"),
                 createdAt: order.createdAt
             )

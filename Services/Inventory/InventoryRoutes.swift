@@ -69,6 +69,10 @@ struct InventoryRoutes {
             let id = request.parameters["id"] ?? ""
             return try await database.command(request) { try Response.json(try InventoryStore.commit($0, id: id)) }
         }
+        router.post("/v1/reservations/{id}/restock") { request in
+            let id = request.parameters["id"] ?? ""
+            return try await database.command(request) { try Response.json(try InventoryStore.restock($0, id: id)) }
+        }
         router.get("/v1/reservations/{id}") { request in
             let id = request.parameters["id"] ?? ""
             guard let reservation = try await database.read({ try InventoryStore.reservation($0, id: id) }) else {
@@ -92,6 +96,8 @@ extension InventoryError: ProblemConvertible {
         case .reservationReleased: return HTTPError(.conflict, code: "reservation_released", detail: "The reservation was released.")
         case .reservationNotFound: return HTTPError(.notFound, code: "not_found", detail: "No reservation with this id.")
         case .reservationCommitted: return HTTPError(.conflict, code: "reservation_committed", detail: "The reservation is committed.")
+        case .reservationNotCommitted(let status):
+            return HTTPError(.conflict, code: "invalid_state", detail: "The reservation is \(status), not COMMITTED.")
         }
     }
 }

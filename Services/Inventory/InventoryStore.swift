@@ -11,6 +11,7 @@ enum InventoryError: Error, Equatable {
     case reservationReleased
     case reservationNotFound
     case reservationCommitted
+    case reservationNotCommitted(String)
 }
 
 /// Products, stock and reservations in SQL. Every function runs inside the caller's transaction.
@@ -109,7 +110,7 @@ enum InventoryStore {
         }
         switch existing.status {
         case "RELEASED": return existing
-        case "COMMITTED": throw InventoryError.reservationCommitted
+        case "COMMITTED", "RESTOCKED": throw InventoryError.reservationCommitted
         default: break
         }
         let now = Date()
@@ -130,7 +131,7 @@ enum InventoryStore {
     static func commit(_ connection: DatabaseConnection, id: String) throws -> InventoryAPI.Reservation {
         guard let existing = try reservation(connection, id: id) else { throw InventoryError.reservationNotFound }
         switch existing.status {
-        case "COMMITTED": return existing
+        case "COMMITTED", "RESTOCKED": return existing
         case "RELEASED": throw InventoryError.reservationReleased
         default: break
         }
@@ -147,13 +148,44 @@ enum InventoryStore {
         return InventoryAPI.Reservation(reservationId: id, status: "COMMITTED", items: existing.items)
     }
 
+    /// Puts the stock of a committed reservation back on sale (its order was cancelled). Restocking twice
+    /// is one restock.
+    static func restock(_ connection: DatabaseConnection, id: String) throws -> InventoryAPI.Reservation {
+        guard let existing = try reservation(connection, id: id) else { throw InventoryError.reservationNotFound }
+        switch existing.status {
+        case "RESTOCKED": return existing
+        case "COMMITTED": break
+        default: throw InventoryError.reservationNotCommitted(existing.status)
+        }
+        let now = Date()
+        for item in existing.items {
+            try connection.execute(
+                "UPDATE products SET available = available + $1, updated_at = $2 WHERE sku = $3",
+                item.quantity,
+                now,
+                item.sku
+            )
+            try publish(connection, sku: item.sku)
+        }
+        try connection.execute("INSERT INTO restocks (reservation_id, restocked_at) VALUES ($1, $2)", id, now)
+        return InventoryAPI.Reservation(reservationId: id, status: "RESTOCKED", items: existing.items)
+    }
+
     /// Records in the outbox, in the caller's transaction, that a product's price or available stock changed.
     private static func publish(_ connection: DatabaseConnection, sku: String) throws {
         try Outbox.append(connection, type: InventoryAPI.ProductChanged.type, aggregateId: sku, data: InventoryAPI.ProductChanged(sku: sku))
     }
 
     static func reservation(_ connection: DatabaseConnection, id: String) throws -> InventoryAPI.Reservation? {
-        guard let row = try connection.queryOne("SELECT status FROM reservations WHERE id = $1", id) else { return nil }
+        guard
+            let row = try connection.queryOne(
+                """
+                SELECT CASE WHEN r.reservation_id IS NULL THEN s.status ELSE 'RESTOCKED' END AS status
+                FROM reservations s LEFT JOIN restocks r ON r.reservation_id = s.id WHERE s.id = $1
+                """,
+                id
+            )
+        else { return nil }
         let items = try connection.query("SELECT sku, quantity FROM reservation_items WHERE reservation_id = $1 ORDER BY sku", id).map {
             Item(sku: try $0.decode("sku"), quantity: try $0.decode("quantity"))
         }

@@ -65,6 +65,8 @@ extension ShippingError: ProblemConvertible {
         case .cancelled: return HTTPError(.conflict, code: "shipment_cancelled", detail: "The shipment was cancelled.")
         case .notFound: return HTTPError.notFound("No shipment with this id.")
         case .invalidState(let status): return HTTPError(.conflict, code: "invalid_state", detail: "The shipment is \(status).")
+        case .alreadyDispatched(let status):
+            return HTTPError(.conflict, code: "already_dispatched", detail: "The shipment is \(status): it can no longer be cancelled.")
         }
     }
 }

@@ -8,6 +8,8 @@ enum ShippingError: Error, Equatable {
     case cancelled
     case notFound
     case invalidState(String)
+    /// The shipment left the warehouse: it can no longer be cancelled.
+    case alreadyDispatched(String)
 }
 
 /// Shipments in SQL; each function runs inside the caller's transaction.
@@ -57,6 +59,7 @@ enum ShippingStore {
         switch existing.status {
         case "CANCELLED": return existing
         case "SCHEDULED": break
+        case "DISPATCHED", "DELIVERED": throw ShippingError.alreadyDispatched(existing.status)
         default: throw ShippingError.invalidState(existing.status)
         }
         try connection.execute("UPDATE shipments SET status = 'CANCELLED', updated_at = $1 WHERE id = $2", now, id)

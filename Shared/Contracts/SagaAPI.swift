@@ -17,6 +17,16 @@ public enum SagaAPI {
         }
     }
 
+    /// `POST /v1/cancellations`: cancel an approved order (its checkout saga must have completed).
+    public struct StartCancellation: Codable, Sendable {
+        public var orderId: String
+        public var reason: String?
+        public init(orderId: String, reason: String?) {
+            self.orderId = orderId
+            self.reason = reason
+        }
+    }
+
     /// One step of the timeline: its name, whether the action or its compensation, and how it went.
     public struct Step: Codable, Sendable, Equatable {
         public var name: String
@@ -42,6 +52,8 @@ public enum SagaAPI {
     /// `COMPLETED`, `COMPENSATED`, `FAILED`; `failureCode` says why it compensated (`out_of_stock`, ...).
     public struct Checkout: Codable, Sendable, Equatable {
         public var id: String
+        /// `checkout` or `cancellation` (the cancellation saga has the same shape).
+        public var kind: String?
         public var customerId: String
         public var orderId: String
         public var paymentId: String
@@ -55,6 +67,7 @@ public enum SagaAPI {
 
         public init(
             id: String,
+            kind: String? = "checkout",
             customerId: String,
             orderId: String,
             paymentId: String,
@@ -67,6 +80,7 @@ public enum SagaAPI {
             steps: [Step]
         ) {
             self.id = id
+            self.kind = kind
             self.customerId = customerId
             self.orderId = orderId
             self.paymentId = paymentId

@@ -11,10 +11,12 @@ extension FeedConsumer {
         public var failedAt: String
     }
 
-    /// Where the consumer stands: its cursor and how many events wait in its dead-letter table.
+    /// Where the consumer stands: its cursor, how many events its inbox has taken effect for, and how many
+    /// wait in its dead-letter table.
     public struct Status: Codable, Sendable, Equatable {
         public var consumer: String
         public var seq: Int64
+        public var consumed: Int
         public var deadLetters: Int
     }
 
@@ -27,11 +29,10 @@ extension FeedConsumer {
         let name = self.name
         return try await database.read { connection in
             let seq = try connection.queryOne("SELECT seq FROM consumer_cursors WHERE consumer = $1", name)?.decode("seq", as: Int64.self)
-            let dead = try connection.queryOne("SELECT COUNT(*) AS n FROM dead_letters WHERE consumer = $1", name)!.decode(
-                "n",
-                as: Int64.self
-            )
-            return Status(consumer: name, seq: seq ?? 0, deadLetters: Int(dead))
+            func count(_ table: String) throws -> Int {
+                Int(try connection.queryOne("SELECT COUNT(*) AS n FROM \(table) WHERE consumer = $1", name)!.decode("n", as: Int64.self))
+            }
+            return Status(consumer: name, seq: seq ?? 0, consumed: try count("consumed_events"), deadLetters: try count("dead_letters"))
         }
     }
 

@@ -33,7 +33,7 @@ struct DeployFilesTests {
 
     @Test func aMissingVariableIsCaught() throws {
         let output = try check(editing: "docker-compose.yml") {
-            $0.replacingOccurrences(of: "      INVENTORY_URL: http://inventory:8081\n      SERVICE_SECRET", with: "      SERVICE_SECRET")
+            $0.replacingOccurrences(of: "      INVENTORY_URL: http://inventory:8081\n      # Feeds", with: "      # Feeds")
         }
         #expect(output.contains("order reads INVENTORY_URL but it is not set"))
     }

@@ -1,12 +1,13 @@
 import Foundation
 import HTTP
 import Logging
-import Messaging
 import ServiceKit
 import Storage
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import Messaging
 
 struct Payload: Codable, Equatable {
     let n: Int
@@ -44,6 +45,7 @@ final class FeedFixture: Sendable {
         name: String = "test",
         replica: String = "replica-a",
         maxAttempts: Int = 3,
+        upcaster: EventUpcaster = EventUpcaster(),
         handler: @escaping FeedConsumer.Handler = { connection, event in
             try connection.execute("INSERT INTO applied (event_id, n) VALUES ($1, $2)", event.id, try event.decode(Payload.self).n)
         }
@@ -58,6 +60,7 @@ final class FeedFixture: Sendable {
             maxAttempts: maxAttempts,
             wait: 1,
             replica: replica,
+            upcaster: upcaster,
             handler: handler
         )
     }
@@ -190,4 +193,73 @@ struct MessagingTests {
         #expect(try await first.claimForTest() != nil)
         await fixture.close()
     }
+
+    @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
+    func aRewindWhileRunningReplaysAndChangesNothing(_ backend: Backend) async throws {
+        let fixture = try await FeedFixture(backend)
+        for n in 1...3 { try await fixture.append(n) }
+        let consumer = fixture.consumer()
+        let task = Task { try await consumer.run() }
+        defer { task.cancel() }
+        #expect(try await waitFor { try await fixture.applied().count == 3 })
+        let head = try await consumer.status().seq
+        try await consumer.rewind(to: 0)
+        #expect(try await consumer.status().seq == 0)
+        try await fixture.append(4)
+        #expect(try await waitFor { try await fixture.applied().count == 4 })
+        #expect(try await waitFor { try await consumer.status().seq > head })
+        let status = try await consumer.status()
+        #expect(status.consumed == 4)
+        #expect(status.deadLetters == 0)
+        #expect(try await fixture.applied() == [1, 2, 3, 4])
+        task.cancel()
+        _ = try? await task.value
+        await fixture.close()
+    }
+
+    /// A page read before the cursor moved (rewound, or another replica went on) is dropped with its effect.
+    @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
+    func anEffectIsRolledBackWhenTheCursorMovedUnderIt(_ backend: Backend) async throws {
+        let fixture = try await FeedFixture(backend)
+        try await fixture.append(1)
+        let consumer = fixture.consumer()
+        #expect(try await consumer.claimForTest() == 0)
+        let event = try await fixture.producer.read { try Outbox.events($0, after: 0, limit: 1) }[0]
+        await #expect(throws: FeedConsumer.CursorMoved.self) {
+            try await fixture.consumer.write { connection in
+                try FeedConsumer.record(connection, consumer: "test", event: event, expected: 42) {
+                    try connection.execute("INSERT INTO applied (event_id, n) VALUES ($1, $2)", event.id, 1)
+                }
+            }
+        }
+        #expect(try await fixture.applied().isEmpty)
+        #expect(try await consumer.status().consumed == 0)
+        await fixture.close()
+    }
+
+    @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
+    func olderEventVersionsAreUpcastBeforeTheHandlerSeesThem(_ backend: Backend) async throws {
+        let fixture = try await FeedFixture(backend)
+        for n in 1...2 { try await fixture.append(n) }
+        // Version 1 counted in units; version 2 counts in tens.
+        var upcaster = EventUpcaster()
+        upcaster.register("test.happened", from: 1, as: Payload.self) { Payload(n: $0.n * 10) }
+        let consumer = fixture.consumer(upcaster: upcaster) { connection, event in
+            #expect(event.version == 2)
+            try connection.execute("INSERT INTO applied (event_id, n) VALUES ($1, $2)", event.id, try event.decode(Payload.self).n)
+        }
+        try await consume(consumer) { try await fixture.applied().count == 2 }
+        #expect(try await fixture.applied() == [10, 20])
+        await fixture.close()
+    }
+}
+
+/// Polls `condition` until it holds or 20 s pass.
+func waitFor(_ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .seconds(20)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return false
 }

@@ -19,7 +19,7 @@ func makeSaga(now: Date = Date(timeIntervalSince1970: 0)) -> CheckoutSaga {
 }
 
 /// The commands a sequence of replies produces, as `step/do` or `step/undo`.
-func commands(_ decisions: [SagaDecision]) -> [String] {
+func commands(_ decisions: [SagaDecision<CheckoutStep>]) -> [String] {
     decisions.compactMap { decision in
         switch decision {
         case .send(let c), .retry(let c, _): return "\(c.step.name)/\(c.compensation ? "undo" : "do")"
@@ -35,7 +35,7 @@ struct CheckoutSagaTests {
     @Test func happyPathRunsTheSevenStepsInOrder() {
         var saga = makeSaga()
         #expect(saga.pendingCommand?.step == .createOrder)
-        var decisions: [SagaDecision] = [saga.handle(.success(totalCents: 2400, currency: "EUR"), now: t0, stepDeadline: 30)]
+        var decisions: [SagaDecision<CheckoutStep>] = [saga.handle(.success(totalCents: 2400, currency: "EUR"), now: t0, stepDeadline: 30)]
         for _ in 0..<6 { decisions.append(saga.handle(.success(), now: t0, stepDeadline: 30)) }
         #expect(
             commands(decisions) == [

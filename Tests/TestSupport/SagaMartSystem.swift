@@ -104,6 +104,22 @@ public final class SagaMartSystem: @unchecked Sendable {
         try await waitReady(name)
     }
 
+    /// The settings a service runs with.
+    public func environment(of name: String) -> [String: String] { lock.withLock { environments[name] ?? [:] } }
+
+    /// Changes one setting of a service (nil removes it); it takes effect at the service's next start.
+    public func setEnvironment(_ name: String, _ key: String, _ value: String?) {
+        lock.withLock { environments[name]?[key] = value }
+    }
+
+    /// Runs a service's executable once with arguments (a subcommand such as `order rebuild-projections`)
+    /// and the service's settings; returns its exit code and output.
+    public func runCommand(_ name: String, _ arguments: [String]) async throws -> (code: Int32?, output: String) {
+        let process = try ChildProcess(productsDirectory + "/" + name, arguments, environment: environment(of: name))
+        let code = await process.wait(timeout: .seconds(60))
+        return (code, process.output)
+    }
+
     /// Starts (or restarts) one service with its settings.
     public func start(_ name: String, executable: String? = nil) throws {
         let environment = lock.withLock { environments[name]! }

@@ -8,6 +8,11 @@ import Storage
 public struct ConcurrencyConflict: Error, Equatable {
     public let orderId: String
     public let expectedVersion: Int
+
+    public init(orderId: String, expectedVersion: Int) {
+        self.orderId = orderId
+        self.expectedVersion = expectedVersion
+    }
 }
 
 /// Orders as append-only event streams in `order_events`, one row per event, keyed by order id and version.

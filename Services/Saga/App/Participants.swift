@@ -14,11 +14,27 @@ struct Participants: Sendable {
     let shippingURL: String
     let callTimeout: Duration
 
-    func send(_ command: SagaCommand, for saga: CheckoutSaga) async -> SagaReply {
-        do {
+    func send(_ command: SagaCommand<CheckoutStep>, for saga: CheckoutSaga) async -> SagaReply {
+        await send(command.idempotencyKey, step: command.step.name) {
             let (audience, request) = try makeRequest(command, saga)
+            return (audience, request, command.step == .createOrder && !command.compensation)
+        }
+    }
+
+    func send(_ command: SagaCommand<CancellationStep>, for saga: CancellationSaga) async -> SagaReply {
+        await send(command.idempotencyKey, step: command.step.name) {
+            let (audience, request) = try makeRequest(command, saga)
+            return (audience, request, false)
+        }
+    }
+
+    /// Sends one command with its idempotency key and service token. `build` names the audience, the
+    /// request, and whether the answer is a priced order (whose total the checkout saga keeps).
+    private func send(_ key: String, step: String, _ build: () throws -> (String, ClientRequest, Bool)) async -> SagaReply {
+        do {
+            let (audience, request, pricedOrder) = try build()
             var call = request
-            call.headers.add(name: "Idempotency-Key", value: command.idempotencyKey)
+            call.headers.add(name: "Idempotency-Key", value: key)
             for field in runtime.authenticator.authorization(for: audience).fields {
                 call.headers.replaceOrAdd(name: field.name, value: field.value)
             }
@@ -26,7 +42,7 @@ struct Participants: Sendable {
             let response = try await runtime.client.execute(call)
             switch response.status.code {
             case 200..<300:
-                if command.step == .createOrder && !command.compensation {
+                if pricedOrder {
                     let order = try response.decode(OrderAPI.Order.self)
                     return .success(totalCents: order.totalCents, currency: order.currency)
                 }
@@ -38,11 +54,24 @@ struct Participants: Sendable {
                 return .failure("\(audience) answered \(response.status.code)")
             }
         } catch {
-            return .failure("\(command.step.name): \(error)")
+            return .failure("\(step): \(error)")
         }
     }
 
-    private func makeRequest(_ command: SagaCommand, _ saga: CheckoutSaga) throws -> (String, ClientRequest) {
+    private func makeRequest(_ command: SagaCommand<CancellationStep>, _ saga: CancellationSaga) throws -> (String, ClientRequest) {
+        switch command.step {
+        case .cancelShipment:
+            return ("shipping", ClientRequest(method: "POST", url: "\(shippingURL)/v1/shipments/\(saga.shipmentId)/cancel"))
+        case .refundPayment:
+            return ("payment", ClientRequest(method: "POST", url: "\(paymentURL)/v1/payments/\(saga.paymentId)/refund"))
+        case .restockInventory:
+            return ("inventory", ClientRequest(method: "POST", url: "\(inventoryURL)/v1/reservations/\(saga.checkoutId)/restock"))
+        case .cancelOrder:
+            return ("order", try .json("POST", "\(orderURL)/v1/orders/\(saga.orderId)/cancel", OrderAPI.Cancel(reason: saga.reason)))
+        }
+    }
+
+    private func makeRequest(_ command: SagaCommand<CheckoutStep>, _ saga: CheckoutSaga) throws -> (String, ClientRequest) {
         switch (command.step, command.compensation) {
         case (.createOrder, false):
             let body = OrderAPI.Create(orderId: saga.orderId, customerId: saga.customerId, checkoutId: saga.id, items: saga.items)

@@ -27,13 +27,13 @@ final class SagaRunner: Service, Sendable {
 
     private struct RunnerState {
         var active: Set<String> = []
-        var waiters: [String: [CheckedContinuation<CheckoutSaga?, Never>]] = [:]
+        var waiters: [String: [CheckedContinuation<StoredSaga?, Never>]] = [:]
     }
 
     /// A saga to drive: its id, and its state when the caller has it at hand (saves a read).
     private struct Submission: Sendable {
         let id: String
-        let saga: CheckoutSaga?
+        let saga: StoredSaga?
     }
 
     init(
@@ -77,15 +77,15 @@ final class SagaRunner: Service, Sendable {
     }
 
     /// Starts driving a saga unless this process drives it already. `saga` is its current state, if known.
-    func submit(_ id: String, saga: CheckoutSaga? = nil) {
+    func submit(_ id: String, saga: StoredSaga? = nil) {
         let added = state.withLock { $0.active.insert(id).inserted }
         if added { queueInput.yield(Submission(id: id, saga: saga)) }
     }
 
     /// Waits until the saga this process drives finishes, up to `timeout`. Returns its final state, or nil
     /// when it did not finish in time or is not driven here (the caller then reads the store).
-    func waitUntilFinished(_ id: String, timeout: Duration) async -> CheckoutSaga? {
-        await withTaskGroup(of: CheckoutSaga?.self) { group in
+    func waitUntilFinished(_ id: String, timeout: Duration) async -> StoredSaga? {
+        await withTaskGroup(of: StoredSaga?.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in
                     let stillActive = self.state.withLock { state -> Bool in
@@ -109,8 +109,8 @@ final class SagaRunner: Service, Sendable {
     }
 
     /// Resumes everyone waiting on this saga.
-    private func wake(_ id: String, with saga: CheckoutSaga?) {
-        let waiters = state.withLock { state -> [CheckedContinuation<CheckoutSaga?, Never>] in
+    private func wake(_ id: String, with saga: StoredSaga?) {
+        let waiters = state.withLock { state -> [CheckedContinuation<StoredSaga?, Never>] in
             defer { state.waiters[id] = nil }
             return state.waiters[id] ?? []
         }
@@ -119,7 +119,7 @@ final class SagaRunner: Service, Sendable {
 
     private func drive(_ submission: Submission) async {
         let id = submission.id
-        var finished: CheckoutSaga?
+        var finished: StoredSaga?
         defer {
             state.withLock { _ = $0.active.remove(id) }
             wake(id, with: finished)
@@ -127,22 +127,24 @@ final class SagaRunner: Service, Sendable {
         var loaded = submission.saga
         if loaded == nil { loaded = await loadRetrying(id) }
         guard var saga = loaded else { return }
-        while let command = saga.pendingCommand {
+        while !saga.status.isFinished {
             if Task.isShuttingDownGracefully || Task.isCancelled { return }
-            let reply = await participants.send(command, for: saga)
-            let decision = saga.handle(reply, now: Date(), stepDeadline: stepDeadline)
+            let progress = await saga.advance(participants, stepDeadline: stepDeadline)
             guard await saveRetrying(saga) else { return }
-            switch decision {
-            case .send:
+            switch progress {
+            case .next:
                 continue
-            case .retry(_, let attempt):
+            case .retry(let attempt):
                 try? await Task.sleep(for: Self.backoff(attempt: attempt))
             case .finished(let status):
                 finished = saga
                 Counter(label: "sagas_finished_total", dimensions: [("status", status.rawValue)], factory: metrics).increment()
                 logger.info(
                     "saga finished",
-                    metadata: ["saga.id": "\(saga.id)", "saga.status": "\(status.rawValue)", "saga.failure": "\(saga.failureCode ?? "")"]
+                    metadata: [
+                        "saga.id": "\(saga.id)", "saga.kind": "\(saga.kind)", "saga.status": "\(status.rawValue)",
+                        "saga.failure": "\(saga.failureCode ?? "")",
+                    ]
                 )
             }
         }
@@ -154,7 +156,7 @@ final class SagaRunner: Service, Sendable {
 
     static func backoff(attempt: Int) -> Duration { retryPolicy.backoff(attempt: attempt) }
 
-    private func loadRetrying(_ id: String) async -> CheckoutSaga? {
+    private func loadRetrying(_ id: String) async -> StoredSaga? {
         for attempt in 1...20 {
             do {
                 return try await store.load(id)
@@ -169,7 +171,7 @@ final class SagaRunner: Service, Sendable {
     /// Saves the saga's state and renews the lease. Returns false when the saga must not be driven on: the
     /// lease went to another replica (it expired while this one was stalled), or the database stayed down
     /// (a replica, or this one after a restart, claims it again).
-    private func saveRetrying(_ saga: CheckoutSaga) async -> Bool {
+    private func saveRetrying(_ saga: StoredSaga) async -> Bool {
         for attempt in 1...20 {
             do {
                 if try await store.save(saga) { return true }

@@ -13,35 +13,39 @@ struct SagaStore: Sendable {
     let lease: TimeInterval
 
     /// Inserts a new saga, or returns the existing one with this id (a repeated start).
-    func insertOrFetch(_ saga: CheckoutSaga) async throws -> (CheckoutSaga, created: Bool) {
-        let state = try Self.encode(saga)
+    func insertOrFetch(_ saga: StoredSaga) async throws -> (StoredSaga, created: Bool) {
+        let state = try saga.encodedJSON()
         let (replica, lease) = (self.replica, self.lease)
         return try await database.write { connection in
-            if let row = try connection.queryOne("SELECT state FROM sagas WHERE id = $1", saga.id) {
-                return (try Self.decode(try row.decode("state")), false)
+            if let row = try connection.queryOne("SELECT kind, state FROM sagas WHERE id = $1", saga.id) {
+                return (try Self.decode(row), false)
             }
             let now = Date()
             try connection.execute(
                 """
-                INSERT INTO sagas (id, customer_id, status, state, created_at, updated_at, lease_owner, lease_until)
-                VALUES ($1, $2, $3, $4, $5, $5, $6, $7)
+                INSERT INTO sagas (id, kind, order_id, customer_id, status, state, created_at, updated_at, lease_owner, lease_until)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
                 """,
-                saga.id,
-                saga.customerId,
-                saga.status.rawValue,
-                state,
-                now,
-                replica,
-                now.addingTimeInterval(lease)
+                [
+                    .text(saga.id), .text(saga.kind), .text(saga.orderId), .text(saga.customerId), .text(saga.status.rawValue),
+                    .text(state), .date(now), .text(replica), .date(now.addingTimeInterval(lease)),
+                ]
             )
             return (saga, true)
         }
     }
 
+    /// The saga of `kind` for an order, if any.
+    func find(orderId: String, kind: String) async throws -> StoredSaga? {
+        try await database.read { connection in
+            try connection.queryOne("SELECT kind, state FROM sagas WHERE order_id = $1 AND kind = $2", orderId, kind).map(Self.decode)
+        }
+    }
+
     /// Writes the saga's new state and renews this replica's lease: the step boundary is durable once this
     /// returns true. False means another replica holds the lease now; this one must stop driving the saga.
-    func save(_ saga: CheckoutSaga) async throws -> Bool {
-        let state = try Self.encode(saga)
+    func save(_ saga: StoredSaga) async throws -> Bool {
+        let state = try saga.encodedJSON()
         let replica = self.replica
         let until: Date? = saga.status.isFinished ? nil : Date().addingTimeInterval(lease)
         return try await database.write { connection in
@@ -58,8 +62,8 @@ struct SagaStore: Sendable {
     }
 
     /// An operator's change (retry): saved whoever held the lease, and the lease taken by this replica.
-    func saveTakingLease(_ saga: CheckoutSaga) async throws {
-        let state = try Self.encode(saga)
+    func saveTakingLease(_ saga: StoredSaga) async throws {
+        let state = try saga.encodedJSON()
         let replica = self.replica
         let until = Date().addingTimeInterval(lease)
         try await database.write { connection in
@@ -99,31 +103,28 @@ struct SagaStore: Sendable {
         }
     }
 
-    func load(_ id: String) async throws -> CheckoutSaga? {
+    func load(_ id: String) async throws -> StoredSaga? {
         try await database.read { connection in
-            try connection.queryOne("SELECT state FROM sagas WHERE id = $1", id).map { try Self.decode(try $0.decode("state")) }
+            try connection.queryOne("SELECT kind, state FROM sagas WHERE id = $1", id).map(Self.decode)
         }
     }
 
-    func list(status: String?, after: String?, limit: Int) async throws -> Page<CheckoutSaga> {
-        let rows = try await database.read { connection in
+    /// Sagas of every kind, by id; `status` filters.
+    func list(status: String?, after: String?, limit: Int) async throws -> (items: [StoredSaga], next: String?) {
+        let sagas = try await database.read { connection in
             try connection.query(
-                "SELECT state FROM sagas WHERE ($1 = '' OR status = $1) AND id > $2 ORDER BY id LIMIT $3",
+                "SELECT kind, state FROM sagas WHERE ($1 = '' OR status = $1) AND id > $2 ORDER BY id LIMIT $3",
                 status ?? "",
                 after ?? "",
                 limit + 1
-            ).map { try $0.decode("state", as: String.self) }
+            ).map(Self.decode)
         }
-        let sagas = try rows.prefix(limit).map(Self.decode)
-        return Page(items: sagas, next: rows.count > limit ? sagas.last?.id : nil)
+        let items = Array(sagas.prefix(limit))
+        return (items, sagas.count > limit ? items.last?.id : nil)
     }
 
-    static func encode(_ saga: CheckoutSaga) throws -> String {
-        saga.encodedJSON()
-    }
-
-    static func decode(_ text: String) throws -> CheckoutSaga {
-        try JSONDecoder().decode(CheckoutSaga.self, from: Data(text.utf8))
+    private static func decode(_ row: Row) throws -> StoredSaga {
+        try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"))
     }
 }
 

@@ -1,8 +1,13 @@
 import Contracts
 import Foundation
 
+/// A step of a saga: numbered in order (the number goes into idempotency keys), named on the timeline.
+public protocol SagaStep: RawRepresentable, Codable, Sendable, Equatable where RawValue == Int {
+    var name: String { get }
+}
+
 /// The steps of the checkout saga, in order (DESIGN, "Checkout saga").
-public enum CheckoutStep: Int, Codable, Sendable, CaseIterable {
+public enum CheckoutStep: Int, SagaStep, CaseIterable {
     case createOrder = 1
     case reserveStock
     case authorizePayment
@@ -54,8 +59,8 @@ public enum SagaStatus: String, Codable, Sendable {
 
 /// A command the saga asks its runner to send: a step's action or its compensation, with the idempotency
 /// key the participant records (the same on every retry and after a restart).
-public struct SagaCommand: Equatable, Sendable {
-    public let step: CheckoutStep
+public struct SagaCommand<Step: SagaStep>: Equatable, Sendable {
+    public let step: Step
     public let compensation: Bool
     public let idempotencyKey: String
 }
@@ -71,16 +76,16 @@ public enum SagaReply: Equatable, Sendable {
 }
 
 /// What the runner does next.
-public enum SagaDecision: Equatable, Sendable {
-    case send(SagaCommand)
+public enum SagaDecision<Step: SagaStep>: Equatable, Sendable {
+    case send(SagaCommand<Step>)
     /// Send again after a backoff; `attempt` counts the failures so far (1 for the first retry).
-    case retry(SagaCommand, attempt: Int)
+    case retry(SagaCommand<Step>, attempt: Int)
     case finished(SagaStatus)
 }
 
 /// One entry of the timeline.
-public struct SagaStepRecord: Codable, Sendable, Equatable {
-    public var step: CheckoutStep
+public struct SagaStepRecord<Step: SagaStep>: Codable, Sendable, Equatable {
+    public var step: Step
     public var compensation: Bool
     public var status: String
     public var attempts: Int
@@ -112,7 +117,7 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
     public private(set) var failureDetail: String?
     public private(set) var totalCents: Int64?
     public private(set) var currency: String?
-    public private(set) var timeline: [SagaStepRecord] = []
+    public private(set) var timeline: [SagaStepRecord<CheckoutStep>] = []
 
     /// A new saga at its first step.
     public init(
@@ -141,12 +146,12 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
     }
 
     /// The command in progress (to send first, or again after a restart), or nil when finished.
-    public var pendingCommand: SagaCommand? {
+    public var pendingCommand: SagaCommand<CheckoutStep>? {
         guard !status.isFinished else { return nil }
         return command(current, compensation: status == .compensating)
     }
 
-    private func command(_ step: CheckoutStep, compensation: Bool) -> SagaCommand {
+    private func command(_ step: CheckoutStep, compensation: Bool) -> SagaCommand<CheckoutStep> {
         SagaCommand(step: step, compensation: compensation, idempotencyKey: "\(id):\(step.rawValue):\(compensation ? "undo" : "do")")
     }
 
@@ -154,7 +159,7 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
     /// - Parameters:
     ///   - stepDeadline: how long a step's technical failures are retried before the saga compensates
     ///     (before the pivot) or, for a compensation, before the saga is left `FAILED`.
-    public mutating func handle(_ reply: SagaReply, now: Date, stepDeadline: TimeInterval) -> SagaDecision {
+    public mutating func handle(_ reply: SagaReply, now: Date, stepDeadline: TimeInterval) -> SagaDecision<CheckoutStep> {
         guard !status.isFinished else { return .finished(status) }
         attempts += 1
         let compensating = status == .compensating
@@ -214,7 +219,7 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
     }
 
     /// An operator's retry of a `FAILED` saga: the compensation in progress starts over with a new deadline.
-    public mutating func retryFailed(now: Date) -> SagaDecision? {
+    public mutating func retryFailed(now: Date) -> SagaDecision<CheckoutStep>? {
         guard status == .failed else { return nil }
         if current.isAtOrAfterPivot && !timeline.contains(where: \.compensation) {
             status = .running
@@ -226,12 +231,12 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
         return .send(command(current, compensation: true))
     }
 
-    private mutating func startCompensation(now: Date) -> SagaDecision {
+    private mutating func startCompensation(now: Date) -> SagaDecision<CheckoutStep> {
         status = .compensating
         return nextCompensation(now: now)
     }
 
-    private mutating func nextCompensation(now: Date) -> SagaDecision {
+    private mutating func nextCompensation(now: Date) -> SagaDecision<CheckoutStep> {
         while let step = applied.popLast() {
             if step.compensationName != nil {
                 begin(step, compensation: true, now: now)
