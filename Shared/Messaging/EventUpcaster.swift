@@ -19,7 +19,7 @@ public struct EventUpcaster: Sendable {
     }
 
     /// Registers a typed step: the old payload is decoded as `Old`, converted, and encoded again.
-    public mutating func register<Old: Decodable, New: Encodable>(
+    public mutating func register<Old: Decodable & SendableMetatype, New: Encodable & SendableMetatype>(
         _ type: String,
         from version: Int,
         as old: Old.Type,

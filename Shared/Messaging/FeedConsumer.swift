@@ -246,7 +246,7 @@ public final class FeedConsumer: Service, Sendable {
     /// Creates `file` and stalls the transaction, unless the file exists already (the pause happens once).
     static func pauseOnce(_ file: String, event: StoredEvent) {
         guard !FileManager.default.fileExists(atPath: file) else { return }
-        FileManager.default.createFile(atPath: file, contents: Data(event.id.utf8))
+        _ = FileManager.default.createFile(atPath: file, contents: Data(event.id.utf8))
         Thread.sleep(forTimeInterval: 60)
     }
 
