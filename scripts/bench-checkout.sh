@@ -12,7 +12,8 @@ export DATA_DIR BASE_PORT CONFIGURATION=release LOG_LEVEL=warning
 swift build -c release --product checkout-bench >/dev/null 2>&1
 scripts/run.sh >"$DATA_DIR/run.log" 2>&1 &
 runner=$!
-trap 'kill -TERM $runner 2>/dev/null; wait $runner 2>/dev/null; rm -rf "$DATA_DIR"' EXIT
+# The benchmark's own status, not the stopped runner's (it exits 130 on TERM), so `make bench` goes on.
+trap 'status=$?; kill -TERM $runner 2>/dev/null; wait $runner 2>/dev/null || true; rm -rf "$DATA_DIR"; exit $status' EXIT
 for _ in $(seq 1 1200); do
     grep -q "SagaMart is running" "$DATA_DIR/run.log" 2>/dev/null && break
     if ! kill -0 $runner 2>/dev/null; then cat "$DATA_DIR/run.log"; exit 1; fi

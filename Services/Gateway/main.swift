@@ -46,6 +46,8 @@ GatewayRoutes(
     checkouts: CheckoutStore(database: database),
     checkoutWait: try environment.get("CHECKOUT_WAIT", default: Duration.seconds(10))
 ).mount(on: &router)
+// Operators reach the gateway's own consumer with the admin key (the services' consumers sit behind service tokens).
+FeedConsumer.mountAdmin([catalogFeed], on: &router, authorize: { try Access.requireAdmin() })
 OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
 let server = try runtime.makeServer(router: router, authenticated: false, extraMiddleware: [keys.middleware()])
 try await runtime.run([catalogFeed, HTTPService(server: server)])

@@ -4,7 +4,8 @@ import HTTP
 import Storage
 
 /// `GET /v1/events?after=<seq>&limit=<n>&wait=<seconds>`: a service's outbox as a feed, in commit order,
-/// each event in DESIGN's envelope `{seq, id, type, version, aggregateId, occurredAt, traceparent, data}`.
+/// each event in DESIGN's envelope `{seq, id, type, version, aggregateId, occurredAt, traceparent, data}`;
+/// the page also carries `next` (the last seq, the next `after`) and `head` (the newest seq in the feed).
 /// With `wait`, an empty answer is held (long poll) until an event arrives or the wait ends.
 public struct EventFeed: Sendable {
     public let database: any Database
@@ -38,8 +39,12 @@ public struct EventFeed: Sendable {
             try await Task.sleep(for: pollInterval)
             events = try await database.read { try Outbox.events($0, after: after, limit: limit) }
         }
+        // The newest seq, so a consumer knows how far behind it is (its lag metric).
+        let head = try await database.read { connection in
+            try connection.query("SELECT COALESCE(MAX(seq), 0) AS head FROM outbox", [])[0].decode("head", as: Int64.self)
+        }
         var body = "{\"items\":[" + events.map(Self.envelope).joined(separator: ",") + "]"
-        body += ",\"next\":\(events.last.map { "\"\($0.seq)\"" } ?? "null")}"
+        body += ",\"next\":\(events.last.map { "\"\($0.seq)\"" } ?? "null"),\"head\":\(max(head, events.last?.seq ?? 0))}"
         return Response(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))
     }
 
@@ -53,11 +58,16 @@ public struct EventFeed: Sendable {
 
     /// Parses a feed page (what a consumer reads).
     public static func parse(_ body: [UInt8]) throws -> [StoredEvent] {
+        try parsePage(body).events
+    }
+
+    /// Parses a feed page with the feed's newest seq when the page carries it.
+    public static func parsePage(_ body: [UInt8]) throws -> (events: [StoredEvent], head: Int64?) {
         guard let page = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let items = page["items"] as? [[String: Any]]
         else {
             throw FeedError.malformedPage
         }
-        return try items.map { item in
+        let events = try items.map { item in
             guard let seq = (item["seq"] as? NSNumber)?.int64Value, let id = item["id"] as? String, let type = item["type"] as? String,
                 let version = (item["version"] as? NSNumber)?.intValue, let aggregate = item["aggregateId"] as? String,
                 let occurred = (item["occurredAt"] as? String).flatMap(Timestamp.parse), let data = item["data"]
@@ -74,6 +84,7 @@ public struct EventFeed: Sendable {
                 data: String(decoding: json, as: UTF8.self)
             )
         }
+        return (events, (page["head"] as? NSNumber)?.int64Value)
     }
 }
 

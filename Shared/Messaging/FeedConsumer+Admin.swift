@@ -67,9 +67,15 @@ extension FeedConsumer {
     /// Operators' routes for these consumers (behind the service token, like every service route):
     /// `GET /v1/admin/consumers/{name}`, `GET .../dead-letters`, `POST .../dead-letters/{id}/redrive`,
     /// `POST .../rewind` with `{"seq": n}`.
-    public static func mountAdmin(_ consumers: [FeedConsumer], on router: inout Router) {
+    /// `authorize` runs first on each (the gateway requires its admin key there).
+    public static func mountAdmin(
+        _ consumers: [FeedConsumer],
+        on router: inout Router,
+        authorize: @escaping @Sendable () throws -> Void = {}
+    ) {
         let byName = Dictionary(uniqueKeysWithValues: consumers.map { ($0.name, $0) })
         @Sendable func consumer(_ request: Request) throws -> FeedConsumer {
+            try authorize()
             guard let found = byName[request.parameters["name"] ?? ""] else { throw HTTPError.notFound("No consumer with this name.") }
             return found
         }

@@ -36,6 +36,8 @@ public final class FeedConsumer: Service, Sendable {
     /// For crash tests (`TEST_CONSUMER_PAUSE_FILE`): after the first effect is applied and before its
     /// transaction commits, the consumer creates this file and stalls, so a test can kill it there.
     let pauseFile: String?
+    /// `feed_consumer_lag_events{consumer}`: the feed's newest seq minus this consumer's cursor.
+    let lag: Gauge
 
     public init(
         name: String,
@@ -55,6 +57,7 @@ public final class FeedConsumer: Service, Sendable {
     ) {
         self.upcaster = upcaster
         self.pauseFile = pauseFile
+        lag = Gauge(label: "feed_consumer_lag_events", dimensions: [("consumer", name)], factory: metrics)
         self.name = name
         self.feedURL = feedURL
         self.database = database
@@ -152,8 +155,9 @@ public final class FeedConsumer: Service, Sendable {
         request.headers.replaceOrAdd(name: "Accept", value: "application/json")
         let response = try await client.execute(request)
         guard response.status.code == 200 else { throw FeedError.unavailable(response.status.code) }
+        let (events, head) = try EventFeed.parsePage(response.body)
         var expected = cursor
-        for event in try EventFeed.parse(response.body) {
+        for event in events {
             do {
                 try await apply(event, expected: expected)
             } catch is CursorMoved {
@@ -162,6 +166,8 @@ public final class FeedConsumer: Service, Sendable {
             }
             expected = event.seq
         }
+        // How many events of the feed this consumer has yet to apply, as of the page's read.
+        lag.record(max(0, (head ?? expected) - expected))
     }
 
     /// The cursor was not where this page started: it was rewound, or another replica moved it.

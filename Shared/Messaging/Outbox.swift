@@ -68,10 +68,8 @@ public enum Outbox {
         id: String = UUID().uuidString.lowercased(),
         now: Date = Date()
     ) throws -> String {
-        if connection.dialect == .postgres {
-            // Held until commit: appenders commit in the order they took their seq.
-            _ = try connection.query("SELECT pg_advisory_xact_lock(7243534) AS locked", [])
-        }
+        // Held until commit: appenders commit in the order they took their seq.
+        try lockAppends(connection)
         try connection.execute(
             "INSERT INTO outbox (id, type, version, aggregate_id, occurred_at, traceparent, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             [
@@ -80,6 +78,14 @@ public enum Outbox {
             ]
         )
         return id
+    }
+
+    /// Takes, until the transaction ends, the lock every append takes first (PostgreSQL; SQLite's single
+    /// writer serializes anyway). A transaction that must see no append commit while it runs (a projection
+    /// rebuild) takes it too.
+    public static func lockAppends(_ connection: DatabaseConnection) throws {
+        guard connection.dialect == .postgres else { return }
+        _ = try connection.query("SELECT pg_advisory_xact_lock(7243534) AS locked", [])
     }
 
     /// Events after `seq`, in feed order.

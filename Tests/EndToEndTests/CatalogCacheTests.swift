@@ -55,5 +55,12 @@ struct CatalogCacheTests {
         let list = try await system.call("GET", "/v1/products?limit=200", key: alice).object["items"] as? [[String: Any]] ?? []
         let listed = list.first { $0["sku"] as? String == sku }
         #expect(listed == nil || listed?["available"] as? Int == 1)
+
+        // Operators see the cache's consumer through the gateway with the admin key; customers do not.
+        let status = try await system.call("GET", "/v1/admin/consumers/catalog-cache", key: admin)
+        #expect(status.status.code == 200)
+        #expect(status.object["deadLetters"] as? Int == 0)
+        #expect((status.object["seq"] as? Int ?? 0) > 0)
+        #expect(try await system.call("GET", "/v1/admin/consumers/catalog-cache", key: alice).status.code == 403)
     }
 }

@@ -100,6 +100,7 @@ struct MessagingTests {
         let first = (object?["items"] as? [[String: Any]])?.first
         #expect(Set(first?.keys.map { $0 } ?? []) == ["seq", "id", "type", "version", "aggregateId", "occurredAt", "traceparent", "data"])
         #expect(object?["next"] as? String == "\(events.last!.seq)")
+        #expect(object?["head"] as? Int == Int(events.last!.seq))
         let rest = try EventFeed.parse(try await HTTPClient().get("\(fixture.feedURL)?after=\(events[0].seq)").body)
         #expect(rest.count == 2)
         #expect(try await HTTPClient().get("\(fixture.feedURL)?after=-1").status.code == 422)
@@ -152,6 +153,7 @@ struct MessagingTests {
         let consumer = fixture.consumer()
         try await consume(consumer) { try await fixture.applied().count == 5 }
         #expect(try await fixture.applied() == [1, 2, 3, 4, 5])
+        #expect(fixture.metrics.render().contains(#"feed_consumer_lag_events{consumer="test"} 0"#), "\(fixture.metrics.render())")
         // Replay from zero: the inbox skips what took effect already.
         try await fixture.consumer.write { try $0.execute("UPDATE consumer_cursors SET seq = 0", []) }
         try await fixture.append(6)

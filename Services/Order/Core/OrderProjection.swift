@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import HTTP
+import Messaging
 import Storage
 
 /// The read models of orders, kept by projecting the order streams: `order_view` holds each order's detail
@@ -43,6 +44,9 @@ public enum OrderProjection {
     /// views or the new ones, never a half-built one). Returns the number of orders projected.
     @discardableResult
     public static func rebuild(_ connection: DatabaseConnection, pageSize: Int = 500) throws -> Int {
+        // Every append takes this lock before it updates a view: while the rebuild holds it, no append can
+        // write a newer row that the rebuild, having read the stream before, would overwrite with an older one.
+        try Outbox.lockAppends(connection)
         try connection.execute("DELETE FROM order_view")
         var after = ""
         var count = 0
