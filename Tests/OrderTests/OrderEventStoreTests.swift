@@ -134,3 +134,55 @@ final class ConflictCount: Sendable {
     func add() { count.withLock { $0 += 1 } }
     var value: Int { count.withLock { $0 } }
 }
+
+/// Orders kept as rows before event sourcing become streams in the migration, and views at the next start.
+@Suite("Order migration to event streams")
+struct OrderMigrationTests {
+    @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
+    func rowsOfTheOldSchemaBecomeStreamsAndViews(_ backend: Backend) async throws {
+        try await backend.withDatabase { database in
+            let migrations = try Migration.load(from: OrderSchema.migrations, dialect: database.dialect)
+            _ = try await Migrator(Array(migrations.prefix(1))).migrate(database)
+            let created = Date(timeIntervalSince1970: 1_700_000_000)
+            try await database.write { connection in
+                for (id, customer, status, reason) in [
+                    ("o1", "alice", "APPROVED", nil), ("o2", "alice", "PENDING", nil), ("o3", "bob", "REJECTED", "out_of_stock"),
+                    ("o4", "", "REJECTED", "timeout"),
+                ] as [(String, String, String, String?)] {
+                    try connection.execute(
+                        """
+                        INSERT INTO orders (id, customer_id, checkout_id, status, reason, total_cents, currency, created_at, updated_at)
+                        VALUES ($1, $2, $3, $4, $5, $6, 'EUR', $7, $7)
+                        """,
+                        [
+                            .text(id), .text(customer), .text("c-\(id)"), .text(status), reason.databaseValue,
+                            .integer(customer.isEmpty ? 0 : 700), .date(created),
+                        ]
+                    )
+                    if !customer.isEmpty {
+                        try connection.execute(
+                            "INSERT INTO order_items (order_id, sku, quantity, unit_price_cents) VALUES ($1, 'A', 2, 350)",
+                            id
+                        )
+                    }
+                }
+            }
+            _ = try await Migrator(migrations).migrate(database)
+            #expect(try await OrderProjection.rebuildIfOutdated(database) == 4)
+            let views = try await database.read { try OrderProjection.dump($0) }
+            #expect(views.map(\.id) == ["o1", "o2", "o3", "o4"])
+            #expect(views.map(\.status) == ["APPROVED", "PENDING", "REJECTED", "REJECTED"])
+            let first = try #require(views.first)
+            #expect(first.items == [OrderAPI.Line(sku: "A", quantity: 2, unitPriceCents: 350)])
+            #expect(first.totalCents == 700)
+            #expect(first.createdAt == Timestamp.format(created))
+            #expect(views[2].reason == "out_of_stock")
+            // The converted streams take new events at the next version.
+            let approved = try await database.write { connection in
+                try OrderEventStore.execute(connection, id: "o2") { try $0.approve(paymentId: nil, shipmentId: nil) }
+            }
+            #expect(approved.version == 2)
+            #expect(try await database.read { try OrderProjection.order($0, id: "o4") } == nil)
+        }
+    }
+}
