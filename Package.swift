@@ -110,7 +110,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "Order",
-            dependencies: ["OrderCore", "ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
+            dependencies: [
+                "OrderCore", "ServiceKit", "Messaging", "HTTP", "Storage", "Contracts",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Services/Order/App"
         ),
         .executableTarget(

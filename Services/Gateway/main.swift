@@ -5,50 +5,52 @@ import Messaging
 import ServiceKit
 
 /// gateway: the public API, API keys and roles, idempotent checkout (port 8080).
-let runtime = try ServiceRuntime(name: "gateway", defaultPort: 8080)
-let environment = runtime.environment
-let keys = try APIKeys(environment: environment)
-let backends = Backends(
-    runtime: runtime,
-    urls: [
-        "inventory": try environment.url("INVENTORY_URL", default: "http://127.0.0.1:8081"),
-        "order": try environment.url("ORDER_URL", default: "http://127.0.0.1:8082"),
-        "payment": try environment.url("PAYMENT_URL", default: "http://127.0.0.1:8083"),
-        "shipping": try environment.url("SHIPPING_URL", default: "http://127.0.0.1:8084"),
-        "saga": try environment.url("SAGA_URL", default: "http://127.0.0.1:8085"),
-    ]
-)
-let (database, migrator) = try await runtime.openDatabase(
-    defaultURL: "sqlite://data/gateway.db",
-    migrations: Bundle.module.url(forResource: "Migrations", withExtension: nil)!
-)
-let catalog = CatalogCache(ttl: try environment.get("CATALOG_CACHE_TTL", default: Duration.seconds(30)), metrics: runtime.metrics)
-// Follows inventory's feed so a price or stock change reaches the cache at once, not at the TTL.
-let catalogFeed = FeedConsumer(
-    name: "catalog-cache",
-    feedURL: backends.urls["inventory"]! + "/v1/events",
-    database: database,
-    client: runtime.client,
-    headers: { runtime.authenticator.authorization(for: "inventory") },
-    logger: runtime.logger,
-    metrics: runtime.metrics,
-    replica: "\(ProcessInfo.processInfo.hostName):\(runtime.port)",
-    handler: { _, event in
-        if event.type == InventoryAPI.ProductChanged.type, let sku = try? event.decode(InventoryAPI.ProductChanged.self).sku {
-            catalog.invalidate(sku: sku)
+await ServiceMain.run("gateway") {
+    let runtime = try ServiceRuntime(name: "gateway", defaultPort: 8080)
+    let environment = runtime.environment
+    let keys = try APIKeys(environment: environment)
+    let backends = Backends(
+        runtime: runtime,
+        urls: [
+            "inventory": try environment.url("INVENTORY_URL", default: "http://127.0.0.1:8081"),
+            "order": try environment.url("ORDER_URL", default: "http://127.0.0.1:8082"),
+            "payment": try environment.url("PAYMENT_URL", default: "http://127.0.0.1:8083"),
+            "shipping": try environment.url("SHIPPING_URL", default: "http://127.0.0.1:8084"),
+            "saga": try environment.url("SAGA_URL", default: "http://127.0.0.1:8085"),
+        ]
+    )
+    let (database, migrator) = try await runtime.openDatabase(
+        defaultURL: "sqlite://data/gateway.db",
+        migrations: Bundle.module.url(forResource: "Migrations", withExtension: nil)!
+    )
+    let catalog = CatalogCache(ttl: try environment.get("CATALOG_CACHE_TTL", default: Duration.seconds(30)), metrics: runtime.metrics)
+    // Follows inventory's feed so a price or stock change reaches the cache at once, not at the TTL.
+    let catalogFeed = FeedConsumer(
+        name: "catalog-cache",
+        feedURL: backends.urls["inventory"]! + "/v1/events",
+        database: database,
+        client: runtime.client,
+        headers: { runtime.authenticator.authorization(for: "inventory") },
+        logger: runtime.logger,
+        metrics: runtime.metrics,
+        replica: "\(ProcessInfo.processInfo.hostName):\(runtime.port)",
+        handler: { _, event in
+            if event.type == InventoryAPI.ProductChanged.type, let sku = try? event.decode(InventoryAPI.ProductChanged.self).sku {
+                catalog.invalidate(sku: sku)
+            }
         }
-    }
-)
-var router = Router()
-GatewayRoutes(
-    backends: backends,
-    catalog: catalog,
-    checkouts: CheckoutStore(database: database),
-    checkoutWait: try environment.get("CHECKOUT_WAIT", default: Duration.seconds(10))
-).mount(on: &router)
-// Operators reach the gateway's own consumer with the admin key (the services' consumers sit behind service tokens).
-FeedConsumer.mountAdmin([catalogFeed], on: &router, authorize: { try Access.requireAdmin() })
-OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
-let server = try runtime.makeServer(router: router, authenticated: false, extraMiddleware: [keys.middleware()])
-try await runtime.run([catalogFeed, HTTPService(server: server)])
-await database.close()
+    )
+    var router = Router()
+    GatewayRoutes(
+        backends: backends,
+        catalog: catalog,
+        checkouts: CheckoutStore(database: database),
+        checkoutWait: try environment.get("CHECKOUT_WAIT", default: Duration.seconds(10))
+    ).mount(on: &router)
+    // Operators reach the gateway's own consumer with the admin key (the services' consumers sit behind service tokens).
+    FeedConsumer.mountAdmin([catalogFeed], on: &router, authorize: { try Access.requireAdmin() })
+    OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
+    let server = try runtime.makeServer(router: router, authenticated: false, extraMiddleware: [keys.middleware()])
+    try await runtime.run([catalogFeed, HTTPService(server: server)])
+    await database.close()
+}

@@ -4,15 +4,17 @@ import Messaging
 import ServiceKit
 
 /// shipping: shipments scheduled, cancelled, dispatched and delivered (port 8084).
-let runtime = try ServiceRuntime(name: "shipping", defaultPort: 8084)
-let (database, migrator) = try await runtime.openDatabase(
-    defaultURL: "sqlite://data/shipping.db",
-    migrations: Bundle.module.url(forResource: "Migrations", withExtension: nil)!
-)
-var router = Router()
-ShippingRoutes(database: database).mount(on: &router)
-EventFeed(database: database).mount(on: &router)
-OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
-let server = try runtime.makeServer(router: router, authenticated: true)
-try await runtime.run([HTTPService(server: server)])
-await database.close()
+await ServiceMain.run("shipping") {
+    let runtime = try ServiceRuntime(name: "shipping", defaultPort: 8084)
+    let (database, migrator) = try await runtime.openDatabase(
+        defaultURL: "sqlite://data/shipping.db",
+        migrations: Bundle.module.url(forResource: "Migrations", withExtension: nil)!
+    )
+    var router = Router()
+    ShippingRoutes(database: database).mount(on: &router)
+    EventFeed(database: database).mount(on: &router)
+    OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
+    let server = try runtime.makeServer(router: router, authenticated: true)
+    try await runtime.run([HTTPService(server: server)])
+    await database.close()
+}

@@ -1,10 +1,21 @@
 import Foundation
+import Logging
 import Storage
 
 extension ServiceRuntime {
     /// Opens `DATABASE_URL` (default `defaultURL`) and applies the migrations in `directory` for its dialect.
     /// Fails the start with a clear message when the URL is malformed or a migration was changed.
     public func openDatabase(defaultURL: String, migrations directory: URL) async throws -> (any Database, Migrator) {
+        try await Self.openDatabase(environment: environment, logger: logger, defaultURL: defaultURL, migrations: directory)
+    }
+
+    /// The same, without a runtime: for a service's maintenance subcommands, which need no secret or port.
+    public static func openDatabase(
+        environment: Environment,
+        logger: Logger,
+        defaultURL: String,
+        migrations directory: URL
+    ) async throws -> (any Database, Migrator) {
         let text = try environment.get("DATABASE_URL", default: defaultURL)
         let url: DatabaseURL
         do {

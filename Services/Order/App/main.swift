@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import Logging
 import Messaging
 import OrderCore
 import ServiceKit
@@ -8,54 +9,68 @@ import ServiceKit
 /// priced from the inventory catalog; follows the payment and shipping feeds (port 8082).
 ///
 /// `order rebuild-projections` rebuilds the read models from the event streams and exits.
-let runtime = try ServiceRuntime(name: "order", defaultPort: 8082)
-let environment = runtime.environment
-let inventoryURL = try environment.url("INVENTORY_URL", default: "http://127.0.0.1:8081")
-let paymentURL = try environment.url("PAYMENT_URL", default: "http://127.0.0.1:8083")
-let shippingURL = try environment.url("SHIPPING_URL", default: "http://127.0.0.1:8084")
-let (database, migrator) = try await runtime.openDatabase(defaultURL: "sqlite://data/order.db", migrations: OrderSchema.migrations)
-
-let arguments = CommandLine.arguments.dropFirst()
-if let subcommand = arguments.first {
-    guard subcommand == "rebuild-projections", arguments.count == 1 else {
-        FileHandle.standardError.write(Data("usage: order [rebuild-projections]\n".utf8))
-        exit(64)
+await ServiceMain.run("order") {
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    if !arguments.isEmpty {
+        guard arguments == ["rebuild-projections"] else {
+            FileHandle.standardError.write(Data("usage: order [rebuild-projections]\n".utf8))
+            exit(64)
+        }
+        try await rebuildProjections()
+        return
     }
+    let runtime = try ServiceRuntime(name: "order", defaultPort: 8082)
+    let environment = runtime.environment
+    let inventoryURL = try environment.url("INVENTORY_URL", default: "http://127.0.0.1:8081")
+    let paymentURL = try environment.url("PAYMENT_URL", default: "http://127.0.0.1:8083")
+    let shippingURL = try environment.url("SHIPPING_URL", default: "http://127.0.0.1:8084")
+    let (database, migrator) = try await runtime.openDatabase(defaultURL: "sqlite://data/order.db", migrations: OrderSchema.migrations)
+
+    if let rebuilt = try await OrderProjection.rebuildIfOutdated(database) {
+        runtime.logger.info("projections were outdated and were rebuilt", metadata: ["orders": "\(rebuilt)"])
+    }
+    let replica = "\(ProcessInfo.processInfo.hostName):\(runtime.port)"
+    let feedWait: Int = try environment.get("FEED_WAIT_SECONDS", default: 20)
+    let consumers = [
+        (OrderFeeds.paymentConsumer, paymentURL, "payment", OrderFeeds.applyPayment as FeedConsumer.Handler),
+        (OrderFeeds.shippingConsumer, shippingURL, "shipping", OrderFeeds.applyShipment as FeedConsumer.Handler),
+    ].map { name, url, audience, handler in
+        FeedConsumer(
+            name: name,
+            feedURL: url + "/v1/events",
+            database: database,
+            client: runtime.client,
+            headers: { runtime.authenticator.authorization(for: audience) },
+            logger: runtime.logger,
+            metrics: runtime.metrics,
+            wait: feedWait,
+            replica: replica,
+            handler: handler
+        )
+    }
+    var router = Router()
+    OrderRoutes(database: database, runtime: runtime, inventoryURL: inventoryURL).mount(on: &router)
+    EventFeed(database: database).mount(on: &router)
+    FeedConsumer.mountAdmin(consumers, on: &router)
+    OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
+    let server = try runtime.makeServer(router: router, authenticated: true)
+    try await runtime.run(consumers + [HTTPService(server: server)])
+    await database.close()
+}
+
+/// `order rebuild-projections`: the views rebuilt from the streams in one transaction, with only
+/// `DATABASE_URL` (no secret, no port: it serves nothing). Safe while the service runs.
+func rebuildProjections() async throws {
+    let environment = Environment()
+    let logger = Logger(label: "order")
+    let (database, _) = try await ServiceRuntime.openDatabase(
+        environment: environment,
+        logger: logger,
+        defaultURL: "sqlite://data/order.db",
+        migrations: OrderSchema.migrations
+    )
     let started = ContinuousClock.now
     let count = try await database.write { try OrderProjection.rebuild($0) }
-    runtime.logger.info("projections rebuilt", metadata: ["orders": "\(count)", "duration": "\(ContinuousClock.now - started)"])
-    print("rebuilt order_view: \(count) orders")
     await database.close()
-    exit(0)
+    print("rebuilt order_view: \(count) orders in \(ContinuousClock.now - started)")
 }
-
-if let rebuilt = try await OrderProjection.rebuildIfOutdated(database) {
-    runtime.logger.info("projections were outdated and were rebuilt", metadata: ["orders": "\(rebuilt)"])
-}
-let replica = "\(ProcessInfo.processInfo.hostName):\(runtime.port)"
-let feedWait: Int = try environment.get("FEED_WAIT_SECONDS", default: 20)
-let consumers = [
-    (OrderFeeds.paymentConsumer, paymentURL, "payment", OrderFeeds.applyPayment as FeedConsumer.Handler),
-    (OrderFeeds.shippingConsumer, shippingURL, "shipping", OrderFeeds.applyShipment as FeedConsumer.Handler),
-].map { name, url, audience, handler in
-    FeedConsumer(
-        name: name,
-        feedURL: url + "/v1/events",
-        database: database,
-        client: runtime.client,
-        headers: { runtime.authenticator.authorization(for: audience) },
-        logger: runtime.logger,
-        metrics: runtime.metrics,
-        wait: feedWait,
-        replica: replica,
-        handler: handler
-    )
-}
-var router = Router()
-OrderRoutes(database: database, runtime: runtime, inventoryURL: inventoryURL).mount(on: &router)
-EventFeed(database: database).mount(on: &router)
-FeedConsumer.mountAdmin(consumers, on: &router)
-OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
-let server = try runtime.makeServer(router: router, authenticated: true)
-try await runtime.run(consumers + [HTTPService(server: server)])
-await database.close()

@@ -3,40 +3,42 @@ import HTTP
 import ServiceKit
 
 /// saga: orchestrates checkout across order, inventory, payment and shipping (port 8085).
-let runtime = try ServiceRuntime(name: "saga", defaultPort: 8085)
-let environment = runtime.environment
-let participants = Participants(
-    runtime: runtime,
-    orderURL: try environment.url("ORDER_URL", default: "http://127.0.0.1:8082"),
-    inventoryURL: try environment.url("INVENTORY_URL", default: "http://127.0.0.1:8081"),
-    paymentURL: try environment.url("PAYMENT_URL", default: "http://127.0.0.1:8083"),
-    shippingURL: try environment.url("SHIPPING_URL", default: "http://127.0.0.1:8084"),
-    callTimeout: try environment.get("SAGA_CALL_TIMEOUT", default: Duration.seconds(5))
-)
-let stepDeadline = try environment.get("SAGA_STEP_DEADLINE", default: Duration.seconds(30))
-let (database, migrator) = try await runtime.openDatabase(
-    defaultURL: "sqlite://data/saga.db",
-    migrations: Bundle.module.url(forResource: "Migrations", withExtension: nil)!
-)
-let lease = try environment.get("SAGA_LEASE", default: Duration.seconds(10))
-let store = SagaStore(
-    database: database,
-    // Stable across restarts on one host and port, unique among live replicas: a restarted replica takes
-    // its own sagas back at once instead of waiting for their leases to expire.
-    replica: try environment.get("SAGA_REPLICA_ID", default: "\(ProcessInfo.processInfo.hostName):\(runtime.port)"),
-    lease: Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
-)
-let runner = SagaRunner(
-    store: store,
-    participants: participants,
-    stepDeadline: Double(stepDeadline.components.seconds) + Double(stepDeadline.components.attoseconds) / 1e18,
-    claimInterval: try environment.get("SAGA_CLAIM_INTERVAL", default: Duration.seconds(1)),
-    logger: runtime.logger,
-    metrics: runtime.metrics
-)
-var router = Router()
-SagaRoutes(store: store, runner: runner).mount(on: &router)
-OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
-let server = try runtime.makeServer(router: router, authenticated: true)
-try await runtime.run([runner, HTTPService(server: server)])
-await database.close()
+await ServiceMain.run("saga") {
+    let runtime = try ServiceRuntime(name: "saga", defaultPort: 8085)
+    let environment = runtime.environment
+    let participants = Participants(
+        runtime: runtime,
+        orderURL: try environment.url("ORDER_URL", default: "http://127.0.0.1:8082"),
+        inventoryURL: try environment.url("INVENTORY_URL", default: "http://127.0.0.1:8081"),
+        paymentURL: try environment.url("PAYMENT_URL", default: "http://127.0.0.1:8083"),
+        shippingURL: try environment.url("SHIPPING_URL", default: "http://127.0.0.1:8084"),
+        callTimeout: try environment.get("SAGA_CALL_TIMEOUT", default: Duration.seconds(5))
+    )
+    let stepDeadline = try environment.get("SAGA_STEP_DEADLINE", default: Duration.seconds(30))
+    let (database, migrator) = try await runtime.openDatabase(
+        defaultURL: "sqlite://data/saga.db",
+        migrations: Bundle.module.url(forResource: "Migrations", withExtension: nil)!
+    )
+    let lease = try environment.get("SAGA_LEASE", default: Duration.seconds(10))
+    let store = SagaStore(
+        database: database,
+        // Stable across restarts on one host and port, unique among live replicas: a restarted replica takes
+        // its own sagas back at once instead of waiting for their leases to expire.
+        replica: try environment.get("SAGA_REPLICA_ID", default: "\(ProcessInfo.processInfo.hostName):\(runtime.port)"),
+        lease: Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+    )
+    let runner = SagaRunner(
+        store: store,
+        participants: participants,
+        stepDeadline: Double(stepDeadline.components.seconds) + Double(stepDeadline.components.attoseconds) / 1e18,
+        claimInterval: try environment.get("SAGA_CLAIM_INTERVAL", default: Duration.seconds(1)),
+        logger: runtime.logger,
+        metrics: runtime.metrics
+    )
+    var router = Router()
+    SagaRoutes(store: store, runner: runner).mount(on: &router)
+    OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
+    let server = try runtime.makeServer(router: router, authenticated: true)
+    try await runtime.run([runner, HTTPService(server: server)])
+    await database.close()
+}
