@@ -8,13 +8,13 @@ import Testing
 struct DeployFilesTests {
     static let repository = FileManager.default.currentDirectoryPath
 
-    @Test func theCommittedFilesPassEveryCheck() throws {
-        let output = try run("/usr/bin/env", ["python3", "\(Self.repository)/scripts/validate_deploy.py"])
+    @Test func theCommittedFilesPassEveryCheck() async throws {
+        let output = try await offPool { try run("/usr/bin/env", ["python3", "\(Self.repository)/scripts/validate_deploy.py"]) }
         #expect(output.contains("deploy check: 0 problems"))
     }
 
     /// A copy of the repository's deploy files with one edit, checked by the same script; it must fail.
-    func check(editing file: String, _ edit: (String) -> String) throws -> String {
+    func check(editing file: String, _ edit: (String) -> String) async throws -> String {
         let root = temporaryDirectory()
         let manager = FileManager.default
         try manager.createDirectory(atPath: "\(root)/Deploy", withIntermediateDirectories: true)
@@ -24,50 +24,52 @@ struct DeployFilesTests {
         let path = "\(root)/\(file)"
         try edit(try String(contentsOfFile: path, encoding: .utf8)).write(toFile: path, atomically: true, encoding: .utf8)
         do {
-            _ = try run("/usr/bin/env", ["python3", "\(Self.repository)/scripts/validate_deploy.py", "--root", root])
+            _ = try await offPool { try run("/usr/bin/env", ["python3", "\(Self.repository)/scripts/validate_deploy.py", "--root", root]) }
             return ""
         } catch let error as PostgresCluster.ClusterError {
             return error.message
         }
     }
 
-    @Test func aMissingVariableIsCaught() throws {
-        let output = try check(editing: "docker-compose.yml") {
+    @Test func aMissingVariableIsCaught() async throws {
+        let output = try await check(editing: "docker-compose.yml") {
             $0.replacingOccurrences(of: "      INVENTORY_URL: http://inventory:8081\n      # Feeds", with: "      # Feeds")
         }
         #expect(output.contains("order reads INVENTORY_URL but it is not set"))
     }
 
-    @Test func aWrongPortOrHealthCheckIsCaught() throws {
-        let output = try check(editing: "docker-compose.yml") {
+    @Test func aWrongPortOrHealthCheckIsCaught() async throws {
+        let output = try await check(editing: "docker-compose.yml") {
             $0.replacingOccurrences(of: "http://127.0.0.1:8083/health/ready", with: "http://127.0.0.1:8083/health")
         }
         #expect(output.contains("payment healthcheck does not hit /health/ready on 8083"))
-        let url = try check(editing: "docker-compose.yml") {
+        let url = try await check(editing: "docker-compose.yml") {
             $0.replacingOccurrences(of: "PAYMENT_URL: http://payment:8083", with: "PAYMENT_URL: http://payment:9999")
         }
         #expect(url.contains("does not point at payment:8083"))
     }
 
-    @Test func aSchemaViolationIsCaught() throws {
-        let compose = try check(editing: "docker-compose.yml") {
+    @Test func aSchemaViolationIsCaught() async throws {
+        let compose = try await check(editing: "docker-compose.yml") {
             $0.replacingOccurrences(of: "  restart: unless-stopped", with: "  restartt: unless-stopped")
         }
         #expect(compose.contains("compose schema"))
-        let kubernetes = try check(editing: "Deploy/k8s/saga.yaml") { $0.replacingOccurrences(of: "  replicas: 2", with: "  replicaz: 2") }
+        let kubernetes = try await check(editing: "Deploy/k8s/saga.yaml") {
+            $0.replacingOccurrences(of: "  replicas: 2", with: "  replicaz: 2")
+        }
         #expect(kubernetes.contains("k8s saga.yaml Deployment"))
         #expect(kubernetes.contains("the saga Deployment must run 2 replicas"))
     }
 
-    @Test func aDockerfileThatRunsAsRootOrMissesAServiceIsCaught() throws {
-        let root = try check(editing: "Deploy/Dockerfile") { $0.replacingOccurrences(of: "USER 10001", with: "USER root") }
+    @Test func aDockerfileThatRunsAsRootOrMissesAServiceIsCaught() async throws {
+        let root = try await check(editing: "Deploy/Dockerfile") { $0.replacingOccurrences(of: "USER 10001", with: "USER root") }
         #expect(root.contains("must run as a non-root user"))
-        let missing = try check(editing: "Deploy/Dockerfile") { $0.replacingOccurrences(of: " --product shipping", with: "") }
+        let missing = try await check(editing: "Deploy/Dockerfile") { $0.replacingOccurrences(of: " --product shipping", with: "") }
         #expect(missing.contains("shipping is not built"))
     }
 
-    @Test func aDefaultForASecretIsCaught() throws {
-        let output = try check(editing: "docker-compose.yml") {
+    @Test func aDefaultForASecretIsCaught() async throws {
+        let output = try await check(editing: "docker-compose.yml") {
             $0.replacingOccurrences(of: "ADMIN_API_KEY: ${ADMIN_API_KEY:?set ADMIN_API_KEY}", with: "ADMIN_API_KEY: admin-dev-key")
         }
         #expect(output.contains("gateway ADMIN_API_KEY must come from the environment with no default"))
@@ -77,18 +79,21 @@ struct DeployFilesTests {
 /// `make run-pg` reads docker-compose.yml and starts the same topology here; a checkout through it proves it.
 @Suite("make run-pg", .enabled(if: PostgresCluster.isAvailable, "PostgreSQL server binaries not installed"))
 struct RunComposeLocallyTests {
-    @Test func theComposeTopologyRunsLocallyAndTakesACheckout() throws {
+    @Test func theComposeTopologyRunsLocallyAndTakesACheckout() async throws {
         let data = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: data) }
         // Below the ephemeral range (32768 and up), where parallel tests' client sockets live.
         let offset = 10_000 + Int(getpid() % 1400) * 10
-        let output = try run(
-            "/usr/bin/env",
-            [
-                "python3", "-u", "\(DeployFilesTests.repository)/scripts/run_pg.py", "--data", data, "--port-offset", "\(offset)",
-                "--pg-port", "\(try freePort())", "--bin", productsDirectory, "--check",
-            ]
-        )
+        let pgPort = try freePort()
+        let output = try await offPool {
+            try run(
+                "/usr/bin/env",
+                [
+                    "python3", "-u", "\(DeployFilesTests.repository)/scripts/run_pg.py", "--data", data, "--port-offset", "\(offset)",
+                    "--pg-port", "\(pgPort)", "--bin", productsDirectory, "--check",
+                ]
+            )
+        }
         #expect(output.contains("check passed"))
         #expect(output.contains("saga"))
     }

@@ -8,7 +8,7 @@ import Testing
 @Suite("PostgreSQL restart under traffic", .enabled(if: PostgresCluster.isAvailable, "PostgreSQL server binaries not installed"))
 struct PostgresRestartTests {
     @Test func theServicesRecoverWithoutARestart() async throws {
-        let cluster = try PostgresCluster()
+        let cluster = try await offPool { try PostgresCluster() }
         defer { cluster.destroy() }
         let system = try await SagaMartSystem(layout: .compose, cluster: cluster)
         defer { system.stopAll() }
@@ -29,9 +29,9 @@ struct PostgresRestartTests {
             return try await group.reduce(into: [Int]()) { $0 += $1 }
         }
         try await Task.sleep(for: .seconds(1))
-        cluster.stop(mode: "fast")
+        try await offPool { cluster.stop(mode: "fast") }
         try await Task.sleep(for: .milliseconds(500))
-        try cluster.start()
+        try await offPool { try cluster.start() }
         let codes = try await load
         #expect(codes.contains(201))
 

@@ -7,14 +7,14 @@ import Testing
 @Suite("PostgreSQL connection loss", .enabled(if: PostgresCluster.isAvailable, "PostgreSQL server binaries not installed"))
 struct PostgresRecoveryTests {
     @Test func lostConnectionsAreErrorsAndThePoolRecoversWhenTheServerReturns() async throws {
-        let cluster = try PostgresCluster()
+        let cluster = try await offPool { try PostgresCluster() }
         defer { cluster.destroy() }
         let url = try await cluster.createDatabase(prefix: "recovery")
         let database = try PostgresDatabase(conninfo: url, poolSize: 3)
         try await database.write { try $0.executeScript("CREATE TABLE t (n BIGINT)") }
         for n in 0..<6 { try await database.write { try $0.execute("INSERT INTO t VALUES ($1)", n) } }
 
-        cluster.stop(mode: "fast")
+        try await offPool { cluster.stop(mode: "fast") }
         var codes: [DatabaseError.Code] = []
         for _ in 0..<6 {
             do {
@@ -27,7 +27,7 @@ struct PostgresRecoveryTests {
         #expect(codes.allSatisfy { $0 == .connectionLost })
         #expect(await !database.ping())
 
-        try cluster.start()
+        try await offPool { try cluster.start() }
         var recovered = false
         for _ in 0..<20 where !recovered {
             recovered = (try? await database.read { try $0.queryOne("SELECT COUNT(*) AS n FROM t")?.decode("n", as: Int.self) }) == 6

@@ -17,7 +17,7 @@ public enum Backend: String, Sendable, CaseIterable {
         switch self {
         case .sqliteFile: return "sqlite://\(temporaryDirectory())/test.db"
         case .sqliteMemory: return "sqlite::memory:"
-        case .postgres: return try await PostgresCluster.shared().createDatabase()
+        case .postgres: return try await offPool { try PostgresCluster.shared() }.createDatabase()
         }
     }
 

@@ -61,3 +61,12 @@ public final class ChildProcess: @unchecked Sendable {
 public var productsDirectory: String {
     URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
 }
+
+/// Runs blocking work (waiting for a child process, `initdb`, `pg_ctl`) on a thread of its own and awaits it.
+/// On Swift's cooperative pool, which has one thread per core, a few such waits would stall every other
+/// test's tasks, long enough for live servers to time out their idle connections.
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}

@@ -28,7 +28,8 @@ public enum Layout: String, Sendable, CaseIterable, CustomStringConvertible {
         case .compose: services = ["inventory", "order", "saga"]
         case .postgres: services = SagaMartSystem.services
         }
-        let cluster = try cluster ?? PostgresCluster.shared()
+        let shared = cluster
+        let cluster = try await offPool { try shared ?? PostgresCluster.shared() }
         var overrides: [String: [String: String]] = [:]
         for service in services {
             overrides[service] = ["DATABASE_URL": try await cluster.createDatabase(prefix: service, ownRole: true)]
