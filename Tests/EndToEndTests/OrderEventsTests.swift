@@ -80,6 +80,8 @@ struct OrderEventsTests {
             (cancellation["steps"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
                 == ["shipping.cancel", "payment.refund", "inventory.restock", "order.cancel"]
         )
+        let metrics = try await system.client.get(system.url("saga") + "/metrics").bodyText
+        #expect(metrics.contains(#"sagas_finished_total{kind="cancellation",status="COMPLETED"} 1"#), "\(metrics)")
         // The refund reached the order through the payment feed too.
         #expect(
             try await system.eventually {

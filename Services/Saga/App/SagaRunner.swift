@@ -138,7 +138,8 @@ final class SagaRunner: Service, Sendable {
                 try? await Task.sleep(for: Self.backoff(attempt: attempt))
             case .finished(let status):
                 finished = saga
-                Counter(label: "sagas_finished_total", dimensions: [("status", status.rawValue)], factory: metrics).increment()
+                Counter(label: "sagas_finished_total", dimensions: [("kind", saga.kind), ("status", status.rawValue)], factory: metrics)
+                    .increment()
                 logger.info(
                     "saga finished",
                     metadata: [
