@@ -83,7 +83,24 @@ struct GatewayRoutes {
             try Access.requireAdmin()
             return try passThrough(try await backends.call("saga", "POST", "/v1/sagas/\(segment(request.parameters["id"] ?? ""))/retry"))
         }
+        // The services' feed consumers (behind service tokens) for operators with the admin key.
+        for (method, suffix) in [("GET", ""), ("GET", "/dead-letters"), ("POST", "/dead-letters/{id}/redrive"), ("POST", "/rewind")] {
+            router.on(method, "/v1/admin/services/{service}/consumers/{name}" + suffix) { request in
+                try Access.requireAdmin()
+                let service = request.parameters["service"] ?? ""
+                guard Self.servicesWithConsumers.contains(service) else {
+                    throw HTTPError.notFound("No service with feed consumers by this name.")
+                }
+                let path =
+                    "/v1/admin/consumers/\(segment(request.parameters["name"] ?? ""))"
+                    + suffix.replacingOccurrences(of: "{id}", with: segment(request.parameters["id"] ?? ""))
+                return try passThrough(try await backends.call(service, method, path, body: request.body))
+            }
+        }
     }
+
+    /// Services that follow other services' feeds (the gateway's own consumer is at `/v1/admin/consumers`).
+    static let servicesWithConsumers: Set<String> = ["order"]
 
     // MARK: Checkout
 

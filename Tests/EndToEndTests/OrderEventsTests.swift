@@ -163,13 +163,26 @@ struct OrderEventsTests {
         let viewsBefore = try await system.service("order", "GET", "/v1/orders?limit=200").bodyText
 
         // Replay both feeds from zero: every event is seen again and changes nothing.
-        for consumer in [OrderFeeds.paymentConsumer, OrderFeeds.shippingConsumer] {
-            let rewound = try await system.service("order", "POST", "/v1/admin/consumers/\(consumer)/rewind", json: #"{"seq":0}"#)
-            #expect(rewound.object["seq"] as? Int == 0)
-        }
+        // (one through the service itself, one as an operator through the gateway with the admin key)
+        let direct = try await system.service(
+            "order",
+            "POST",
+            "/v1/admin/consumers/\(OrderFeeds.paymentConsumer)/rewind",
+            json: #"{"seq":0}"#
+        )
+        #expect(direct.object["seq"] as? Int == 0)
+        let rewind = "/v1/admin/services/order/consumers/\(OrderFeeds.shippingConsumer)/rewind"
+        #expect(try await system.call("POST", rewind, key: alice, json: #"{"seq":0}"#).status.code == 403)
+        let operated = try await system.call("POST", rewind, key: admin, json: #"{"seq":0}"#)
+        #expect(operated.object["seq"] as? Int == 0, "\(operated.bodyText)")
+        #expect(try await system.call("POST", rewind, key: admin, json: #"{"seq":-1}"#).status.code == 422)
         try await waitUntilCaughtUp(system)
         #expect(try await events(system, orderId) == streamBefore)
-        let letters = try await system.service("order", "GET", "/v1/admin/consumers/\(OrderFeeds.paymentConsumer)/dead-letters")
+        let letters = try await system.call(
+            "GET",
+            "/v1/admin/services/order/consumers/\(OrderFeeds.paymentConsumer)/dead-letters",
+            key: admin
+        )
         #expect((letters.object["items"] as? [Any])?.isEmpty == true)
         let path = "/v1/admin/consumers/\(OrderFeeds.paymentConsumer)/dead-letters/none/redrive"
         #expect(try await system.service("order", "POST", path).status.code == 404)
