@@ -200,8 +200,8 @@ struct CheckoutTests {
             }
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
-        #expect(codes.filter { $0 == 201 }.count == 10)
-        #expect(codes.filter { $0 == 409 }.count == 30)
+        #expect(codes.filter { $0 == 201 }.count == 10, "\(codes.sorted())")
+        #expect(codes.filter { $0 == 409 }.count == 30, "\(codes.sorted())")
         #expect(try await system.available(sku) == 0)
         try await system.checkInvariants(sku: sku, initialStock: 10, priceCents: 500)
     }

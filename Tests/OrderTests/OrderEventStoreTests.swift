@@ -86,6 +86,51 @@ struct OrderEventStoreTests {
         }
     }
 
+    /// A transaction appending to several streams (a feed consumer's page) beside commands on those streams:
+    /// on PostgreSQL they must take their locks in one order, or they deadlock.
+    @Test(arguments: backends)
+    func aPageOverSeveralStreamsAndCommandsOnThemNeverDeadlock(_ backend: Backend) async throws {
+        try await withOrderDatabase(backend) { database in
+            let ids = (1...6).map { "o\($0)" }
+            for id in ids { try await create(database, id) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for round in 0..<8 {
+                    group.addTask {
+                        try await OrderEventStore.retryingConflicts(attempts: 100) {
+                            try await database.write { connection in
+                                for id in ids {
+                                    let order = try OrderEventStore.load(connection, id: id)
+                                    let event = OrderEvent.paymentChanged(
+                                        OrderEvents.PaymentChanged(paymentId: "p\(round)", status: "AUTHORIZED")
+                                    )
+                                    try OrderEventStore.append(connection, to: order, [event], now: Date())
+                                }
+                            }
+                        }
+                    }
+                    for id in ids.reversed() {
+                        group.addTask {
+                            try await OrderEventStore.retryingConflicts(attempts: 100) {
+                                try await database.write { connection in
+                                    let order = try OrderEventStore.load(connection, id: id)
+                                    let event = OrderEvent.shipmentChanged(
+                                        OrderEvents.ShipmentChanged(shipmentId: "s\(round)", status: "SCHEDULED")
+                                    )
+                                    try OrderEventStore.append(connection, to: order, [event], now: Date())
+                                }
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for id in ids {
+                let stream = try await database.read { try OrderEventStore.history($0, id: id) }
+                #expect(stream.map(\.version) == Array(1...17))
+            }
+        }
+    }
+
     @Test(arguments: backends)
     func theProjectionsEqualARebuildAndTheHistoryPagesNewestFirst(_ backend: Backend) async throws {
         try await withOrderDatabase(backend) { database in

@@ -44,6 +44,10 @@ public enum OrderEventStore {
         -> OrderAggregate
     {
         guard !events.isEmpty else { return order }
+        // The outbox's append lock first, before any row: a transaction that appends to several streams
+        // (a feed consumer's page) and a command on one of them then take their locks in the same order.
+        // Taken after the insert, as `Outbox.append` alone would, the two deadlock on PostgreSQL.
+        try Outbox.lockAppends(connection)
         var order = order
         let occurredAt = Timestamp.format(now)
         for event in events {
