@@ -44,7 +44,7 @@ enum InventoryStore {
             command.stock,
             Date()
         )
-        try publish(connection, sku: command.sku)
+        try publish(connection, skus: [command.sku])
         return InventoryAPI.Product(
             sku: command.sku,
             name: command.name,
@@ -57,7 +57,7 @@ enum InventoryStore {
     static func setStock(_ connection: DatabaseConnection, sku: String, available: Int64) throws -> InventoryAPI.Product {
         let changed = try connection.execute("UPDATE products SET available = $1, updated_at = $2 WHERE sku = $3", available, Date(), sku)
         guard changed == 1, let updated = try product(connection, sku: sku) else { throw InventoryError.unknownProduct(sku) }
-        try publish(connection, sku: sku)
+        try publish(connection, skus: [sku])
         return updated
     }
 
@@ -90,7 +90,6 @@ enum InventoryStore {
                 now,
                 sku
             )
-            try publish(connection, sku: sku)
             try connection.execute(
                 "INSERT INTO reservation_items (reservation_id, sku, quantity) VALUES ($1, $2, $3)",
                 command.reservationId,
@@ -98,6 +97,7 @@ enum InventoryStore {
                 quantity
             )
         }
+        try publish(connection, skus: merged.keys.sorted())
         return try reservation(connection, id: command.reservationId)!
     }
 
@@ -114,16 +114,8 @@ enum InventoryStore {
         default: break
         }
         let now = Date()
-        for item in existing.items {
-            try connection.execute(
-                "UPDATE products SET available = available + $1, reserved = reserved - $1, updated_at = $2 WHERE sku = $3",
-                item.quantity,
-                now,
-                item.sku
-            )
-            try publish(connection, sku: item.sku)
-        }
         try connection.execute("UPDATE reservations SET status = 'RELEASED', updated_at = $1 WHERE id = $2", now, id)
+        try putBackOnSale(connection, existing.items, fromHeld: true, now: now)
         return InventoryAPI.Reservation(reservationId: id, status: "RELEASED", items: existing.items)
     }
 
@@ -158,22 +150,34 @@ enum InventoryStore {
         default: throw InventoryError.reservationNotCommitted(existing.status)
         }
         let now = Date()
-        for item in existing.items {
-            try connection.execute(
-                "UPDATE products SET available = available + $1, updated_at = $2 WHERE sku = $3",
-                item.quantity,
-                now,
-                item.sku
-            )
-            try publish(connection, sku: item.sku)
-        }
         try connection.execute("INSERT INTO restocks (reservation_id, restocked_at) VALUES ($1, $2)", id, now)
+        try putBackOnSale(connection, existing.items, fromHeld: false, now: now)
         return InventoryAPI.Reservation(reservationId: id, status: "RESTOCKED", items: existing.items)
     }
 
-    /// Records in the outbox, in the caller's transaction, that a product's price or available stock changed.
-    private static func publish(_ connection: DatabaseConnection, sku: String) throws {
-        try Outbox.append(connection, type: InventoryAPI.ProductChanged.type, aggregateId: sku, data: InventoryAPI.ProductChanged(sku: sku))
+    /// Makes stock available again: held stock (a released reservation) or sold stock (a restocked one).
+    /// It publishes, so it comes last in its transaction.
+    private static func putBackOnSale(_ connection: DatabaseConnection, _ items: [Item], fromHeld: Bool, now: Date) throws {
+        let sql =
+            fromHeld
+            ? "UPDATE products SET available = available + $1, reserved = reserved - $1, updated_at = $2 WHERE sku = $3"
+            : "UPDATE products SET available = available + $1, updated_at = $2 WHERE sku = $3"
+        for item in items { try connection.execute(sql, item.quantity, now, item.sku) }
+        try publish(connection, skus: items.map(\.sku))
+    }
+
+    /// Records in the outbox, in the caller's transaction, that products' price or available stock changed.
+    /// Called after the transaction's row writes: the outbox lock is the last lock a transaction takes, so
+    /// a transaction holding it never waits for a row another one holds (see `Outbox.append`).
+    private static func publish(_ connection: DatabaseConnection, skus: [String]) throws {
+        for sku in skus {
+            try Outbox.append(
+                connection,
+                type: InventoryAPI.ProductChanged.type,
+                aggregateId: sku,
+                data: InventoryAPI.ProductChanged(sku: sku)
+            )
+        }
     }
 
     static func reservation(_ connection: DatabaseConnection, id: String) throws -> InventoryAPI.Reservation? {

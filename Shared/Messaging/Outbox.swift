@@ -9,6 +9,11 @@ import Storage
 /// transactions could commit out of order and a reader past the later one would skip the earlier;
 /// appending takes a transaction-scoped advisory lock, so appenders commit in `seq` order. SQLite's
 /// single writer gives the same order by construction.
+///
+/// That lock is global, so it must not sit in the middle of a lock cycle: a transaction appends after its
+/// other row writes (the lock is the last it takes), or, when it appends for several aggregates in turn,
+/// takes `lockAppends` before its first write. A transaction holding the lock and waiting for a row that
+/// another one holds while it waits for the lock is a deadlock on PostgreSQL.
 public enum Outbox {
     /// The table, for a service's migrations.
     public static func tableSQL(_ dialect: SQLDialect) -> String {
