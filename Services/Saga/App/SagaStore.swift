@@ -127,32 +127,3 @@ struct SagaStore: Sendable {
         try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"))
     }
 }
-
-extension CheckoutSaga {
-    /// The saga as the API shows it.
-    var view: SagaAPI.Checkout {
-        SagaAPI.Checkout(
-            id: id,
-            customerId: customerId,
-            orderId: orderId,
-            paymentId: paymentId,
-            shipmentId: shipmentId,
-            status: status.rawValue,
-            failureCode: failureCode,
-            failureDetail: failureDetail,
-            totalCents: totalCents,
-            currency: currency,
-            steps: timeline.map { record in
-                SagaAPI.Step(
-                    name: record.compensation ? (record.step.compensationName ?? record.step.name) : record.step.name,
-                    action: record.compensation ? "compensation" : "action",
-                    status: record.status,
-                    attempts: record.attempts,
-                    startedAt: Timestamp.format(record.startedAt),
-                    finishedAt: record.finishedAt.map(Timestamp.format),
-                    error: record.error
-                )
-            }
-        )
-    }
-}

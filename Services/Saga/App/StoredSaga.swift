@@ -9,6 +9,14 @@ enum StoredSaga: Sendable, Equatable {
     case checkout(CheckoutSaga)
     case cancellation(CancellationSaga)
 
+    /// The saga whichever its kind, for what every kind has.
+    var saga: any OrchestratedSaga {
+        switch self {
+        case .checkout(let saga): return saga
+        case .cancellation(let saga): return saga
+        }
+    }
+
     /// The `kind` column.
     var kind: String {
         switch self {
@@ -17,40 +25,11 @@ enum StoredSaga: Sendable, Equatable {
         }
     }
 
-    var id: String {
-        switch self {
-        case .checkout(let saga): return saga.id
-        case .cancellation(let saga): return saga.id
-        }
-    }
-
-    var status: SagaStatus {
-        switch self {
-        case .checkout(let saga): return saga.status
-        case .cancellation(let saga): return saga.status
-        }
-    }
-
-    var customerId: String {
-        switch self {
-        case .checkout(let saga): return saga.customerId
-        case .cancellation(let saga): return saga.customerId
-        }
-    }
-
-    var orderId: String {
-        switch self {
-        case .checkout(let saga): return saga.orderId
-        case .cancellation(let saga): return saga.orderId
-        }
-    }
-
-    var failureCode: String? {
-        switch self {
-        case .checkout(let saga): return saga.failureCode
-        case .cancellation(let saga): return saga.failureCode
-        }
-    }
+    var id: String { saga.id }
+    var status: SagaStatus { saga.status }
+    var customerId: String { saga.customerId }
+    var orderId: String { saga.orderId }
+    var failureCode: String? { saga.failureCode }
 
     /// The state as stored in the `state` column.
     func encodedJSON() throws -> String {
@@ -87,18 +66,22 @@ enum StoredSaga: Sendable, Equatable {
     mutating func advance(_ participants: Participants, stepDeadline: TimeInterval) async -> Progress {
         switch self {
         case .checkout(var saga):
-            guard let command = saga.pendingCommand else { return .finished(saga.status) }
-            let reply = await participants.send(command, for: saga)
-            let decision = saga.handle(reply, now: Date(), stepDeadline: stepDeadline)
-            self = .checkout(saga)
-            return Progress(decision)
+            defer { self = .checkout(saga) }
+            return await Self.advance(&saga, stepDeadline: stepDeadline) { await participants.send($0, for: $1) }
         case .cancellation(var saga):
-            guard let command = saga.pendingCommand else { return .finished(saga.status) }
-            let reply = await participants.send(command, for: saga)
-            let decision = saga.handle(reply, now: Date(), stepDeadline: stepDeadline)
-            self = .cancellation(saga)
-            return Progress(decision)
+            defer { self = .cancellation(saga) }
+            return await Self.advance(&saga, stepDeadline: stepDeadline) { await participants.send($0, for: $1) }
         }
+    }
+
+    private static func advance<Saga: OrchestratedSaga>(
+        _ saga: inout Saga,
+        stepDeadline: TimeInterval,
+        send: (SagaCommand<Saga.Step>, Saga) async -> SagaReply
+    ) async -> Progress {
+        guard let command = saga.pendingCommand else { return .finished(saga.status) }
+        let reply = await send(command, saga)
+        return Progress(saga.handle(reply, now: Date(), stepDeadline: stepDeadline))
     }
 
     /// An operator's retry of a `FAILED` saga; false when the saga is not failed.
@@ -122,6 +105,25 @@ enum StoredSaga: Sendable, Equatable {
     }
 }
 
+extension CheckoutSaga {
+    /// The saga as the API shows it.
+    var view: SagaAPI.Checkout {
+        SagaAPI.Checkout(
+            id: id,
+            customerId: customerId,
+            orderId: orderId,
+            paymentId: paymentId,
+            shipmentId: shipmentId,
+            status: status.rawValue,
+            failureCode: failureCode,
+            failureDetail: failureDetail,
+            totalCents: totalCents,
+            currency: currency,
+            steps: timeline.map { $0.view(named: $0.compensation ? ($0.step.compensationName ?? $0.step.name) : $0.step.name) }
+        )
+    }
+}
+
 extension CancellationSaga {
     /// The cancellation as the API shows it (the checkout's shape, with `kind` "cancellation").
     var view: SagaAPI.Checkout {
@@ -137,17 +139,22 @@ extension CancellationSaga {
             failureDetail: failureDetail,
             totalCents: nil,
             currency: nil,
-            steps: timeline.map { record in
-                SagaAPI.Step(
-                    name: record.step.name,
-                    action: "action",
-                    status: record.status,
-                    attempts: record.attempts,
-                    startedAt: Timestamp.format(record.startedAt),
-                    finishedAt: record.finishedAt.map(Timestamp.format),
-                    error: record.error
-                )
-            }
+            steps: timeline.map { $0.view(named: $0.step.name) }
+        )
+    }
+}
+
+extension SagaStepRecord {
+    /// One entry of the timeline as the API shows it.
+    func view(named name: String) -> SagaAPI.Step {
+        SagaAPI.Step(
+            name: name,
+            action: compensation ? "compensation" : "action",
+            status: status,
+            attempts: attempts,
+            startedAt: Timestamp.format(startedAt),
+            finishedAt: finishedAt.map(Timestamp.format),
+            error: error
         )
     }
 }

@@ -66,7 +66,7 @@ public struct CancellationSaga: Codable, Sendable, Equatable {
         status = .running
         current = .cancelShipment
         stepStartedAt = now
-        timeline = [SagaStepRecord(step: .cancelShipment, compensation: false, status: "RUNNING", attempts: 0, startedAt: now)]
+        timeline = [.started(.cancelShipment, compensation: false, at: now)]
     }
 
     /// The command in progress, or nil when finished.
@@ -102,8 +102,7 @@ public struct CancellationSaga: Codable, Sendable, Equatable {
             status = current == .cancelShipment ? .compensated : .failed
             return .finished(status)
         case .failure(let message):
-            timeline[timeline.count - 1].attempts = attempts
-            timeline[timeline.count - 1].error = message
+            timeline[timeline.count - 1].failedOnce(attempts: attempts, error: message)
             return .retry(command(current), attempt: attempts)
         }
     }
@@ -122,13 +121,10 @@ public struct CancellationSaga: Codable, Sendable, Equatable {
         current = step
         attempts = 0
         stepStartedAt = now
-        timeline.append(SagaStepRecord(step: step, compensation: false, status: "RUNNING", attempts: 0, startedAt: now))
+        timeline.append(.started(step, compensation: false, at: now))
     }
 
     private mutating func finishRecord(status: String, error: String?, now: Date) {
-        timeline[timeline.count - 1].status = status
-        timeline[timeline.count - 1].attempts = attempts
-        timeline[timeline.count - 1].finishedAt = now
-        timeline[timeline.count - 1].error = error
+        timeline[timeline.count - 1].finish(status, attempts: attempts, error: error, at: now)
     }
 }

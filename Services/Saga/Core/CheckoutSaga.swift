@@ -142,7 +142,7 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
         status = .running
         current = .createOrder
         stepStartedAt = now
-        timeline = [SagaStepRecord(step: .createOrder, compensation: false, status: "RUNNING", attempts: 0, startedAt: now)]
+        timeline = [.started(.createOrder, compensation: false, at: now)]
     }
 
     /// The command in progress (to send first, or again after a restart), or nil when finished.
@@ -198,8 +198,7 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
             return startCompensation(now: now)
 
         case .failure(let message):
-            timeline[timeline.count - 1].attempts = attempts
-            timeline[timeline.count - 1].error = message
+            timeline[timeline.count - 1].failedOnce(attempts: attempts, error: message)
             let overdue = now.timeIntervalSince(stepStartedAt) >= stepDeadline
             if !overdue || (!compensating && current.isAtOrAfterPivot) {
                 return .retry(command(current, compensation: compensating), attempt: attempts)
@@ -251,13 +250,10 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
         current = step
         attempts = 0
         stepStartedAt = now
-        timeline.append(SagaStepRecord(step: step, compensation: compensation, status: "RUNNING", attempts: 0, startedAt: now))
+        timeline.append(.started(step, compensation: compensation, at: now))
     }
 
     private mutating func finishRecord(status: String, error: String?, now: Date) {
-        timeline[timeline.count - 1].status = status
-        timeline[timeline.count - 1].attempts = attempts
-        timeline[timeline.count - 1].finishedAt = now
-        timeline[timeline.count - 1].error = error
+        timeline[timeline.count - 1].finish(status, attempts: attempts, error: error, at: now)
     }
 }
