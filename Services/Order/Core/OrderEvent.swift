@@ -12,42 +12,27 @@ public enum OrderEvent: Equatable, Sendable {
     case paymentChanged(OrderEvents.PaymentChanged)
     case shipmentChanged(OrderEvents.ShipmentChanged)
 
-    /// The type name stored and published.
-    public var type: String {
+    /// The payload, whichever its type.
+    public var payload: any OrderEventPayload {
         switch self {
-        case .created: return OrderEvents.Created.type
-        case .approved: return OrderEvents.Approved.type
-        case .rejected: return OrderEvents.Rejected.type
-        case .cancelled: return OrderEvents.Cancelled.type
-        case .paymentChanged: return OrderEvents.PaymentChanged.type
-        case .shipmentChanged: return OrderEvents.ShipmentChanged.type
+        case .created(let payload): return payload
+        case .approved(let payload): return payload
+        case .rejected(let payload): return payload
+        case .cancelled(let payload): return payload
+        case .paymentChanged(let payload): return payload
+        case .shipmentChanged(let payload): return payload
         }
     }
 
+    /// The type name stored and published.
+    public var type: String { Swift.type(of: payload).type }
+
     /// The version of the payload this code writes.
-    public var version: Int {
-        switch self {
-        case .created: return OrderEvents.Created.version
-        case .approved: return OrderEvents.Approved.version
-        case .rejected: return OrderEvents.Rejected.version
-        case .cancelled: return OrderEvents.Cancelled.version
-        case .paymentChanged: return OrderEvents.PaymentChanged.version
-        case .shipmentChanged: return OrderEvents.ShipmentChanged.version
-        }
-    }
+    public var version: Int { Swift.type(of: payload).version }
 
     /// The payload as JSON text (sorted keys, so equal events are stored as equal text).
     public func encodedData() throws -> String {
-        let bytes: [UInt8]
-        switch self {
-        case .created(let payload): bytes = try JSON.encode(payload)
-        case .approved(let payload): bytes = try JSON.encode(payload)
-        case .rejected(let payload): bytes = try JSON.encode(payload)
-        case .cancelled(let payload): bytes = try JSON.encode(payload)
-        case .paymentChanged(let payload): bytes = try JSON.encode(payload)
-        case .shipmentChanged(let payload): bytes = try JSON.encode(payload)
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        String(decoding: try JSON.encode(payload), as: UTF8.self)
     }
 
     /// Older payload versions still readable, each step to the next version.
@@ -70,22 +55,42 @@ public enum OrderEvent: Equatable, Sendable {
     /// Reads a stored event, upcasting an older version first.
     public static func decode(type: String, version: Int, data: String) throws -> OrderEvent {
         let (upcastVersion, text) = try upcaster.upcast(type: type, version: version, data: data)
-        let decoder = JSON.decoder()
-        let bytes = Data(text.utf8)
-        func payload<T: Decodable>(_: T.Type, current: Int) throws -> T {
-            guard upcastVersion == current else { throw OrderError.unknownEvent(type, upcastVersion) }
-            return try decoder.decode(T.self, from: bytes)
-        }
-        switch type {
-        case OrderEvents.Created.type: return .created(try payload(OrderEvents.Created.self, current: OrderEvents.Created.version))
-        case OrderEvents.Approved.type: return .approved(try payload(OrderEvents.Approved.self, current: OrderEvents.Approved.version))
-        case OrderEvents.Rejected.type: return .rejected(try payload(OrderEvents.Rejected.self, current: OrderEvents.Rejected.version))
-        case OrderEvents.Cancelled.type: return .cancelled(try payload(OrderEvents.Cancelled.self, current: OrderEvents.Cancelled.version))
-        case OrderEvents.PaymentChanged.type:
-            return .paymentChanged(try payload(OrderEvents.PaymentChanged.self, current: OrderEvents.PaymentChanged.version))
-        case OrderEvents.ShipmentChanged.type:
-            return .shipmentChanged(try payload(OrderEvents.ShipmentChanged.self, current: OrderEvents.ShipmentChanged.version))
-        default: throw OrderError.unknownEvent(type, version)
+        guard let reader = readers[type], reader.version == upcastVersion else { throw OrderError.unknownEvent(type, upcastVersion) }
+        return try reader.read(Data(text.utf8))
+    }
+
+    /// For each type, the version this code reads and how.
+    private static let readers: [String: Reader] = Dictionary(
+        uniqueKeysWithValues: [
+            Reader(OrderEvents.Created.self, OrderEvent.created), Reader(OrderEvents.Approved.self, OrderEvent.approved),
+            Reader(OrderEvents.Rejected.self, OrderEvent.rejected), Reader(OrderEvents.Cancelled.self, OrderEvent.cancelled),
+            Reader(OrderEvents.PaymentChanged.self, OrderEvent.paymentChanged),
+            Reader(OrderEvents.ShipmentChanged.self, OrderEvent.shipmentChanged),
+        ].map { ($0.type, $0) }
+    )
+
+    private struct Reader: Sendable {
+        let type: String
+        let version: Int
+        let read: @Sendable (Data) throws -> OrderEvent
+
+        init<Payload: OrderEventPayload>(_: Payload.Type, _ make: @escaping @Sendable (Payload) -> OrderEvent) {
+            type = Payload.type
+            version = Payload.version
+            read = { make(try JSON.decoder().decode(Payload.self, from: $0)) }
         }
     }
 }
+
+/// An order event's payload: a `Codable` type that names its event type and current version.
+public protocol OrderEventPayload: Codable, Sendable, SendableMetatype {
+    static var type: String { get }
+    static var version: Int { get }
+}
+
+extension OrderEvents.Created: OrderEventPayload {}
+extension OrderEvents.Approved: OrderEventPayload {}
+extension OrderEvents.Rejected: OrderEventPayload {}
+extension OrderEvents.Cancelled: OrderEventPayload {}
+extension OrderEvents.PaymentChanged: OrderEventPayload {}
+extension OrderEvents.ShipmentChanged: OrderEventPayload {}
