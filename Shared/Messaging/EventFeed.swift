@@ -39,12 +39,15 @@ public struct EventFeed: Sendable {
             try await Task.sleep(for: pollInterval)
             events = try await database.read { try Outbox.events($0, after: after, limit: limit) }
         }
-        // The newest seq, so a consumer knows how far behind it is (its lag metric).
-        let head = try await database.read { connection in
-            try connection.query("SELECT COALESCE(MAX(seq), 0) AS head FROM outbox", [])[0].decode("head", as: Int64.self)
+        // The newest seq, so a consumer knows how far behind it is (its lag metric). A page that is not full
+        // held every event there was when it was read: its last seq is the head. Only an empty or a full page
+        // needs to ask.
+        var head = events.last?.seq ?? 0
+        if events.isEmpty || events.count == limit {
+            head = max(head, try await database.read { try Outbox.head($0) })
         }
         var body = "{\"items\":[" + events.map(Self.envelope).joined(separator: ",") + "]"
-        body += ",\"next\":\(events.last.map { "\"\($0.seq)\"" } ?? "null"),\"head\":\(max(head, events.last?.seq ?? 0))}"
+        body += ",\"next\":\(events.last.map { "\"\($0.seq)\"" } ?? "null"),\"head\":\(head)}"
         return Response(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))
     }
 

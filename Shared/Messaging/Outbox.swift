@@ -93,6 +93,11 @@ public enum Outbox {
         _ = try connection.query("SELECT pg_advisory_xact_lock(7243534) AS locked", [])
     }
 
+    /// The newest seq in the outbox (0 when empty).
+    public static func head(_ connection: DatabaseConnection) throws -> Int64 {
+        try connection.query("SELECT COALESCE(MAX(seq), 0) AS head FROM outbox", [])[0].decode("head", as: Int64.self)
+    }
+
     /// Events after `seq`, in feed order.
     public static func events(_ connection: DatabaseConnection, after seq: Int64, limit: Int) throws -> [StoredEvent] {
         try connection.query(

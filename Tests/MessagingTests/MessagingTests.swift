@@ -103,6 +103,13 @@ struct MessagingTests {
         #expect(object?["head"] as? Int == Int(events.last!.seq))
         let rest = try EventFeed.parse(try await HTTPClient().get("\(fixture.feedURL)?after=\(events[0].seq)").body)
         #expect(rest.count == 2)
+        // A full page and an empty one still report the newest seq.
+        for query in ["after=0&limit=1", "after=\(events.last!.seq)"] {
+            let other =
+                try JSONSerialization.jsonObject(with: Data(try await HTTPClient().get("\(fixture.feedURL)?\(query)").body))
+                as? [String: Any]
+            #expect(other?["head"] as? Int == Int(events.last!.seq), "\(query)")
+        }
         #expect(try await HTTPClient().get("\(fixture.feedURL)?after=-1").status.code == 422)
         await fixture.close()
     }
