@@ -56,7 +56,7 @@ struct GatewayRoutes {
             let query = parameters.sorted { $0.key < $1.key }.map { "\(formEncode($0.key))=\(formEncode($0.value))" }.joined(separator: "&")
             return try passThrough(try await backends.call("order", "GET", "/v1/orders" + (query.isEmpty ? "" : "?" + query)))
         }
-        router.get("/v1/orders/{id}") { request in try await orderView(request.parameters["id"] ?? "") }
+        router.get("/v1/orders/{id}") { request in try await orderView(try await visibleOrder(request.parameters["id"] ?? "")) }
         router.post("/v1/orders/{id}/cancel") { request in try await cancel(request) }
         for event in ["dispatch", "deliver"] {
             router.post("/v1/shipments/{id}/\(event)") { request in
@@ -197,7 +197,7 @@ struct GatewayRoutes {
         let id = request.parameters["id"] ?? ""
         let order = try await visibleOrder(id)
         switch order.status {
-        case "CANCELLED": return try await orderView(id)
+        case "CANCELLED": return try await orderView(order)
         case "SHIPPED", "DELIVERED":
             throw HTTPError(.conflict, code: "already_dispatched", detail: "The order has shipped; it can no longer be cancelled.")
         case "APPROVED": break
@@ -222,7 +222,7 @@ struct GatewayRoutes {
         let saga = try started.decode(SagaAPI.Checkout.self)
         switch saga.status {
         case "COMPLETED":
-            return try await orderView(id)
+            return try await orderView(try await visibleOrder(id))
         case "COMPENSATED" where saga.failureCode == "already_dispatched":
             throw HTTPError(.conflict, code: "already_dispatched", detail: "The order has shipped; it can no longer be cancelled.")
         case "COMPENSATED":
@@ -255,30 +255,40 @@ struct GatewayRoutes {
 
     /// The order from the order service's view, or 404 when it does not exist or is not the caller's.
     private func visibleOrder(_ id: String) async throws -> OrderAPI.Order {
-        let order: OrderAPI.Order
-        do {
-            order = try await backends.fetch(OrderAPI.Order.self, "order", "/v1/orders/\(segment(id))")
-        } catch is Backends.PassThrough {
-            throw HTTPError.notFound("No order with this id.")
-        }
-        guard try Access.canSee(order.customerId) else { throw HTTPError.notFound("No order with this id.") }
-        return order
+        try await visible(OrderAPI.Order.self, "order", "/v1/orders/\(segment(id))", owner: \.customerId, missing: "No order with this id.")
     }
 
     private func visibleSaga(_ id: String) async throws -> SagaAPI.Checkout {
-        let saga: SagaAPI.Checkout
+        try await visible(
+            SagaAPI.Checkout.self,
+            "saga",
+            "/v1/checkouts/\(segment(id))",
+            owner: \.customerId,
+            missing: "No checkout with this id."
+        )
+    }
+
+    /// A resource of a backend that the caller may see: 404 `missing` when the backend has none or it is
+    /// another customer's (the two look alike, so ids of others' orders leak nothing).
+    private func visible<T: Decodable>(
+        _ type: T.Type,
+        _ service: String,
+        _ path: String,
+        owner: KeyPath<T, String>,
+        missing: String
+    ) async throws -> T {
+        let value: T
         do {
-            saga = try await backends.fetch(SagaAPI.Checkout.self, "saga", "/v1/checkouts/\(segment(id))")
+            value = try await backends.fetch(type, service, path)
         } catch is Backends.PassThrough {
-            throw HTTPError.notFound("No checkout with this id.")
+            throw HTTPError.notFound(missing)
         }
-        guard try Access.canSee(saga.customerId) else { throw HTTPError.notFound("No checkout with this id.") }
-        return saga
+        guard try Access.canSee(value[keyPath: owner]) else { throw HTTPError.notFound(missing) }
+        return value
     }
 
     /// Order, payment, shipment and saga in one document; the three after the order are fetched in parallel.
-    private func orderView(_ id: String) async throws -> Response {
-        let order = try await visibleOrder(id)
+    private func orderView(_ order: OrderAPI.Order) async throws -> Response {
         async let sagaFetch = try? backends.fetch(SagaAPI.Checkout.self, "saga", "/v1/checkouts/\(segment(order.checkoutId))")
         async let paymentsFetch = try? backends.fetch(
             Page<PaymentAPI.Payment>.self,
