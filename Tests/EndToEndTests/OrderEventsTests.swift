@@ -46,6 +46,13 @@ struct OrderEventsTests {
         #expect((delivered["shipment"] as? [String: Any])?["status"] as? String == "DELIVERED")
         #expect((delivered["payment"] as? [String: Any])?["status"] as? String == "CAPTURED")
         #expect((try await system.call("GET", "/v1/orders", key: bob).object["items"] as? [[String: Any]])?.isEmpty == true)
+
+        // With payment and shipping down, the order still shows what their feeds reported.
+        await system.kill("payment")
+        await system.kill("shipping")
+        let shown = try await system.order(orderId)
+        #expect((shown["payment"] as? [String: Any])?["status"] as? String == "CAPTURED")
+        #expect((shown["shipment"] as? [String: Any])?["status"] as? String == "DELIVERED")
     }
 
     /// Cancelling before dispatch refunds, restocks and cancels the shipment; after dispatch it is refused

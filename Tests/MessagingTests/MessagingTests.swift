@@ -186,7 +186,18 @@ struct MessagingTests {
         #expect(dead.count == 1)
         #expect(fixture.metrics.render().contains(#"feed_dead_letters_total{consumer="test"} 1"#))
         broken.withLock { $0 = false }
-        #expect(try await consumer.redrive(deadLetter: try dead[0].decode("id")))
+        // Re-driven by an operator through the admin routes.
+        var router = Router()
+        FeedConsumer.mountAdmin([consumer], on: &router)
+        let admin = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: router.responder)
+        try admin.start()
+        let base = "http://127.0.0.1:\(admin.port)/v1/admin/consumers/test"
+        let listed = try JSONSerialization.jsonObject(with: Data(try await HTTPClient().get(base + "/dead-letters").body)) as? [String: Any]
+        let id = try #require((listed?["items"] as? [[String: Any]])?.first?["id"] as? String)
+        #expect(id == (try dead[0].decode("id", as: String.self)))
+        let redriven = try await HTTPClient().execute(ClientRequest(method: "POST", url: base + "/dead-letters/\(id)/redrive"))
+        #expect(redriven.status.code == 204)
+        await admin.shutdown(gracePeriod: .zero)
         #expect(try await fixture.applied() == [1, 2, 3])
         #expect(try await fixture.consumer.read { try $0.query("SELECT id FROM dead_letters", []) }.isEmpty)
         await fixture.close()
