@@ -19,6 +19,28 @@ actor SharedSystem {
 
 @Suite("Checkout end to end (real processes: SQLite, the compose layout, and all on PostgreSQL)", .serialized)
 struct CheckoutTests {
+    /// A checkout refused with `status` and `code`: its order REJECTED and the stock as it was. Returns the
+    /// order the gateway shows, for the payment's status.
+    func expectRefused(
+        _ system: SagaMartSystem,
+        stock: Int,
+        quantity: Int = 1,
+        card: String = "4242424242424242",
+        country: String = "DE",
+        status: Int,
+        code: String
+    ) async throws -> [String: Any] {
+        let sku = uniqueSKU("REFUSED")
+        try await system.createProduct(sku, stock: stock)
+        let response = try await system.checkout(checkoutBody(sku: sku, quantity: quantity, card: card, country: country))
+        #expect(response.status.code == status, "\(response.bodyText)")
+        #expect(response.object["code"] as? String == code)
+        let order = try await system.order(try #require(response.object["orderId"] as? String))
+        #expect(order["status"] as? String == "REJECTED")
+        #expect(try await system.available(sku) == stock)
+        return order
+    }
+
     @Test(arguments: Layout.everyBackend)
     func happyPath(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
@@ -49,43 +71,22 @@ struct CheckoutTests {
     @Test(arguments: Layout.everyBackend)
     func outOfStockChargesNothing(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
-        let sku = uniqueSKU("LAMP")
-        try await system.createProduct(sku, stock: 1)
-        let response = try await system.checkout(checkoutBody(sku: sku, quantity: 2))
-        #expect(response.status.code == 409)
-        #expect(response.object["code"] as? String == "out_of_stock")
-        let order = try await system.order(try #require(response.object["orderId"] as? String))
-        #expect(order["status"] as? String == "REJECTED")
+        let order = try await expectRefused(system, stock: 1, quantity: 2, status: 409, code: "out_of_stock")
         #expect(order["payment"] == nil || order["payment"] is NSNull)
-        #expect(try await system.available(sku) == 1)
     }
 
     @Test(arguments: Layout.everyBackend, [("4000000000000002", "declined"), ("4000000000009995", "insufficient_funds")])
     func declinedPaymentsReleaseStock(_ layout: Layout, _ card: (String, String)) async throws {
         let system = try await SharedSystem.shared.get(layout)
-        let sku = uniqueSKU("TEE")
-        try await system.createProduct(sku, stock: 3)
-        let response = try await system.checkout(checkoutBody(sku: sku, quantity: 2, card: card.0))
-        #expect(response.status.code == 402)
-        #expect(response.object["code"] as? String == "payment_declined")
-        let order = try await system.order(try #require(response.object["orderId"] as? String))
-        #expect(order["status"] as? String == "REJECTED")
+        let order = try await expectRefused(system, stock: 3, quantity: 2, card: card.0, status: 402, code: "payment_declined")
         #expect((order["payment"] as? [String: Any])?["status"] as? String == "DECLINED")
-        #expect(try await system.available(sku) == 3)
     }
 
     @Test(arguments: Layout.everyBackend)
     func undeliverableVoidsTheAuthorisation(_ layout: Layout) async throws {
         let system = try await SharedSystem.shared.get(layout)
-        let sku = uniqueSKU("BOX")
-        try await system.createProduct(sku, stock: 3)
-        let response = try await system.checkout(checkoutBody(sku: sku, country: "XX"))
-        #expect(response.status.code == 422)
-        #expect(response.object["code"] as? String == "undeliverable")
-        let order = try await system.order(try #require(response.object["orderId"] as? String))
-        #expect(order["status"] as? String == "REJECTED")
+        let order = try await expectRefused(system, stock: 3, country: "XX", status: 422, code: "undeliverable")
         #expect((order["payment"] as? [String: Any])?["status"] as? String == "VOIDED")
-        #expect(try await system.available(sku) == 3)
     }
 
     @Test(arguments: Layout.everyBackend)
