@@ -49,8 +49,12 @@ await ServiceMain.run("gateway") {
     ).mount(on: &router)
     // Operators reach the gateway's own consumer with the admin key (the services' consumers sit behind service tokens).
     FeedConsumer.mountAdmin([catalogFeed], on: &router, authorize: { try Access.requireAdmin() })
-    OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
-    let server = try runtime.makeServer(router: router, authenticated: false, extraMiddleware: [keys.middleware()])
-    try await runtime.run([catalogFeed, HTTPService(server: server)])
-    await database.close()
+    try await runtime.serve(
+        router,
+        database: database,
+        migrator: migrator,
+        alongside: [catalogFeed],
+        authenticated: false,
+        extraMiddleware: [keys.middleware()]
+    )
 }

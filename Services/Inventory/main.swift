@@ -13,8 +13,5 @@ await ServiceMain.run("inventory") {
     var router = Router()
     InventoryRoutes(database: database).mount(on: &router)
     EventFeed(database: database).mount(on: &router)
-    OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
-    let server = try runtime.makeServer(router: router, authenticated: true)
-    try await runtime.run([HTTPService(server: server)])
-    await database.close()
+    try await runtime.serve(router, database: database, migrator: migrator)
 }

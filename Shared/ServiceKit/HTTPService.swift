@@ -1,6 +1,7 @@
 import HTTP
 import Logging
 import ServiceLifecycle
+import Storage
 
 /// The HTTP server as a swift-service-lifecycle `Service`: serves until graceful shutdown (SIGTERM),
 /// then stops accepting, lets requests in flight finish for `gracePeriod`, and returns.
@@ -76,6 +77,24 @@ public struct ServiceRuntime: Sendable {
             keepAliveTimeout: try environment.get("HTTP_IDLE_TIMEOUT", default: Duration.seconds(60))
         )
         return HTTPServer(configuration: configuration, logger: logger, responder: chain(middleware, router.responder))
+    }
+
+    /// A service's life after its wiring: mounts the operations routes (health on `database` and its
+    /// migrations, metrics), serves `router` (`authenticated`: behind the service-token check) beside
+    /// `services` until SIGTERM drains them, then closes the database.
+    public func serve(
+        _ router: Router,
+        database: any Database,
+        migrator: Migrator,
+        alongside services: [any Service] = [],
+        authenticated: Bool = true,
+        extraMiddleware: [Middleware] = []
+    ) async throws {
+        var router = router
+        OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: metrics)
+        let server = try makeServer(router: router, authenticated: authenticated, extraMiddleware: extraMiddleware)
+        try await run(services + [HTTPService(server: server)])
+        await database.close()
     }
 
     /// Runs the services until SIGTERM or SIGINT, then shuts them down gracefully in reverse order.

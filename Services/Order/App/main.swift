@@ -52,10 +52,7 @@ await ServiceMain.run("order") {
     OrderRoutes(database: database, runtime: runtime, inventoryURL: inventoryURL).mount(on: &router)
     EventFeed(database: database).mount(on: &router)
     FeedConsumer.mountAdmin(consumers, on: &router)
-    OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
-    let server = try runtime.makeServer(router: router, authenticated: true)
-    try await runtime.run(consumers + [HTTPService(server: server)])
-    await database.close()
+    try await runtime.serve(router, database: database, migrator: migrator, alongside: consumers)
 }
 
 /// `order rebuild-projections`: the views rebuilt from the streams in one transaction, with only

@@ -37,8 +37,5 @@ await ServiceMain.run("saga") {
     )
     var router = Router()
     SagaRoutes(store: store, runner: runner).mount(on: &router)
-    OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
-    let server = try runtime.makeServer(router: router, authenticated: true)
-    try await runtime.run([runner, HTTPService(server: server)])
-    await database.close()
+    try await runtime.serve(router, database: database, migrator: migrator, alongside: [runner])
 }

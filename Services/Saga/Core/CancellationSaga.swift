@@ -76,7 +76,7 @@ public struct CancellationSaga: Codable, Sendable, Equatable {
     }
 
     private func command(_ step: CancellationStep) -> SagaCommand<CancellationStep> {
-        SagaCommand(step: step, compensation: false, idempotencyKey: "\(id):\(step.rawValue):do")
+        SagaCommand(saga: id, step: step, compensation: false)
     }
 
     /// Applies a participant's reply to the step in progress. `stepDeadline` is not a limit here (every step

@@ -152,7 +152,7 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
     }
 
     private func command(_ step: CheckoutStep, compensation: Bool) -> SagaCommand<CheckoutStep> {
-        SagaCommand(step: step, compensation: compensation, idempotencyKey: "\(id):\(step.rawValue):\(compensation ? "undo" : "do")")
+        SagaCommand(saga: id, step: step, compensation: compensation)
     }
 
     /// Applies a participant's reply to the command in progress.

@@ -19,6 +19,14 @@ public protocol OrchestratedSaga: Codable, Sendable, Equatable {
 extension CheckoutSaga: OrchestratedSaga {}
 extension CancellationSaga: OrchestratedSaga {}
 
+extension SagaCommand {
+    /// A step's action or compensation for saga `sagaId`, with the key the participant records: the same on
+    /// every retry and after a restart, different between the action and its compensation.
+    init(saga sagaId: String, step: Step, compensation: Bool) {
+        self.init(step: step, compensation: compensation, idempotencyKey: "\(sagaId):\(step.rawValue):\(compensation ? "undo" : "do")")
+    }
+}
+
 extension SagaStepRecord {
     /// A step (or its compensation) begun at `now`.
     static func started(_ step: Step, compensation: Bool, at now: Date) -> SagaStepRecord {
