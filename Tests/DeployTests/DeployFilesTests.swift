@@ -82,8 +82,8 @@ struct RunComposeLocallyTests {
     @Test func theComposeTopologyRunsLocallyAndTakesACheckout() async throws {
         let data = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: data) }
-        // Below the ephemeral range (32768 and up), where parallel tests' client sockets live.
-        let offset = 10_000 + Int(getpid() % 1400) * 10
+        // The compose ports 8080-8085 shifted onto six free ones.
+        let offset = try freePorts(count: 6) - 8080
         let pgPort = try freePort()
         let output = try await offPool {
             try run(

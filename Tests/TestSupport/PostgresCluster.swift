@@ -164,21 +164,38 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
     return text
 }
 
-/// A TCP port nobody listens on right now (bind port 0, read it, close).
-public func freePort() throws -> Int {
+/// The next port `freePorts` tries: each is handed out once per test process, from 10000 to 32000, below
+/// the ephemeral range (32768 and up) where the kernel picks the local ports of outgoing connections and of
+/// `bind(0)`. Port 0 was used before, and two systems started side by side could be handed the same port
+/// (or one a client socket held a moment later): a service then failed to bind and another system's service
+/// answered in its place.
+private let nextPort = Mutex(10_000 + Int(getpid() % 1000) * 22)
+
+/// `count` consecutive TCP ports nobody listens on now, never handed out before in this process; returns the first.
+public func freePorts(count: Int) throws -> Int {
+    for _ in 0..<4000 {
+        let first = nextPort.withLock { next -> Int in
+            if next + count > 32_000 { next = 10_000 }
+            defer { next += count }
+            return next
+        }
+        if (first..<(first + count)).allSatisfy(canBind) { return first }
+    }
+    throw PostgresCluster.ClusterError(message: "no free ports between 10000 and 32000")
+}
+
+/// A TCP port nobody listens on now, never handed out before in this process.
+public func freePort() throws -> Int { try freePorts(count: 1) }
+
+/// Whether a listener could bind `port` on every address now.
+private func canBind(_ port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    let bound = withUnsafePointer(to: &address) {
+    address.sin_addr.s_addr = INADDR_ANY
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0 else { throw PostgresCluster.ClusterError(message: "bind failed") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    } == 0
 }

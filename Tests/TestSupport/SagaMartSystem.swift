@@ -138,7 +138,9 @@ public final class SagaMartSystem: @unchecked Sendable {
 
     public func waitReady(_ name: String) async throws {
         for _ in 0..<600 {
-            if (try? await client.get("\(url(name))/health/ready").status.code) == 200 { return }
+            // Ready, and answered by this process (not by another one that holds the port after ours failed).
+            if (try? await client.get("\(url(name))/health/ready").status.code) == 200 && isRunning(name) { return }
+            if !isRunning(name) { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw PostgresCluster.ClusterError(message: "\(name) did not become ready: \(output(name))")
