@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "shipping", targets: ["Shipping"]),
         .executable(name: "saga", targets: ["Saga"]),
         .executable(name: "gateway", targets: ["Gateway"]),
+        .executable(name: "audit", targets: ["Audit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -134,9 +135,19 @@ let package = Package(
             path: "Services/Saga/App",
             resources: [.copy("Migrations")]
         ),
+        .target(
+            name: "AuditorCore",
+            dependencies: ["ServiceKit", "HTTP", "Storage", "Contracts"],
+            path: "Services/Auditor/Core"
+        ),
+        .executableTarget(
+            name: "Audit",
+            dependencies: ["AuditorCore", "ServiceKit", "HTTP", "Storage"],
+            path: "Services/Auditor/App"
+        ),
         .executableTarget(
             name: "Gateway",
-            dependencies: ["ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
+            dependencies: ["AuditorCore", "ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
             path: "Services/Gateway",
             resources: [.copy("Migrations")]
         ),
@@ -169,6 +180,7 @@ let package = Package(
             path: "Tests/OrderTests"
         ),
         .testTarget(name: "SagaTests", dependencies: ["SagaCore", "Contracts"], path: "Tests/SagaTests"),
+        .testTarget(name: "AuditorTests", dependencies: ["AuditorCore", "Contracts"], path: "Tests/AuditorTests"),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: ["ServiceKit", "HTTP", "Storage", "TestSupport"],

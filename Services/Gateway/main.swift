@@ -1,3 +1,4 @@
+import AuditorCore
 import Contracts
 import Foundation
 import HTTP
@@ -49,6 +50,28 @@ await ServiceMain.run("gateway") {
     ).mount(on: &router)
     // Operators reach the gateway's own consumer with the admin key (the services' consumers sit behind service tokens).
     FeedConsumer.mountAdmin([catalogFeed], on: &router, authorize: { try Access.requireAdmin() })
+    // The consistency auditor, for the admin key: the services through their APIs, and this gateway's own consumer.
+    let auditor = Auditor(
+        client: runtime.client,
+        authenticator: runtime.authenticator,
+        urls: backends.urls,
+        consumers: Auditor.serviceConsumers + [
+            Auditor.Consumer(service: "gateway", name: catalogFeed.name, feed: "inventory") {
+                let status = try await catalogFeed.status()
+                return (status.seq, status.deadLetters)
+            }
+        ],
+        limits: try AuditLimits(environment: environment)
+    )
+    router.get("/v1/admin/consistency") { _ in
+        try Access.requireAdmin()
+        do {
+            return try Response.json(try await auditor.run())
+        } catch let failure as Auditor.Failure {
+            runtime.logger.warning("consistency audit failed", metadata: ["error": "\(failure)"])
+            throw HTTPError(.serviceUnavailable, code: "service_unavailable", detail: "A service the auditor reads is unavailable.")
+        }
+    }
     try await runtime.serve(
         router,
         database: database,

@@ -73,6 +73,21 @@ struct InventoryRoutes {
             let id = request.parameters["id"] ?? ""
             return try await database.command(request) { try Response.json(try InventoryStore.restock($0, id: id)) }
         }
+        Reconciliation.mount("/v1/reconciliation/stock", on: &router, database: database, key: \ReconciliationAPI.Stock.sku) {
+            try InventoryStore.stock($0, after: $1, limit: $2)
+        }
+        Reconciliation.mountEffects(
+            "/v1/reconciliation/reservations",
+            on: &router,
+            database: database,
+            sql: """
+                SELECT r.id, '' AS order_id, CASE WHEN s.reservation_id IS NULL THEN r.status ELSE 'RESTOCKED' END AS status,
+                    CAST(COALESCE((SELECT SUM(i.quantity) FROM reservation_items i WHERE i.reservation_id = r.id), 0) AS BIGINT) AS amount,
+                    NULL AS currency, r.created_at, r.updated_at
+                FROM reservations r LEFT JOIN restocks s ON s.reservation_id = r.id
+                WHERE r.id > $1 ORDER BY r.id LIMIT $2
+                """
+        )
         router.get("/v1/reservations/{id}") { request in
             let id = request.parameters["id"] ?? ""
             guard let reservation = try await database.read({ try InventoryStore.reservation($0, id: id) }) else {

@@ -36,7 +36,10 @@ enum InventoryStore {
     static func create(_ connection: DatabaseConnection, _ command: InventoryAPI.CreateProduct) throws -> InventoryAPI.Product {
         if try product(connection, sku: command.sku) != nil { throw InventoryError.productExists(command.sku) }
         try connection.execute(
-            "INSERT INTO products (sku, name, price_cents, currency, available, reserved, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6)",
+            """
+            INSERT INTO products (sku, name, price_cents, currency, available, reserved, received, updated_at)
+            VALUES ($1, $2, $3, $4, $5, 0, $5, $6)
+            """,
             command.sku,
             command.name,
             command.priceCents,
@@ -54,8 +57,15 @@ enum InventoryStore {
         )
     }
 
+    /// An operator's count: the units on sale become `available`, and the difference is recorded as received
+    /// (or written off, when lower) so stock stays conserved.
     static func setStock(_ connection: DatabaseConnection, sku: String, available: Int64) throws -> InventoryAPI.Product {
-        let changed = try connection.execute("UPDATE products SET available = $1, updated_at = $2 WHERE sku = $3", available, Date(), sku)
+        let changed = try connection.execute(
+            "UPDATE products SET received = received + ($1 - available), available = $1, updated_at = $2 WHERE sku = $3",
+            available,
+            Date(),
+            sku
+        )
         guard changed == 1, let updated = try product(connection, sku: sku) else { throw InventoryError.unknownProduct(sku) }
         try publish(connection, skus: [sku])
         return updated
@@ -176,6 +186,34 @@ enum InventoryStore {
                 type: InventoryAPI.ProductChanged.type,
                 aggregateId: sku,
                 data: InventoryAPI.ProductChanged(sku: sku)
+            )
+        }
+    }
+
+    /// Where every unit of each SKU is, after the cursor `after`, read in one statement (one snapshot).
+    static func stock(_ connection: DatabaseConnection, after: String, limit: Int) throws -> [ReconciliationAPI.Stock] {
+        func units(_ join: String, _ condition: String) -> String {
+            "CAST(COALESCE((SELECT SUM(i.quantity) FROM reservation_items i \(join) WHERE i.sku = p.sku\(condition)), 0) AS BIGINT)"
+        }
+        let reservations = "JOIN reservations r ON r.id = i.reservation_id"
+        return try connection.query(
+            """
+            SELECT p.sku, p.received, p.available, p.reserved,
+                \(units(reservations, " AND r.status = 'RESERVED'")) AS held,
+                \(units(reservations, " AND r.status = 'COMMITTED'")) AS committed,
+                \(units("JOIN restocks s ON s.reservation_id = i.reservation_id", "")) AS restocked
+            FROM products p WHERE p.sku > $1 ORDER BY p.sku LIMIT $2
+            """,
+            [.text(after), .integer(Int64(limit))]
+        ).map { row in
+            ReconciliationAPI.Stock(
+                sku: try row.decode("sku"),
+                received: try row.decode("received"),
+                available: try row.decode("available"),
+                reserved: try row.decode("reserved"),
+                held: try row.decode("held"),
+                committed: try row.decode("committed"),
+                restocked: try row.decode("restocked")
             )
         }
     }

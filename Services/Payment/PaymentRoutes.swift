@@ -47,6 +47,16 @@ struct PaymentRoutes {
             let id = request.parameters["id"] ?? ""
             return try await database.command(request) { try Response.json(try PaymentStore.refund($0, id: id)) }
         }
+        // Tombstones of voids that overtook their authorisation (no order) are left out: they hold nothing.
+        Reconciliation.mountEffects(
+            "/v1/reconciliation/payments",
+            on: &router,
+            database: database,
+            sql: """
+                SELECT id, order_id, status, amount_cents AS amount, currency, created_at, updated_at FROM payments
+                WHERE order_id <> '' AND id > $1 ORDER BY id LIMIT $2
+                """
+        )
         router.get("/v1/payments/{id}") { request in
             let id = request.parameters["id"] ?? ""
             guard let payment = try await database.read({ try PaymentStore.payment($0, id: id) }), !payment.orderId.isEmpty else {

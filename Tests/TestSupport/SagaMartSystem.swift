@@ -115,8 +115,16 @@ public final class SagaMartSystem: @unchecked Sendable {
 
     /// Runs a service's executable once with arguments (a subcommand such as `order rebuild-projections`)
     /// and the service's settings; returns its exit code and output.
-    public func runCommand(_ name: String, _ arguments: [String]) async throws -> (code: Int32?, output: String) {
-        let process = try ChildProcess(productsDirectory + "/" + name, arguments, environment: environment(of: name))
+    /// `executable` runs another program with that service's settings (the `audit` command with the saga's,
+    /// which name every service's URL), and `extra` adds settings.
+    public func runCommand(
+        _ name: String,
+        _ arguments: [String],
+        executable: String? = nil,
+        extra: [String: String] = [:]
+    ) async throws -> (code: Int32?, output: String) {
+        let environment = environment(of: name).merging(extra) { _, new in new }
+        let process = try ChildProcess(productsDirectory + "/" + (executable ?? name), arguments, environment: environment)
         let code = await process.wait(timeout: .seconds(60))
         return (code, process.output)
     }

@@ -37,5 +37,6 @@ await ServiceMain.run("saga") {
     )
     var router = Router()
     SagaRoutes(store: store, runner: runner).mount(on: &router)
+    SagaReconciliation(store: store, participants: participants, logger: runtime.logger).mount(on: &router)
     try await runtime.serve(router, database: database, migrator: migrator, alongside: [runner])
 }

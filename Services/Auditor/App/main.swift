@@ -1,0 +1,80 @@
+import AuditorCore
+import Foundation
+import HTTP
+import ServiceKit
+
+/// `audit`: the consistency auditor as a command. Reads every service through its API with a service token
+/// (`SERVICE_SECRET`, `INVENTORY_URL`, `ORDER_URL`, `PAYMENT_URL`, `SHIPPING_URL`, `SAGA_URL`) and prints
+/// the report. Exit status: 0 no violation, 1 violations, 2 a service could not be read, 64 bad usage.
+///
+///     audit               the report as text
+///     audit --json        the report as JSON (what GET /v1/admin/consistency answers)
+///     audit reconcile     re-drive finished sagas and compensate orphaned effects, then audit again
+let usage = """
+    usage: audit [--json]           check that the services agree (stock, money, sagas, orphans, feeds)
+           audit reconcile [--json] repair what a restore left disagreeing, then check again
+
+    environment: SERVICE_SECRET (required), INVENTORY_URL, ORDER_URL, PAYMENT_URL, SHIPPING_URL, SAGA_URL
+                 (default http://127.0.0.1:8081 ... 8085), AUDIT_STUCK_AFTER (120s), AUDIT_LAG_LIMIT (60s)
+    """
+let arguments = Array(CommandLine.arguments.dropFirst())
+let json = arguments.contains("--json")
+let command = arguments.filter { $0 != "--json" }
+if arguments.contains("--help") || arguments.contains("-h") {
+    print(usage)
+    exit(0)
+}
+guard command.isEmpty || command == ["reconcile"] else {
+    FileHandle.standardError.write(Data((usage + "\n").utf8))
+    exit(64)
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("audit: \(message)\n".utf8))
+    exit(2)
+}
+
+let environment = Environment()
+let auditor: Auditor
+do {
+    let secret: String = try environment.get("SERVICE_SECRET", default: "")
+    guard secret.utf8.count >= 16 else { fail("configuration error: SERVICE_SECRET is required (at least 16 bytes)") }
+    var urls: [String: String] = [:]
+    for (index, service) in ["inventory", "order", "payment", "shipping", "saga"].enumerated() {
+        urls[service] = try environment.url("\(service.uppercased())_URL", default: "http://127.0.0.1:\(8081 + index)")
+    }
+    auditor = Auditor(
+        client: HTTPClient(configuration: HTTPClientConfiguration(requestTimeout: .seconds(30))),
+        authenticator: ServiceAuthenticator(service: "auditor", secret: secret),
+        urls: urls,
+        limits: try AuditLimits(environment: environment)
+    )
+} catch {
+    fail("\(error)")
+}
+
+func emit(_ value: some Encodable) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self))
+}
+
+do {
+    if command == ["reconcile"] {
+        let outcome = try await Reconciler(auditor: auditor).run { repair in
+            if !json { print("repair \(repair.violation.rawValue) \(repair.action): \(repair.outcome)") }
+        }
+        if json {
+            emit(outcome)
+        } else {
+            print("before: \(outcome.before.violations.count) violation(s); \(outcome.repairs.count) repair(s)")
+            print(outcome.after.text)
+        }
+        exit(outcome.after.ok ? 0 : 1)
+    }
+    let report = try await auditor.run()
+    if json { emit(report) } else { print(report.text) }
+    exit(report.ok ? 0 : 1)
+} catch {
+    fail("\(error)")
+}

@@ -1,0 +1,111 @@
+import Contracts
+import Foundation
+import HTTP
+import ServiceKit
+
+/// Brings the services back to one consistent state after they disagree (after a restore, each service
+/// comes back to its own moment): finished sagas re-drive their commands with their own idempotency keys
+/// so every participant agrees with the saga log, and effects that no saga owns are compensated. Every
+/// repair is a command with an idempotency key of its own, so running the reconciliation twice repairs once.
+public struct Reconciler: Sendable {
+    /// One repair: what was wrong, what was sent, and how it went.
+    public struct Repair: Codable, Sendable, Equatable {
+        public var violation: Violation.Kind
+        public var ids: [String: String]
+        public var action: String
+        public var outcome: String
+    }
+
+    /// What a reconciliation did: the report it started from, the repairs, and the report after them.
+    public struct Outcome: Codable, Sendable {
+        public var before: ConsistencyReport
+        public var repairs: [Repair]
+        public var after: ConsistencyReport
+    }
+
+    let auditor: Auditor
+
+    public init(auditor: Auditor) { self.auditor = auditor }
+
+    public func run(log: @Sendable (Repair) -> Void = { _ in }) async throws -> Outcome {
+        let before = try await auditor.run()
+        var repairs: [Repair] = []
+        var redriven = Set<String>()
+        // Sagas first: a saga's re-drive may be all a disagreeing participant needs.
+        for violation in before.violations
+        where [.participantDisagrees, .moneyNotConserved, .captureWithoutApproval].contains(violation.kind) {
+            guard let sagaId = violation.ids["saga"] else { continue }
+            guard redriven.insert(sagaId).inserted else { continue }
+            let repair = await redrive(sagaId, violation)
+            log(repair)
+            repairs.append(repair)
+        }
+        for violation in before.violations {
+            guard let (service, path, body) = compensation(for: violation) else { continue }
+            let repair = await send(service, path, body: body, key: "reconcile:\(violation.kind.rawValue):\(path)", for: violation)
+            log(repair)
+            repairs.append(repair)
+        }
+        let after = repairs.isEmpty ? before : try await auditor.run()
+        return Outcome(before: before, repairs: repairs, after: after)
+    }
+
+    /// The command that undoes an orphaned effect, or nil when there is none to send.
+    func compensation(for violation: Violation) -> (String, String, [UInt8])? {
+        func id(_ key: String) -> String { segment(violation.ids[key] ?? "") }
+        switch violation.kind {
+        case .orphanReservation:
+            let undo = violation.detail.hasPrefix("COMMITTED") ? "restock" : "release"
+            return ("inventory", "/v1/reservations/\(id("reservation"))/\(undo)", [])
+        case .orphanAuthorization:
+            return ("payment", "/v1/payments/\(id("payment"))/void", [])
+        case .orphanCapture:
+            return ("payment", "/v1/payments/\(id("payment"))/refund", [])
+        case .orphanShipment where violation.detail.hasPrefix("SCHEDULED"):
+            return ("shipping", "/v1/shipments/\(id("shipment"))/cancel", [])
+        case .orphanOrder where violation.detail.hasPrefix("PENDING"):
+            return ("order", "/v1/orders/\(id("order"))/reject", Array(#"{"reason":"reconciliation: no saga owns this order"}"#.utf8))
+        case .orphanOrder where violation.detail.hasPrefix("APPROVED"):
+            return ("order", "/v1/orders/\(id("order"))/cancel", Array(#"{"reason":"reconciliation: no saga owns this order"}"#.utf8))
+        default:
+            return nil
+        }
+    }
+
+    private func redrive(_ sagaId: String, _ violation: Violation) async -> Repair {
+        await send("saga", "/v1/sagas/\(segment(sagaId))/redrive", body: [], key: "reconcile:redrive:\(sagaId)", for: violation) {
+            response in
+            guard let redrive = try? response.decode(ReconciliationAPI.Redrive.self) else { return nil }
+            return redrive.commands.map { "\($0.step) \($0.outcome)" }.joined(separator: ", ")
+        }
+    }
+
+    private func send(
+        _ service: String,
+        _ path: String,
+        body: [UInt8],
+        key: String,
+        for violation: Violation,
+        describe: (Response) -> String? = { _ in nil }
+    ) async -> Repair {
+        let action = "POST \(service) \(path)"
+        var headers = auditor.authenticator.authorization(for: service)
+        headers.add(name: "Idempotency-Key", value: key)
+        if !body.isEmpty { headers.add(name: "Content-Type", value: "application/json") }
+        let outcome: String
+        do {
+            let response = try await auditor.client.execute(
+                ClientRequest(method: "POST", url: (auditor.urls[service] ?? "") + path, headers: headers, body: body)
+            )
+            outcome = "\(response.status.code)" + (describe(response).map { ": \($0)" } ?? "")
+        } catch {
+            outcome = "failed: \(error)"
+        }
+        return Repair(violation: violation.kind, ids: violation.ids, action: action, outcome: outcome)
+    }
+}
+
+/// Percent-encodes a path segment.
+func segment(_ text: String) -> String {
+    text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? text
+}
