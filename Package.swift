@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "saga", targets: ["Saga"]),
         .executable(name: "gateway", targets: ["Gateway"]),
         .executable(name: "audit", targets: ["Audit"]),
+        .executable(name: "backup", targets: ["Backup"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -145,6 +146,12 @@ let package = Package(
             dependencies: ["AuditorCore", "ServiceKit", "HTTP", "Storage"],
             path: "Services/Auditor/App"
         ),
+        .target(
+            name: "BackupCore",
+            dependencies: ["Storage", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Tools/Backup/Core"
+        ),
+        .executableTarget(name: "Backup", dependencies: ["BackupCore", "Storage"], path: "Tools/Backup/App"),
         .executableTarget(
             name: "Gateway",
             dependencies: ["AuditorCore", "ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
@@ -181,6 +188,11 @@ let package = Package(
         ),
         .testTarget(name: "SagaTests", dependencies: ["SagaCore", "Contracts"], path: "Tests/SagaTests"),
         .testTarget(name: "AuditorTests", dependencies: ["AuditorCore", "Contracts"], path: "Tests/AuditorTests"),
+        .testTarget(
+            name: "BackupTests",
+            dependencies: ["BackupCore", "Storage", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Tests/BackupTests"
+        ),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: ["ServiceKit", "HTTP", "Storage", "TestSupport"],

@@ -23,6 +23,8 @@ need libpq-dev test -f /usr/include/postgresql/libpq-fe.h
 need libsqlite3-dev test -f /usr/include/sqlite3.h
 need postgresql bash -c 'ls /usr/lib/postgresql/*/bin/initdb'
 need procps command -v pkill
+# Backups of the PostgreSQL-backed services (make backup, make restore, the restore drill).
+need pgbackrest command -v pgbackrest
 if [[ ${1:-} == --bench ]]; then
     need wrk command -v wrk
 fi

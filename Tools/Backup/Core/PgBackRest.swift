@@ -1,0 +1,112 @@
+import Foundation
+
+/// pgBackRest (https://pgbackrest.org/command.html) for the PostgreSQL cluster that holds the
+/// PostgreSQL-backed services' databases: full and incremental backups from its WAL archive, and restores to
+/// any time the archive covers. Run as the cluster's owner when the caller is root.
+public struct PgBackRest: Sendable {
+    /// The pgBackRest configuration file (repository, cluster path and port, cipher) and the stanza.
+    public var config: String
+    public var stanza: String
+    /// The cluster's data folder and PostgreSQL's `bin` folder, for stopping and starting it around a restore.
+    public var dataDirectory: String
+    public var binDirectory: String
+
+    public init(config: String, stanza: String, dataDirectory: String, binDirectory: String) {
+        self.config = config
+        self.stanza = stanza
+        self.dataDirectory = dataDirectory
+        self.binDirectory = binDirectory
+    }
+
+    var user: String? { owner(of: dataDirectory) }
+
+    /// A backup's label, type and the WAL positions it spans, from `pgbackrest info`.
+    public struct Info: Sendable {
+        public var label: String
+        public var type: String
+        public var lsnStart: String
+        public var lsnStop: String
+    }
+
+    @discardableResult
+    func run(_ arguments: [String]) throws -> String {
+        try runProgram("pgbackrest", ["--config=\(config)", "--stanza=\(stanza)"] + arguments, user: user)
+    }
+
+    /// The repository folder (`repo1-path` in the configuration).
+    public var repository: String {
+        let text = (try? String(contentsOfFile: config, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").first { $0.hasPrefix("repo1-path=") }.map { String($0.dropFirst("repo1-path=".count)) } ?? ""
+    }
+
+    /// Takes a backup (`full`, or `incr` on the last one; pgBackRest makes the first one full) while the
+    /// cluster serves, and returns its description.
+    public func backup(type: String) throws -> Info {
+        try run(["--type=\(type)", "--start-fast", "backup"])
+        guard let latest = try backups().last else { throw BackupError("pgBackRest reports no backup after taking one") }
+        return latest
+    }
+
+    /// Every backup in the repository, oldest first.
+    public func backups() throws -> [Info] {
+        let text = try run(["--output=json", "info"])
+        guard let stanzas = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]],
+            let backups = stanzas.first?["backup"] as? [[String: Any]]
+        else { throw BackupError("cannot read `pgbackrest info`: \(text.prefix(200))") }
+        return backups.map { backup in
+            let lsn = backup["lsn"] as? [String: Any]
+            return Info(
+                label: backup["label"] as? String ?? "",
+                type: backup["type"] as? String ?? "",
+                lsnStart: lsn?["start"] as? String ?? "",
+                lsnStop: lsn?["stop"] as? String ?? ""
+            )
+        }
+    }
+
+    /// Files of one backup in the repository, relative to it, with their sizes and digests.
+    public func files(label: String) throws -> [BackupManifest.File] {
+        let base = repository + "/backup/\(stanza)/\(label)"
+        guard let walker = FileManager.default.enumerator(atPath: base) else { throw BackupError("\(base) is missing") }
+        var files: [BackupManifest.File] = []
+        while let relative = walker.nextObject() as? String {
+            let path = base + "/" + relative
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue else { continue }
+            let (bytes, sha256) = try digest(of: path)
+            files.append(BackupManifest.File(name: "backup/\(stanza)/\(label)/\(relative)", bytes: bytes, sha256: sha256))
+        }
+        return files.sorted { $0.name < $1.name }
+    }
+
+    /// Restores the cluster from backup `label`: to time `at` through the WAL archive when given (RFC 3339),
+    /// else to the end of that backup. Stops the cluster first, replays to the target and promotes it, waits
+    /// until it accepts writes, and stops it again, so the next start of the system finds it ready.
+    /// `serverOptions` are the server's own (`-p PORT -k SOCKETDIR ...`); `port` is where it listens on 127.0.0.1.
+    public func restore(label: String, at time: String?, serverOptions: String, port: Int) throws {
+        try? pgctl(["-m", "fast", "-w", "stop"])
+        var arguments = ["--delta", "--set=\(label)", "--target-action=promote"]
+        if let time {
+            arguments += ["--type=time", "--target=\(time)"]
+        } else {
+            arguments += ["--type=immediate"]
+        }
+        try run(arguments + ["restore"])
+        try pgctl(["-l", dataDirectory + "/../restore.log", "-w", "-t", "300", "start", "-o", serverOptions])
+        defer { try? pgctl(["-m", "fast", "-w", "stop"]) }
+        for _ in 0..<600 {
+            let answer = try? runProgram(
+                binDirectory + "/psql",
+                ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", "postgres", "-At", "-c", "SELECT pg_is_in_recovery()"],
+                user: user
+            )
+            if answer?.trimmingCharacters(in: .whitespacesAndNewlines) == "f" { return }
+            usleep(100_000)
+        }
+        throw BackupError("the restored cluster did not finish recovery in 60 s (see \(dataDirectory)/../restore.log)")
+    }
+
+    private func pgctl(_ arguments: [String]) throws {
+        try runProgram(binDirectory + "/pg_ctl", ["-D", dataDirectory] + arguments, user: user)
+    }
+}
