@@ -1,9 +1,13 @@
 # SagaMart: `make run` starts the system, `make test` runs every test. Both install what is missing first.
 SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
-FORMAT_PATHS := Package.swift Shared Services Tests Benchmarks/EchoServer Benchmarks/CheckoutBench Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
+FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/EchoServer Benchmarks/CheckoutBench Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: deps build run run-pg test bench bench-http bench-checkout bench-events format lint clean
+.PHONY: deps build run run-pg test bench bench-http bench-checkout bench-events bench-backup format lint clean audit backup restore restore-drill
+DATA_DIR ?= ./data
+# The running system's layout, written by make run and make run-pg, for the operators' commands.
+OPS = set -a; . $(DATA_DIR)/ops.env || { echo 'no $(DATA_DIR)/ops.env: start the system once with make run or make run-pg' >&2; exit 1; }; set +a;
+BIN = $$($(SWIFT) build --show-bin-path)
 
 deps:
 	@scripts/deps.sh
@@ -27,6 +31,29 @@ format:
 test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The consistency auditor against the running system: exit 0 only when the services agree.
+audit: deps
+	@$(SWIFT) build --product audit >/dev/null
+	@$(OPS) $(BIN)/audit
+
+# An online backup of every service into BACKUP_DIR/<UTC time>/ (BACKUP_KEY encrypts it).
+backup: deps
+	@$(SWIFT) build --product backup >/dev/null
+	@$(OPS) $(BIN)/backup create $(if $(OUT),--out $(OUT)) $(if $(TYPE),--type $(TYPE))
+
+# Restores a stopped system from BACKUP=<dir> (PostgreSQL to AT=<RFC 3339 time> through the WAL archive);
+# the next make run or make run-pg reconciles the services and reports the checkouts the restore lost.
+restore: deps
+	@test -n "$(BACKUP)" || { echo 'usage: make restore BACKUP=<backup dir> [AT=<RFC 3339 time>]' >&2; exit 64; }
+	@$(SWIFT) build --product backup >/dev/null
+	@$(OPS) $(BIN)/backup restore $(BACKUP) $(if $(AT),--at $(AT))
+
+# Traffic, a backup of each service at a different moment, more traffic, a restore, the reconciliation and
+# the auditor, on SQLite and on the compose layout; prints per service the backup, restore, RPO and RTO.
+restore-drill: deps
+	$(SWIFT) build --build-tests
+	RESTORE_DRILL_CHECKOUTS=$${CHECKOUTS:-200} $(SWIFT) test --skip-build --filter RestoreDrillTests
 
 bench: bench-http bench-checkout bench-events
 

@@ -23,6 +23,14 @@ export PAYMENT_URL=http://127.0.0.1:$((BASE_PORT + 3)) SHIPPING_URL=http://127.0
 export SAGA_URL=http://127.0.0.1:$((BASE_PORT + 5))
 
 services=(gateway inventory order payment shipping saga)
+# The layout for the operators' commands (make backup, make restore, make audit), which load this file.
+{
+    printf 'BACKUP_SERVICES=%s\n' "$(for i in "${!services[@]}"; do printf '%s=sqlite://%s/%s.db,' "${services[$i]}" "$DATA_DIR" "${services[$i]}"; done | sed 's/,$//')"
+    printf 'SERVICE_PORTS=%s\n' "$(seq -s, "$BASE_PORT" $((BASE_PORT + 5)))"
+    printf 'RECONCILE_MARKER=%s\n' "$DATA_DIR/RECONCILE_PENDING"
+    printf 'SERVICE_SECRET=%s\n' "$SERVICE_SECRET"
+    for name in INVENTORY ORDER PAYMENT SHIPPING SAGA; do printf '%s_URL=%s\n' "$name" "$(printenv ${name}_URL)"; done
+} >"$DATA_DIR/ops.env"
 rm -f "$DATA_DIR/pids"
 pids=()
 stop() {
@@ -54,6 +62,14 @@ for index in "${!services[@]}"; do
     printf "  %-10s http://127.0.0.1:%-5s %s\n" "$name" "$port" "$([[ $ready == yes ]] && echo ready || echo "NOT READY (see $DATA_DIR/logs/$name.log)")"
     [[ $ready == yes ]] || exit 1
 done
+
+# After make restore: bring the services back to one consistent state, and report what the restore lost.
+if [[ -f $DATA_DIR/RECONCILE_PENDING ]]; then
+    report="$DATA_DIR/restore-$(date -u +%Y%m%dT%H%M%SZ).json"
+    mv "$DATA_DIR/RECONCILE_PENDING" "$report"
+    echo "reconciling after the restore ($report):"
+    "$BIN/audit" reconcile --acknowledged "$report" | sed 's/^/  /' || echo "  the reconciliation left violations: see make audit" >&2
+fi
 
 GATEWAY=http://127.0.0.1:$BASE_PORT
 seed() {

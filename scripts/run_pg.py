@@ -114,8 +114,42 @@ if fresh:
     password_file.unlink()
 if os.geteuid() == 0:
     shutil.chown(pg, "postgres", "postgres")
-as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(pg), "-l", str(pg / "server.log"), "-w", "start", "-o",
-             f"-p {args.pg_port} -k {pg} -c listen_addresses=127.0.0.1"], stdout=subprocess.DEVNULL)
+
+# WAL archiving into a pgBackRest repository (make backup, make restore AT=...), as in docker-compose.
+backups = pathlib.Path(VALUES.get("BACKUP_DIR") or ROOT / "backups").resolve()
+repository, pgbackrest_conf = backups / "pgbackrest", data / "pgbackrest.conf"
+for folder in (repository, data / "pgbackrest-log", data / "pgbackrest-lock"):
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+cipher = f"repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass={VALUES['BACKUP_KEY']}\n" if VALUES.get("BACKUP_KEY") else ""
+pgbackrest_conf.write_text(f"""[global]
+repo1-path={repository}
+repo1-retention-full=4
+{cipher}log-path={data / "pgbackrest-log"}
+lock-path={data / "pgbackrest-lock"}
+log-level-console=warn
+compress-type=lz4
+
+[sagamart]
+pg1-path={pg}
+pg1-port={args.pg_port}
+pg1-socket-path={pg}
+pg1-user=postgres
+""")
+os.chmod(pgbackrest_conf, 0o600)
+if os.geteuid() == 0:
+    shutil.chown(pgbackrest_conf, "postgres", "postgres")
+archiving = (f"wal_level = replica\narchive_mode = on\narchive_timeout = 60\n"
+             f"archive_command = 'pgbackrest --config={pgbackrest_conf} --stanza=sagamart archive-push %p'\n")
+(pg / "sagamart-archiving.conf").write_text(archiving)
+configuration = (pg / "postgresql.conf").read_text()
+if "include_if_exists = 'sagamart-archiving.conf'" not in configuration:
+    (pg / "postgresql.conf").write_text(configuration + "\ninclude_if_exists = 'sagamart-archiving.conf'\n")
+server_options = f"-p {args.pg_port} -k {pg} -c listen_addresses=127.0.0.1"
+as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(pg), "-l", str(pg / "server.log"), "-w", "start", "-o", server_options],
+            stdout=subprocess.DEVNULL)
+as_postgres(["pgbackrest", f"--config={pgbackrest_conf}", "--stanza=sagamart", "stanza-create"], stdout=subprocess.DEVNULL)
 processes = []
 
 
@@ -149,6 +183,21 @@ try:
     for name in services:
         visit(name)
     (data / "logs").mkdir(exist_ok=True)
+    # The layout for the operators' commands (make backup, make restore, make audit), which load this file.
+    environments = {name: {key: local(value, services) for key, value in services[name].get("environment", {}).items()}
+                    for name in order}
+    ports = [str(int(environments[name]["PORT"]) + offset) for name in order]
+    ops = {
+        "BACKUP_SERVICES": ",".join(f"{name}={environments[name]['DATABASE_URL']}" for name in order),
+        "SERVICE_PORTS": ",".join(ports),
+        "RECONCILE_MARKER": str(data / "RECONCILE_PENDING"),
+        "PGBACKREST_CONFIG": str(pgbackrest_conf), "PGBACKREST_STANZA": "sagamart",
+        "PG_DATA": str(pg), "PG_BIN": str(PG_BIN), "PG_PORT": str(args.pg_port), "PG_SERVER_OPTIONS": server_options,
+        "SERVICE_SECRET": environments["saga"]["SERVICE_SECRET"],
+        **{f"{name.upper()}_URL": environments["gateway"][f"{name.upper()}_URL"]
+           for name in ("inventory", "order", "payment", "shipping", "saga")},
+    }
+    (data / "ops.env").write_text("".join(f"{key}={value}\n" for key, value in ops.items()))
     for name in order:
         spec = services[name]
         environment = {key: local(value, services) for key, value in spec.get("environment", {}).items()}
@@ -171,6 +220,12 @@ try:
         print(f"  {name:10} {health}  ready")
     published = services["gateway"]["ports"][0].split(":")[0]
     gateway = f"http://127.0.0.1:{int(published) + offset}"
+    # After make restore: bring the services back to one consistent state, and report what the restore lost.
+    if (data / "RECONCILE_PENDING").exists():
+        report = data / f"restore-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+        (data / "RECONCILE_PENDING").rename(report)
+        print(f"reconciling after the restore ({report}):")
+        subprocess.run([str(binaries / "audit"), "reconcile", "--acknowledged", str(report)], env=dict(os.environ, **ops))
     if args.check:
         def call(method, path, key, body=None, headers=None):
             request = urllib.request.Request(gateway + path, method=method, data=json.dumps(body).encode() if body else None,

@@ -5,7 +5,9 @@ import Storage
 
 /// `GET /v1/events?after=<seq>&limit=<n>&wait=<seconds>`: a service's outbox as a feed, in commit order,
 /// each event in DESIGN's envelope `{seq, id, type, version, aggregateId, occurredAt, traceparent, data}`;
-/// the page also carries `next` (the last seq, the next `after`) and `head` (the newest seq in the feed).
+/// the page also carries `next` (the last seq, the next `after`), `head` (the newest seq in the feed) and
+/// `afterId` (the id of the event at `after`, null when there is none), by which a consumer tells that the
+/// feed is still the history it read, and not a database restored from a backup that reuses its seqs.
 /// With `wait`, an empty answer is held (long poll) until an event arrives or the wait ends.
 public struct EventFeed: Sendable {
     public let database: any Database
@@ -46,8 +48,10 @@ public struct EventFeed: Sendable {
         if events.isEmpty || events.count == limit {
             head = max(head, try await database.read { try Outbox.head($0) })
         }
+        let afterId = after == 0 ? nil : try await database.read { try Outbox.eventId($0, seq: after) }
         var body = "{\"items\":[" + events.map(Self.envelope).joined(separator: ",") + "]"
-        body += ",\"next\":\(events.last.map { "\"\($0.seq)\"" } ?? "null"),\"head\":\(head)}"
+        body += ",\"next\":\(events.last.map { "\"\($0.seq)\"" } ?? "null"),\"head\":\(head)"
+        body += ",\"afterId\":\(afterId.map(JSONText.quote) ?? "null")}"
         return Response(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))
     }
 
@@ -64,8 +68,17 @@ public struct EventFeed: Sendable {
         try parsePage(body).events
     }
 
-    /// Parses a feed page with the feed's newest seq when the page carries it.
-    public static func parsePage(_ body: [UInt8]) throws -> (events: [StoredEvent], head: Int64?) {
+    /// A feed page as a consumer reads it.
+    public struct Page: Sendable {
+        public var events: [StoredEvent]
+        /// The feed's newest seq, when the page carries it.
+        public var head: Int64?
+        /// The id of the event at the `after` asked for: nil when the feed has no event there.
+        public var afterId: String?
+    }
+
+    /// Parses a feed page.
+    public static func parsePage(_ body: [UInt8]) throws -> Page {
         guard let page = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let items = page["items"] as? [[String: Any]]
         else {
             throw FeedError.malformedPage
@@ -87,7 +100,7 @@ public struct EventFeed: Sendable {
                 data: String(decoding: json, as: UTF8.self)
             )
         }
-        return (events, (page["head"] as? NSNumber)?.int64Value)
+        return Page(events: events, head: (page["head"] as? NSNumber)?.int64Value, afterId: page["afterId"] as? String)
     }
 }
 

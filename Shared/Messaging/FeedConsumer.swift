@@ -155,7 +155,12 @@ public final class FeedConsumer: Service, Sendable {
         request.headers.replaceOrAdd(name: "Accept", value: "application/json")
         let response = try await client.execute(request)
         guard response.status.code == 200 else { throw FeedError.unavailable(response.status.code) }
-        let (events, head) = try EventFeed.parsePage(response.body)
+        let page = try EventFeed.parsePage(response.body)
+        let (events, head) = (page.events, page.head)
+        if cursor > 0, try await !(readBefore(page.afterId)) {
+            try await replayRestoredFeed(cursor: cursor, head: head)
+            return
+        }
         guard let last = events.last else {
             lag.record(max(0, (head ?? cursor) - cursor))
             return
@@ -183,6 +188,34 @@ public final class FeedConsumer: Service, Sendable {
         }
         // How many events of the feed this consumer has yet to apply, as of the page's read.
         lag.record(max(0, (head ?? last.seq) - last.seq))
+    }
+
+    /// Whether the event the feed has at this consumer's cursor is one the consumer took (its inbox or its
+    /// dead letters know the id).
+    func readBefore(_ eventId: String?) async throws -> Bool {
+        guard let eventId else { return false }
+        let name = self.name
+        return try await database.read { connection in
+            try connection.queryOne("SELECT 1 AS known FROM consumed_events WHERE consumer = $1 AND event_id = $2", name, eventId) != nil
+                || connection.queryOne("SELECT 1 AS known FROM dead_letters WHERE consumer = $1 AND id = $2", name, eventId) != nil
+        }
+    }
+
+    /// The feed does not hold, at the cursor, the event this consumer read there: its database was restored
+    /// from a backup (or replaced), and its new events take seqs the consumer believes it has read. Reading
+    /// again from 0 is the only way to see them, and it is safe: the inbox knows, by id, every event that
+    /// took effect, so the old ones change nothing.
+    func replayRestoredFeed(cursor: Int64, head: Int64?) async throws {
+        let name = self.name
+        let moved = try await database.write { connection in
+            try connection.execute("UPDATE consumer_cursors SET seq = 0 WHERE consumer = $1 AND seq = $2", name, cursor)
+        }
+        if moved == 1 {
+            logger.warning(
+                "the feed does not hold the event at the cursor (restored from a backup?): replaying it from 0",
+                metadata: ["consumer": "\(name)", "cursor": "\(cursor)", "head": "\(head.map(String.init) ?? "?")"]
+            )
+        }
     }
 
     /// Applies a page in one transaction: each event with its inbox entry and cursor move, all or nothing.

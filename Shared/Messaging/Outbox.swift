@@ -93,6 +93,11 @@ public enum Outbox {
         _ = try connection.query("SELECT pg_advisory_xact_lock(7243534) AS locked", [])
     }
 
+    /// The id of the event at `seq`, if there is one.
+    public static func eventId(_ connection: DatabaseConnection, seq: Int64) throws -> String? {
+        try connection.queryOne("SELECT id FROM outbox WHERE seq = $1", seq)?.decode("id", as: String.self)
+    }
+
     /// The newest seq in the outbox (0 when empty).
     public static func head(_ connection: DatabaseConnection) throws -> Int64 {
         try connection.query("SELECT COALESCE(MAX(seq), 0) AS head FROM outbox", [])[0].decode("head", as: Int64.self)

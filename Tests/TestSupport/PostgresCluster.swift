@@ -61,7 +61,9 @@ public final class PostgresCluster: Sendable {
     }
 
     /// A cluster of its own, for a test that stops and starts the server. Call `destroy()` after.
-    public init() throws {
+    /// With `archiving`, its WAL is archived into a pgBackRest repository of its own (`pgBackRestConfig`,
+    /// stanza `sagamart`), encrypted with `backupKey` when given, as `make run-pg` sets it up.
+    public init(archiving: Bool = false, backupKey: String? = nil) throws {
         guard let binaries = PostgresCluster.binDirectory else {
             throw ClusterError(message: "PostgreSQL server binaries not found (install postgresql)")
         }
@@ -74,17 +76,55 @@ public final class PostgresCluster: Sendable {
             _ = try run("/bin/chown", ["-R", "postgres:postgres", base])
         }
         try asServerUser("\(binaries)/initdb", ["-D", "\(base)/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        if archiving {
+            let cipher = backupKey.map { "repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=\($0)\n" } ?? ""
+            try """
+            [global]
+            repo1-path=\(base)/repository
+            \(cipher)log-path=\(base)
+            lock-path=\(base)
+            log-level-console=warn
+            compress-type=lz4
+
+            [sagamart]
+            pg1-path=\(base)/data
+            pg1-port=\(port)
+            pg1-socket-path=\(base)
+            pg1-user=postgres
+            """.write(toFile: pgBackRestConfig, atomically: true, encoding: .utf8)
+            let archive = "pgbackrest --config=\(pgBackRestConfig) --stanza=sagamart archive-push %p"
+            let settings = "\nwal_level = replica\narchive_mode = on\narchive_command = '\(archive)'\n"
+            let configuration = try String(contentsOfFile: "\(base)/data/postgresql.conf", encoding: .utf8)
+            try (configuration + settings).write(toFile: "\(base)/data/postgresql.conf", atomically: true, encoding: .utf8)
+            try FileManager.default.createDirectory(atPath: "\(base)/repository", withIntermediateDirectories: true)
+            if getuid() == 0 { _ = try run("/bin/chown", ["-R", "postgres:postgres", base]) }
+        }
         try start()
+        if archiving {
+            try asServerUser("/usr/bin/pgbackrest", ["--config=\(pgBackRestConfig)", "--stanza=sagamart", "stanza-create"])
+        }
+    }
+
+    /// The pgBackRest configuration of a cluster made with `archiving`.
+    public var pgBackRestConfig: String { directory + "/pgbackrest.conf" }
+
+    /// The cluster's data folder, and the server options `start()` uses.
+    public var dataDirectory: String { directory + "/data" }
+    public var serverOptions: String {
+        "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    }
+
+    /// Ships the WAL written so far to the archive of a cluster made with `archiving`, and waits until it is
+    /// there (`pgbackrest check` switches segments and waits), so a restore can reach any time until now.
+    public func archiveCurrentWAL() throws {
+        try asServerUser("/usr/bin/pgbackrest", ["--config=\(pgBackRestConfig)", "--stanza=sagamart", "check"])
     }
 
     /// Starts the server and waits until it accepts connections.
     public func start() throws {
         try asServerUser(
             "\(binaries)/pg_ctl",
-            [
-                "-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60", "start", "-o",
-                "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-            ]
+            ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60", "start", "-o", serverOptions]
         )
     }
 

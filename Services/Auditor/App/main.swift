@@ -10,16 +10,25 @@ import ServiceKit
 ///     audit               the report as text
 ///     audit --json        the report as JSON (what GET /v1/admin/consistency answers)
 ///     audit reconcile     re-drive finished sagas and compensate orphaned effects, then audit again
+///                         (`--acknowledged FILE`: a restore's report, whose acknowledged checkouts it checks)
 let usage = """
     usage: audit [--json]           check that the services agree (stock, money, sagas, orphans, feeds)
-           audit reconcile [--json] repair what a restore left disagreeing, then check again
+           audit reconcile [--json] [--acknowledged RESTORE-REPORT]
+                                    repair what a restore left disagreeing, then check again, and report the
+                                    checkouts acknowledged before the restore that it lost
 
     environment: SERVICE_SECRET (required), INVENTORY_URL, ORDER_URL, PAYMENT_URL, SHIPPING_URL, SAGA_URL
                  (default http://127.0.0.1:8081 ... 8085), AUDIT_STUCK_AFTER (120s), AUDIT_LAG_LIMIT (60s)
     """
-let arguments = Array(CommandLine.arguments.dropFirst())
+var arguments = Array(CommandLine.arguments.dropFirst())
 let json = arguments.contains("--json")
-let command = arguments.filter { $0 != "--json" }
+arguments.removeAll { $0 == "--json" }
+var acknowledgedFile: String?
+if let index = arguments.firstIndex(of: "--acknowledged"), index + 1 < arguments.count {
+    acknowledgedFile = arguments[index + 1]
+    arguments.removeSubrange(index...index + 1)
+}
+let command = arguments
 if arguments.contains("--help") || arguments.contains("-h") {
     print(usage)
     exit(0)
@@ -61,13 +70,27 @@ func emit(_ value: some Encodable) {
 
 do {
     if command == ["reconcile"] {
-        let outcome = try await Reconciler(auditor: auditor).run { repair in
+        struct RestoreReport: Decodable { var acknowledged: [Reconciler.Acknowledged] }
+        var acknowledged: [Reconciler.Acknowledged] = []
+        if let acknowledgedFile {
+            guard let data = FileManager.default.contents(atPath: acknowledgedFile),
+                let report = try? JSONDecoder().decode(RestoreReport.self, from: data)
+            else { fail("\(acknowledgedFile) is not a restore report") }
+            acknowledged = report.acknowledged
+        }
+        let outcome = try await Reconciler(auditor: auditor).run(acknowledged: acknowledged) { repair in
             if !json { print("repair \(repair.violation.rawValue) \(repair.action): \(repair.outcome)") }
         }
         if json {
             emit(outcome)
         } else {
             print("before: \(outcome.before.violations.count) violation(s); \(outcome.repairs.count) repair(s)")
+            if acknowledgedFile != nil {
+                print("acknowledged checkouts lost: \(outcome.lost.count) of \(acknowledged.count)")
+                for checkout in outcome.lost {
+                    print("  LOST checkout \(checkout.checkoutId) order \(checkout.orderId) answered 201 at \(checkout.answeredAt)")
+                }
+            }
             print(outcome.after.text)
         }
         exit(outcome.after.ok ? 0 : 1)

@@ -39,12 +39,15 @@ public struct Violation: Codable, Sendable, Equatable, Hashable {
     public var detail: String
     /// Seconds since the entity involved last changed, where known.
     public var ageSeconds: Int?
+    /// The status the entity involved holds (`CAPTURED`, `absent`), where one is.
+    public var observed: String?
 
-    public init(_ kind: Kind, ids: [String: String], detail: String, ageSeconds: Int? = nil) {
+    public init(_ kind: Kind, ids: [String: String], detail: String, ageSeconds: Int? = nil, observed: String? = nil) {
         self.kind = kind
         self.ids = ids
         self.detail = detail
         self.ageSeconds = ageSeconds
+        self.observed = observed
     }
 
     /// Identity for comparing two passes: kind and ids (detail and age may move between passes).

@@ -148,7 +148,8 @@ public enum ConsistencyRules {
                         .participantDisagrees,
                         ids: ["saga": saga.id, "order": saga.orderId, what: id],
                         detail: "checkout \(saga.status): \(what) is \(status ?? "absent"), expected \(wanted)",
-                        ageSeconds: age(saga.updatedAt)
+                        ageSeconds: age(saga.updatedAt),
+                        observed: status ?? "absent"
                     )
                 )
             }
@@ -162,7 +163,8 @@ public enum ConsistencyRules {
                     .orphanReservation,
                     ids: ["reservation": reservation.id],
                     detail: "\(reservation.status) reservation of \(reservation.amount) unit(s) with no saga",
-                    ageSeconds: age(reservation.updatedAt)
+                    ageSeconds: age(reservation.updatedAt),
+                    observed: reservation.status
                 )
             )
         }
@@ -183,17 +185,21 @@ public enum ConsistencyRules {
                     .orphanShipment,
                     ids: ["shipment": shipment.id, "order": shipment.orderId],
                     detail: "\(shipment.status) shipment with no saga",
-                    ageSeconds: age(shipment.updatedAt)
+                    ageSeconds: age(shipment.updatedAt),
+                    observed: shipment.status
                 )
             )
         }
-        for order in snapshot.orders where order.status != "REJECTED" && checkoutByOrder[order.id] == nil {
+        // (A rejected or cancelled order holds nothing: no saga needs to own it.)
+        for order in snapshot.orders
+        where (order.status == "PENDING" || approved.contains(order.status)) && checkoutByOrder[order.id] == nil {
             violations.append(
                 Violation(
                     .orphanOrder,
                     ids: ["order": order.id],
                     detail: "\(order.status) order with no checkout saga",
-                    ageSeconds: age(order.updatedAt ?? order.createdAt)
+                    ageSeconds: age(order.updatedAt ?? order.createdAt),
+                    observed: order.status
                 )
             )
         }

@@ -16,27 +16,62 @@ public struct Reconciler: Sendable {
         public var outcome: String
     }
 
-    /// What a reconciliation did: the report it started from, the repairs, and the report after them.
+    /// A checkout the gateway had answered 201 before a restore.
+    public struct Acknowledged: Codable, Sendable, Equatable {
+        public var checkoutId: String
+        public var orderId: String
+        public var answeredAt: String
+
+        public init(checkoutId: String, orderId: String, answeredAt: String) {
+            self.checkoutId = checkoutId
+            self.orderId = orderId
+            self.answeredAt = answeredAt
+        }
+    }
+
+    /// What a reconciliation did: the report it started from, the repairs, the report after them, and the
+    /// acknowledged checkouts that did not survive (the data the restore lost: its recovery point).
     public struct Outcome: Codable, Sendable {
         public var before: ConsistencyReport
         public var repairs: [Repair]
         public var after: ConsistencyReport
+        public var lost: [Acknowledged]
     }
 
     let auditor: Auditor
 
     public init(auditor: Auditor) { self.auditor = auditor }
 
-    public func run(log: @Sendable (Repair) -> Void = { _ in }) async throws -> Outcome {
+    /// Repairs, audits again, and checks the checkouts acknowledged before a restore.
+    public func run(acknowledged: [Acknowledged] = [], log: @Sendable (Repair) -> Void = { _ in }) async throws -> Outcome {
         let before = try await auditor.run()
         var repairs: [Repair] = []
         var redriven = Set<String>()
         // Sagas first: a saga's re-drive may be all a disagreeing participant needs.
+        // A completed checkout whose order was cancelled after the saga log's backup: the cancellation saga the
+        // log lost is started again (its steps find their effects done and change nothing).
+        let cancelled = Set(
+            before.violations.filter {
+                $0.kind == .participantDisagrees && Set($0.ids.keys) == ["saga", "order"] && $0.observed == "CANCELLED"
+            }
+            .compactMap { $0.ids["saga"] }
+        )
         for violation in before.violations
         where [.participantDisagrees, .moneyNotConserved, .captureWithoutApproval].contains(violation.kind) {
-            guard let sagaId = violation.ids["saga"] else { continue }
-            guard redriven.insert(sagaId).inserted else { continue }
-            let repair = await redrive(sagaId, violation)
+            guard let sagaId = violation.ids["saga"], redriven.insert(sagaId).inserted else { continue }
+            let repair: Repair
+            if cancelled.contains(sagaId), let orderId = violation.ids["order"] {
+                let body = Array(#"{"orderId":"\#(orderId)","reason":"\#(Self.reason): the order was cancelled"}"#.utf8)
+                repair = await send(
+                    "saga",
+                    "/v1/cancellations?waitMs=10000",
+                    body: body,
+                    key: "reconcile:cancel:\(orderId)",
+                    for: violation
+                )
+            } else {
+                repair = await redrive(sagaId, violation)
+            }
             log(repair)
             repairs.append(repair)
         }
@@ -47,25 +82,57 @@ public struct Reconciler: Sendable {
             repairs.append(repair)
         }
         let after = repairs.isEmpty ? before : try await auditor.run()
-        return Outcome(before: before, repairs: repairs, after: after)
+        return Outcome(before: before, repairs: repairs, after: after, lost: try await lost(acknowledged))
     }
+
+    private struct OrderStatus: Decodable {
+        var status: String
+        var reason: String?
+    }
+
+    /// The acknowledged checkouts whose order is not approved (or cancelled by its customer) now: the order
+    /// is gone, or was rejected or cancelled by a reconciliation.
+    func lost(_ acknowledged: [Acknowledged]) async throws -> [Acknowledged] {
+        var lost: [Acknowledged] = []
+        for checkout in acknowledged {
+            let response = try await auditor.client.get(
+                (auditor.urls["order"] ?? "") + "/v1/orders/\(segment(checkout.orderId))",
+                headers: auditor.authenticator.authorization(for: "order")
+            )
+            guard response.status.code != 404 else {
+                lost.append(checkout)
+                continue
+            }
+            guard response.status.code == 200, let order = try? response.decode(OrderStatus.self) else {
+                throw Auditor.Failure(description: "order answered \(response.status.code) for order \(checkout.orderId)")
+            }
+            let kept =
+                ConsistencyRules.approved.contains(order.status)
+                || (order.status == "CANCELLED" && !(order.reason ?? "").hasPrefix(Self.reason))
+            if !kept { lost.append(checkout) }
+        }
+        return lost
+    }
+
+    /// The reason a reconciliation gives the orders it rejects or cancels.
+    static let reason = "reconciliation"
 
     /// The command that undoes an orphaned effect, or nil when there is none to send.
     func compensation(for violation: Violation) -> (String, String, [UInt8])? {
         func id(_ key: String) -> String { segment(violation.ids[key] ?? "") }
         switch violation.kind {
         case .orphanReservation:
-            let undo = violation.detail.hasPrefix("COMMITTED") ? "restock" : "release"
+            let undo = violation.observed == "COMMITTED" ? "restock" : "release"
             return ("inventory", "/v1/reservations/\(id("reservation"))/\(undo)", [])
         case .orphanAuthorization:
             return ("payment", "/v1/payments/\(id("payment"))/void", [])
         case .orphanCapture:
             return ("payment", "/v1/payments/\(id("payment"))/refund", [])
-        case .orphanShipment where violation.detail.hasPrefix("SCHEDULED"):
+        case .orphanShipment where violation.observed == "SCHEDULED":
             return ("shipping", "/v1/shipments/\(id("shipment"))/cancel", [])
-        case .orphanOrder where violation.detail.hasPrefix("PENDING"):
+        case .orphanOrder where violation.observed == "PENDING":
             return ("order", "/v1/orders/\(id("order"))/reject", Array(#"{"reason":"reconciliation: no saga owns this order"}"#.utf8))
-        case .orphanOrder where violation.detail.hasPrefix("APPROVED"):
+        case .orphanOrder where violation.observed == "APPROVED":
             return ("order", "/v1/orders/\(id("order"))/cancel", Array(#"{"reason":"reconciliation: no saga owns this order"}"#.utf8))
         default:
             return nil

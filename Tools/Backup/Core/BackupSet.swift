@@ -69,7 +69,7 @@ public struct BackupSet: Sendable {
             throw BackupError("\(folder) holds a set made with another BACKUP_KEY setting: use a new folder")
         }
         var postgresBackup: (info: PgBackRest.Info, startedAt: String, finishedAt: String, files: [BackupManifest.File])?
-        for service in services where only?.contains(service.name) ?? true {
+        for service in Self.backupOrder(services) where only?.contains(service.name) ?? true {
             let startedAt = Timestamp.format(Date())
             if let path = service.sqlitePath {
                 manifest.services[service.name] = try backUpSQLite(service.name, path, into: folder, startedAt: startedAt)
@@ -101,6 +101,15 @@ public struct BackupSet: Sendable {
         manifest.finishedAt = Timestamp.format(Date())
         try manifest.write(to: folder)
         return manifest
+    }
+
+    /// The saga log first, the gateway last: a saga log no later than its participants is always recoverable
+    /// (a participant that is ahead holds effects of running sagas, which resume and find them done, or of
+    /// sagas the log never saw, which the reconciliation compensates), while a participant behind the log may
+    /// have lost what a redo needs (a payment method, say).
+    static func backupOrder(_ services: [ServiceDatabase]) -> [ServiceDatabase] {
+        func rank(_ name: String) -> Int { name == "saga" ? 0 : name == "gateway" ? 2 : 1 }
+        return services.enumerated().sorted { (rank($0.element.name), $0.offset) < (rank($1.element.name), $1.offset) }.map(\.element)
     }
 
     private func backUpSQLite(_ name: String, _ path: String, into folder: String, startedAt: String) throws -> BackupManifest.Service {

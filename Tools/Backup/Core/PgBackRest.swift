@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// pgBackRest (https://pgbackrest.org/command.html) for the PostgreSQL cluster that holds the
 /// PostgreSQL-backed services' databases: full and incremental backups from its WAL archive, and restores to
@@ -87,12 +88,21 @@ public struct PgBackRest: Sendable {
         try? pgctl(["-m", "fast", "-w", "stop"])
         var arguments = ["--delta", "--set=\(label)", "--target-action=promote"]
         if let time {
-            arguments += ["--type=time", "--target=\(time)"]
+            // PostgreSQL's recovery_target_time takes `2026-11-30 10:15:00.5+00`, not RFC 3339's `T` and `Z`.
+            guard let date = Timestamp.parse(time) else { throw BackupError("\(time) is not an RFC 3339 time") }
+            let text = Timestamp.format(date).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "+00")
+            arguments += ["--type=time", "--target=\(text)"]
         } else {
             arguments += ["--type=immediate"]
         }
         try run(arguments + ["restore"])
-        try pgctl(["-l", dataDirectory + "/../restore.log", "-w", "-t", "300", "start", "-o", serverOptions])
+        let log = (dataDirectory as NSString).deletingLastPathComponent + "/restore.log"
+        do {
+            try pgctl(["-l", log, "-w", "-t", "300", "start", "-o", serverOptions])
+        } catch {
+            let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(8).joined(separator: "\n")
+            throw BackupError("the restored cluster did not start:\n\(tail)")
+        }
         defer { try? pgctl(["-m", "fast", "-w", "stop"]) }
         for _ in 0..<600 {
             let answer = try? runProgram(
@@ -103,7 +113,7 @@ public struct PgBackRest: Sendable {
             if answer?.trimmingCharacters(in: .whitespacesAndNewlines) == "f" { return }
             usleep(100_000)
         }
-        throw BackupError("the restored cluster did not finish recovery in 60 s (see \(dataDirectory)/../restore.log)")
+        throw BackupError("the restored cluster did not finish recovery in 60 s (see \(log))")
     }
 
     private func pgctl(_ arguments: [String]) throws {
