@@ -28,7 +28,7 @@ services=(gateway inventory order payment shipping saga)
     printf 'BACKUP_SERVICES=%s\n' "$(for i in "${!services[@]}"; do printf '%s=sqlite://%s/%s.db,' "${services[$i]}" "$DATA_DIR" "${services[$i]}"; done | sed 's/,$//')"
     printf 'SERVICE_PORTS=%s\n' "$(seq -s, "$BASE_PORT" $((BASE_PORT + 5)))"
     printf 'RECONCILE_MARKER=%s\n' "$DATA_DIR/RECONCILE_PENDING"
-    printf 'SERVICE_SECRET=%s\n' "$SERVICE_SECRET"
+    printf 'SERVICE_SECRET=%q\n' "$SERVICE_SECRET"
     for name in INVENTORY ORDER PAYMENT SHIPPING SAGA; do printf '%s_URL=%s\n' "$name" "$(printenv ${name}_URL)"; done
 } >"$DATA_DIR/ops.env"
 rm -f "$DATA_DIR/pids"

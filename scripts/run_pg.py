@@ -15,6 +15,7 @@ import json
 import os
 import pathlib
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -116,7 +117,10 @@ if os.geteuid() == 0:
     shutil.chown(pg, "postgres", "postgres")
 
 # WAL archiving into a pgBackRest repository (make backup, make restore AT=...), as in docker-compose.
-backups = pathlib.Path(VALUES.get("BACKUP_DIR") or ROOT / "backups").resolve()
+# The repository lives with make backup's sets (BACKUP_DIR, default ./backups); a run on another data folder
+# (the --check of make test) keeps its own beside its data, since a repository belongs to one cluster.
+default_backups = ROOT / "backups" if data == (ROOT / "data").resolve() else data / "backups"
+backups = pathlib.Path(VALUES.get("BACKUP_DIR") or default_backups).resolve()
 repository, pgbackrest_conf = backups / "pgbackrest", data / "pgbackrest.conf"
 for folder in (repository, data / "pgbackrest-log", data / "pgbackrest-lock"):
     folder.mkdir(parents=True, exist_ok=True)
@@ -143,6 +147,8 @@ if os.geteuid() == 0:
 archiving = (f"wal_level = replica\narchive_mode = on\narchive_timeout = 60\n"
              f"archive_command = 'pgbackrest --config={pgbackrest_conf} --stanza=sagamart archive-push %p'\n")
 (pg / "sagamart-archiving.conf").write_text(archiving)
+if os.geteuid() == 0:
+    shutil.chown(pg / "sagamart-archiving.conf", "postgres", "postgres")
 configuration = (pg / "postgresql.conf").read_text()
 if "include_if_exists = 'sagamart-archiving.conf'" not in configuration:
     (pg / "postgresql.conf").write_text(configuration + "\ninclude_if_exists = 'sagamart-archiving.conf'\n")
@@ -197,7 +203,7 @@ try:
         **{f"{name.upper()}_URL": environments["gateway"][f"{name.upper()}_URL"]
            for name in ("inventory", "order", "payment", "shipping", "saga")},
     }
-    (data / "ops.env").write_text("".join(f"{key}={value}\n" for key, value in ops.items()))
+    (data / "ops.env").write_text("".join(f"{key}={shlex.quote(value)}\n" for key, value in ops.items()))
     for name in order:
         spec = services[name]
         environment = {key: local(value, services) for key, value in spec.get("environment", {}).items()}

@@ -88,7 +88,7 @@ do {
             if acknowledgedFile != nil {
                 print("acknowledged checkouts lost: \(outcome.lost.count) of \(acknowledged.count)")
                 for checkout in outcome.lost {
-                    print("  LOST checkout \(checkout.checkoutId) order \(checkout.orderId) answered 201 at \(checkout.answeredAt)")
+                    print("  LOST checkout \(checkout.checkoutId) order \(checkout.orderId) requested at \(checkout.requestedAt)")
                 }
             }
             print(outcome.after.text)

@@ -20,12 +20,12 @@ public struct Reconciler: Sendable {
     public struct Acknowledged: Codable, Sendable, Equatable {
         public var checkoutId: String
         public var orderId: String
-        public var answeredAt: String
+        public var requestedAt: String
 
-        public init(checkoutId: String, orderId: String, answeredAt: String) {
+        public init(checkoutId: String, orderId: String, requestedAt: String) {
             self.checkoutId = checkoutId
             self.orderId = orderId
-            self.answeredAt = answeredAt
+            self.requestedAt = requestedAt
         }
     }
 

@@ -221,7 +221,7 @@ public struct BackupSet: Sendable {
         public struct Acknowledged: Codable, Sendable {
             public var checkoutId: String
             public var orderId: String
-            public var answeredAt: String
+            public var requestedAt: String
         }
 
         public var backup: String
@@ -265,6 +265,21 @@ public struct BackupSet: Sendable {
             acknowledged = (try? Self.acknowledgedCheckouts(gateway)) ?? []
         }
         var restored: [String: Restored.Service] = [:]
+        // PostgreSQL first: it is the step that can fail for reasons outside the set (the cluster, its
+        // owner's rights), and the SQLite files are only moved once it succeeded.
+        if let postgres, let latest = postgresServices.values.max(by: { ($0.label ?? "") < ($1.label ?? "") }) {
+            let started = Date()
+            log("PostgreSQL: pgBackRest restore of \(latest.label ?? "?")" + (time.map { " to \($0)" } ?? ""))
+            try postgres.restore(label: latest.label ?? "", at: time, serverOptions: serverOptions, port: postgresPort)
+            for (name, service) in postgresServices {
+                restored[name] = Restored.Service(
+                    kind: "postgres",
+                    backupTakenAt: time ?? service.finishedAt,
+                    seconds: Date().timeIntervalSince(started),
+                    setAside: nil
+                )
+            }
+        }
         for (name, service) in manifest.services.sorted(by: { $0.key < $1.key }) where service.kind == "sqlite" {
             let started = Date()
             let path = targets[name]!.sqlitePath!
@@ -285,19 +300,6 @@ public struct BackupSet: Sendable {
                 setAside: setAside
             )
         }
-        if let postgres, let latest = postgresServices.values.max(by: { ($0.label ?? "") < ($1.label ?? "") }) {
-            let started = Date()
-            log("PostgreSQL: pgBackRest restore of \(latest.label ?? "?")" + (time.map { " to \($0)" } ?? ""))
-            try postgres.restore(label: latest.label ?? "", at: time, serverOptions: serverOptions, port: postgresPort)
-            for (name, service) in postgresServices {
-                restored[name] = Restored.Service(
-                    kind: "postgres",
-                    backupTakenAt: time ?? service.finishedAt,
-                    seconds: Date().timeIntervalSince(started),
-                    setAside: nil
-                )
-            }
-        }
         return Restored(backup: folder, at: time, restoredAt: Timestamp.format(Date()), services: restored, acknowledged: acknowledged)
     }
 
@@ -308,7 +310,7 @@ public struct BackupSet: Sendable {
                 let body = try? JSONSerialization.jsonObject(with: Data(row[1].utf8)) as? [String: Any],
                 let orderId = body["orderId"] as? String
             else { return nil }
-            return Restored.Acknowledged(checkoutId: row[0], orderId: orderId, answeredAt: row[2])
+            return Restored.Acknowledged(checkoutId: row[0], orderId: orderId, requestedAt: row[2])
         }
     }
 }

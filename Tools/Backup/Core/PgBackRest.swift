@@ -96,7 +96,7 @@ public struct PgBackRest: Sendable {
             arguments += ["--type=immediate"]
         }
         try run(arguments + ["restore"])
-        let log = (dataDirectory as NSString).deletingLastPathComponent + "/restore.log"
+        let log = dataDirectory + "/restore.log"
         do {
             try pgctl(["-l", log, "-w", "-t", "300", "start", "-o", serverOptions])
         } catch {
@@ -104,10 +104,14 @@ public struct PgBackRest: Sendable {
             throw BackupError("the restored cluster did not start:\n\(tail)")
         }
         defer { try? pgctl(["-m", "fast", "-w", "stop"]) }
+        // Over the server's Unix socket (`-k DIR` in its options) where it has one: local connections of the
+        // cluster's owner are trusted, TCP ones may need a password.
+        let words = serverOptions.split(separator: " ").map(String.init)
+        let host = words.firstIndex(of: "-k").flatMap { $0 + 1 < words.count ? words[$0 + 1] : nil } ?? "127.0.0.1"
         for _ in 0..<600 {
             let answer = try? runProgram(
                 binDirectory + "/psql",
-                ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", "postgres", "-At", "-c", "SELECT pg_is_in_recovery()"],
+                ["-h", host, "-p", "\(port)", "-U", "postgres", "-d", "postgres", "-At", "-c", "SELECT pg_is_in_recovery()"],
                 user: user
             )
             if answer?.trimmingCharacters(in: .whitespacesAndNewlines) == "f" { return }
