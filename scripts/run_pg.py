@@ -200,10 +200,13 @@ try:
         "PGBACKREST_CONFIG": str(pgbackrest_conf), "PGBACKREST_STANZA": "sagamart",
         "PG_DATA": str(pg), "PG_BIN": str(PG_BIN), "PG_PORT": str(args.pg_port), "PG_SERVER_OPTIONS": server_options,
         "SERVICE_SECRET": environments["saga"]["SERVICE_SECRET"],
+        # The repository's cipher passphrase: make backup encrypts the SQLite copies with the same key.
+        **({"BACKUP_KEY": VALUES["BACKUP_KEY"]} if VALUES.get("BACKUP_KEY") else {}),
         **{f"{name.upper()}_URL": environments["gateway"][f"{name.upper()}_URL"]
            for name in ("inventory", "order", "payment", "shipping", "saga")},
     }
     (data / "ops.env").write_text("".join(f"{key}={shlex.quote(value)}\n" for key, value in ops.items()))
+    os.chmod(data / "ops.env", 0o600)
     for name in order:
         spec = services[name]
         environment = {key: local(value, services) for key, value in spec.get("environment", {}).items()}

@@ -88,6 +88,24 @@ def check_compose():
     for name, service in services.items():
         if name not in SERVICES and name != "postgres":
             problems.append(f"compose: unexpected service {name}")
+    # The cluster archives its WAL into a pgBackRest repository on a volume, with the stanza made at init.
+    postgres = services.get("postgres", {})
+    command = " ".join(postgres.get("command", []))
+    for setting in ("wal_level=replica", "archive_mode=on", "archive_command=pgbackrest --stanza=sagamart archive-push %p"):
+        if setting not in command:
+            problems.append(f"compose: postgres does not run with {setting}")
+    mounts = [v.split(":")[1] for v in postgres.get("volumes", []) if isinstance(v, str)]
+    for mount in ("/var/lib/pgbackrest", "/etc/pgbackrest/pgbackrest.conf"):
+        if mount not in mounts:
+            problems.append(f"compose: postgres does not mount {mount}")
+    if not any(m.startswith("/docker-entrypoint-initdb.d/") and "pgbackrest" in m for m in mounts):
+        problems.append("compose: postgres does not create the pgBackRest stanza at init")
+    image = ROOT / str(postgres.get("build", {}).get("context", "")) / "Dockerfile"
+    if not image.is_file() or "pgbackrest" not in image.read_text():
+        problems.append("compose: postgres is not built from an image that installs pgbackrest")
+    cipher = str(postgres.get("environment", {}).get("PGBACKREST_REPO1_CIPHER_PASS", ""))
+    if not re.fullmatch(r"\$\{BACKUP_KEY:\?[^}]*\}", cipher):
+        problems.append("compose: the pgBackRest repository is not encrypted with BACKUP_KEY from the environment")
 
 
 def check_kubernetes():
@@ -145,6 +163,14 @@ def check_dockerfile():
             problems.append(f"Package.swift: no executable product {name}")
         if f"--product {name}" not in text or f'"$bin"/{name}' not in text:
             problems.append(f"Dockerfile: {name} is not built and copied into the image")
+    for name in ("audit", "backup"):
+        if f'.executable(name: "{name}"' not in package:
+            problems.append(f"Package.swift: no executable product {name}")
+        if f"--product {name}" not in text or f'"$bin"/{name}' not in text:
+            problems.append(f"Dockerfile: the {name} command is not built and copied into the image")
+    for folder in ("Shared", "Services", "Tools"):
+        if f"COPY {folder} {folder}" not in text:
+            problems.append(f"Dockerfile: {folder} is not copied into the build")
     if "*.resources" not in text:
         problems.append("Dockerfile: the migrations (resource bundles) are not copied into the image")
 

@@ -18,7 +18,9 @@ struct DeployFilesTests {
         let root = temporaryDirectory()
         let manager = FileManager.default
         try manager.createDirectory(atPath: "\(root)/Deploy", withIntermediateDirectories: true)
-        for item in ["Services", "Shared", "Package.swift", "docker-compose.yml", "Deploy/k8s", "Deploy/postgres", "Deploy/Dockerfile"] {
+        for item in [
+            "Services", "Shared", "Tools", "Package.swift", "docker-compose.yml", "Deploy/k8s", "Deploy/postgres", "Deploy/Dockerfile",
+        ] {
             try manager.copyItem(atPath: "\(Self.repository)/\(item)", toPath: "\(root)/\(item)")
         }
         let path = "\(root)/\(file)"
@@ -66,6 +68,25 @@ struct DeployFilesTests {
         #expect(root.contains("must run as a non-root user"))
         let missing = try await check(editing: "Deploy/Dockerfile") { $0.replacingOccurrences(of: " --product shipping", with: "") }
         #expect(missing.contains("shipping is not built"))
+    }
+
+    @Test func aClusterWithoutItsWALArchiveOrAnUnencryptedRepositoryIsCaught() async throws {
+        let archive = try await check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(of: "archive_mode=on", with: "archive_mode=off")
+        }
+        #expect(archive.contains("postgres does not run with archive_mode=on"))
+        let volume = try await check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(of: "      - pgbackrest:/var/lib/pgbackrest\n", with: "")
+        }
+        #expect(volume.contains("postgres does not mount /var/lib/pgbackrest"))
+        let image = try await check(editing: "Deploy/postgres/Dockerfile") { $0.replacingOccurrences(of: "pgbackrest", with: "nothing") }
+        #expect(image.contains("not built from an image that installs pgbackrest"))
+        let cipher = try await check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(of: "${BACKUP_KEY:?set BACKUP_KEY}", with: "dev-backup-key")
+        }
+        #expect(cipher.contains("not encrypted with BACKUP_KEY"))
+        let tool = try await check(editing: "Deploy/Dockerfile") { $0.replacingOccurrences(of: " --product backup", with: "") }
+        #expect(tool.contains("the backup command is not built"))
     }
 
     @Test func aDefaultForASecretIsCaught() async throws {
