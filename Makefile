@@ -55,6 +55,9 @@ restore-drill: deps
 	$(SWIFT) build --build-tests
 	RESTORE_DRILL_CHECKOUTS=$${CHECKOUTS:-200} $(SWIFT) test --skip-build --filter RestoreDrillTests
 
+bench-backup: deps
+	@scripts/bench-backup.sh
+
 bench: bench-http bench-checkout bench-events
 
 bench-events: deps
