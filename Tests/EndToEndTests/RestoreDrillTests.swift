@@ -153,6 +153,9 @@ import Testing
             ready[name] = ContinuousClock.now - started
         }
 
+        let restoreReport = FileManager.default.contents(atPath: system.directory + "/RECONCILE_PENDING") ?? Data()
+        let restoredServices =
+            ((try? JSONSerialization.jsonObject(with: restoreReport)) as? [String: Any])?["services"] as? [String: [String: Any]]
         // The reconciliation brings the services back to one state and names the acknowledged checkouts lost.
         let reconciled = try await system.runCommand(
             "saga",
@@ -197,12 +200,14 @@ import Testing
         var lines = [
             "restore drill (\(layout)): \(answered()) checkouts, \(acknowledged.count) acknowledged, \(lost.count) lost by the restore;"
                 + " restore \(restoreTime.formatted(.units(allowed: [.milliseconds])))",
-            "  service    kind      backup taken at                 bytes  RPO (s)  RTO (s)",
+            "  service    kind      backup taken at                 bytes  restore (s)  RPO (s)  RTO (s)",
         ]
         for name in SagaMartSystem.services {
             let service = services[name]!
             let bytes = (service["files"] as? [[String: Any]] ?? []).reduce(0) { $0 + ($1["bytes"] as? Int ?? 0) }
             let rpo = disaster.timeIntervalSince(points[name]!)
+            let restoring = restoredServices?[name]?["seconds"] as? Double ?? 0
+            // Time to ready: the whole restore (the system stays down until it ends), then the service's start.
             let rto =
                 Double(restoreTime.components.seconds) + Double(restoreTime.components.attoseconds) / 1e18
                 + Double(ready[name]!.components.seconds) + Double(ready[name]!.components.attoseconds) / 1e18
@@ -210,7 +215,7 @@ import Testing
                 "  " + name.padding(toLength: 10, withPad: " ", startingAt: 0)
                     + " " + (service["kind"] as! String).padding(toLength: 9, withPad: " ", startingAt: 0)
                     + " " + (service["finishedAt"] as! String).padding(toLength: 30, withPad: " ", startingAt: 0)
-                    + String(format: " %8d %8.2f %8.2f", bytes, rpo, rto)
+                    + String(format: " %8d %12.2f %8.2f %8.2f", bytes, restoring, rpo, rto)
             )
         }
         print(lines.joined(separator: "\n"))
