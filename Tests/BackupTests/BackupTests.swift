@@ -166,3 +166,65 @@ import Testing
         return (Int64(data.count), SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
     }
 }
+
+/// pgBackRest on a cluster that archives its WAL: a full backup, an incremental one on top, and restores to
+/// the end of the latest backup and to a point in time between two writes.
+@Suite(.enabled(if: PostgresCluster.isAvailable && FileManager.default.fileExists(atPath: "/usr/bin/pgbackrest")))
+struct PostgresBackupTests {
+    @Test func fullThenIncrementalThenPointInTime() async throws {
+        let cluster = try await offPool { try PostgresCluster(archiving: true) }
+        defer { cluster.destroy() }
+        let url = try await cluster.createDatabase(prefix: "pitr", ownRole: true)
+        let postgres = PgBackRest(
+            config: cluster.pgBackRestConfig,
+            stanza: "sagamart",
+            dataDirectory: cluster.dataDirectory,
+            binDirectory: PostgresCluster.binDirectory!
+        )
+        let set = BackupSet(services: [try ServiceDatabase(name: "inventory", url: url)], postgres: postgres, cipher: nil)
+        func insert(_ n: Int) async throws {
+            let database = try openDatabase(url: try DatabaseURL(url), poolSize: 1)
+            try await database.write { try $0.execute("INSERT INTO notes (n) VALUES ($1)", n) }
+            await database.close()
+        }
+        func rows() async throws -> [Int] {
+            let database = try openDatabase(url: try DatabaseURL(url), poolSize: 1)
+            defer { Task { await database.close() } }
+            return try await database.read { try $0.query("SELECT n FROM notes ORDER BY n", []).map { try $0.decode("n", as: Int.self) } }
+        }
+        let database = try openDatabase(url: try DatabaseURL(url), poolSize: 1)
+        try await Migrator([Migration(version: 1, name: "init", sql: "CREATE TABLE notes (n BIGINT PRIMARY KEY)")]).migrate(database)
+        await database.close()
+        try await insert(1)
+        let folder = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let full = try await offPool { try set.create(in: folder + "/full", type: "full") }
+        #expect(full.services["inventory"]?.type == "full")
+        #expect(full.services["inventory"]?.schema?.migration == "1_init")
+        #expect(full.services["inventory"]?.lsnStart?.isEmpty == false)
+        try await insert(2)
+        let incremental = try await offPool { try set.create(in: folder + "/incr", type: "incr") }
+        #expect(incremental.services["inventory"]?.type == "incr")
+        #expect(incremental.services["inventory"]?.files.isEmpty == false)
+        try await insert(3)
+        try await Task.sleep(for: .milliseconds(300))
+        let between = Timestamp.format(Date())
+        try await Task.sleep(for: .milliseconds(300))
+        try await insert(4)
+        try await offPool { try cluster.archiveCurrentWAL() }
+
+        // To a point in time through the archive: 3 was written before it, 4 after.
+        _ = try await offPool {
+            try set.restore(folder + "/incr", at: between, serverOptions: cluster.serverOptions, postgresPort: cluster.port)
+        }
+        try await offPool { try cluster.start() }
+        #expect(try await rows() == [1, 2, 3])
+        cluster.stop()
+        // To the end of the incremental backup.
+        _ = try await offPool {
+            try set.restore(folder + "/incr", at: nil, serverOptions: cluster.serverOptions, postgresPort: cluster.port)
+        }
+        try await offPool { try cluster.start() }
+        #expect(try await rows() == [1, 2])
+    }
+}

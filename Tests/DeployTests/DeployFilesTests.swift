@@ -119,3 +119,35 @@ struct RunComposeLocallyTests {
         #expect(output.contains("saga"))
     }
 }
+
+/// `make run` after `make restore`: the restore leaves its report in the data folder, and the next start
+/// reconciles the services by itself and names the acknowledged checkouts the restore lost.
+@Suite("make run after a restore")
+struct RunAfterRestoreTests {
+    @Test func theNextStartReconcilesAndReportsTheLostCheckouts() async throws {
+        let data = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let report = #"{"acknowledged":[{"checkoutId":"ck-lost-1","orderId":"no-such-order","requestedAt":"2026-11-30T10:00:00Z"}]}"#
+        try report.write(toFile: data + "/RECONCILE_PENDING", atomically: true, encoding: .utf8)
+        let environment = ProcessInfo.processInfo.environment.merging([
+            "DATA_DIR": data, "BASE_PORT": "\(try freePorts(count: 6))", "BIN": productsDirectory, "LOG_LEVEL": "warning",
+        ]) { _, new in new }
+        let runner = try ChildProcess("/bin/bash", ["\(DeployFilesTests.repository)/scripts/run.sh"], environment: environment)
+        defer { runner.signal(SIGKILL) }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline && !runner.output.contains("SagaMart is running") {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let output = runner.output
+        runner.signal(SIGTERM)
+        _ = await runner.wait(timeout: .seconds(20))
+        #expect(output.contains("reconciling after the restore"), "\(output)")
+        #expect(output.contains("acknowledged checkouts lost: 1 of 1"), "\(output)")
+        #expect(output.contains("LOST checkout ck-lost-1"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: data + "/RECONCILE_PENDING"))
+        let kept = try FileManager.default.contentsOfDirectory(atPath: data).filter { $0.hasPrefix("restore-") }
+        #expect(kept.count == 1, "the restore's report is kept under its time")
+        let ops = try String(contentsOfFile: data + "/ops.env", encoding: .utf8)
+        #expect(ops.contains("BACKUP_SERVICES=gateway=sqlite://\(data)/gateway.db"))
+    }
+}
