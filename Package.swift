@@ -165,7 +165,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["Storage", "HTTP"],
+            dependencies: ["Storage", "HTTP", "BackupCore"],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"], path: "Tests/HTTPTests"),

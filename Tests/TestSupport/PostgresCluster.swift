@@ -1,3 +1,4 @@
+import BackupCore
 import Foundation
 import Storage
 import Synchronization
@@ -171,37 +172,15 @@ public final class PostgresCluster: Sendable {
     }
 }
 
-/// Runs a program to completion and returns its output; a non-zero exit is an error with the output.
-///
-/// Uses posix_spawn and waitpid directly: Foundation's `Process.waitUntilExit` was seen to miss the
-/// child's exit under the test runner. Output goes to a file, not a pipe, because a server the program
-/// starts (pg_ctl start) would inherit a pipe and keep it open.
+/// Runs a program to completion and returns its output; a non-zero exit is a `ClusterError` with the output
+/// (the `backup` command's `runProgram`: posix_spawn and waitpid, output through a file).
 @discardableResult
 public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
-    let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("sagamart-run-\(UUID().uuidString).log").path
-    defer { try? FileManager.default.removeItem(atPath: outputPath) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { for pointer in env { free(pointer) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, env)
-    guard spawned == 0 else { throw PostgresCluster.ClusterError(message: "cannot start \(executable): error \(spawned)") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-    let exited = (status & 0x7F) == 0
-    let code = (status >> 8) & 0xFF
-    guard exited && code == 0 else {
-        throw PostgresCluster.ClusterError(message: "\(executable) \(arguments.joined(separator: " ")) failed (status \(status)): \(text)")
+    do {
+        return try runProgram(executable, arguments, environment: environment)
+    } catch {
+        throw PostgresCluster.ClusterError(message: "\(error)")
     }
-    return text
 }
 
 /// The next port `freePorts` tries: each is handed out once per test process, from 10000 to 32000, below

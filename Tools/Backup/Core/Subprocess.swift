@@ -5,7 +5,12 @@ import Foundation
 /// caller is root). posix_spawn and waitpid directly, output to a file: a server the program starts (pg_ctl
 /// start) would inherit a pipe and keep it open.
 @discardableResult
-public func runProgram(_ executable: String, _ arguments: [String], user: String? = nil) throws -> String {
+public func runProgram(
+    _ executable: String,
+    _ arguments: [String],
+    user: String? = nil,
+    environment: [String: String]? = nil
+) throws -> String {
     var (executable, arguments) = (executable, arguments)
     if let user {
         arguments = ["-u", user, "--", executable] + arguments
@@ -21,7 +26,7 @@ public func runProgram(_ executable: String, _ arguments: [String], user: String
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
-    let env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer { for pointer in env { free(pointer) } }
     var pid: pid_t = 0
     let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, env)
