@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench-backup: the system on SQLite (release build, synchronous=FULL) with ORDERS orders (100000), and
+# make bench-backup: the system on SQLite (release build, synchronous=FULL) filled with ORDERS orders (100000), then
 #  - checkouts/s for DURATION seconds (20) with no backup, then while backups of every service run back to
 #    back (the target: at most 20 % lower);
 #  - the time and size of a backup set with that many orders, its restore, and the time until the restarted
@@ -41,19 +41,18 @@ bench() { "$BIN/checkout-bench" --gateway "$GATEWAY" --concurrency "$CONCURRENCY
 set -a; . "$DATA_DIR/ops.env"; set +a
 
 echo "backup benchmark: $CONCURRENCY clients through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL)"
+echo "  filling up to $ORDERS orders..."
+while (( $(sold) < ORDERS )); do "$BIN/checkout-bench" --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration 30 >/dev/null; done
+echo "  $(sold) orders; database files (kB): $(for s in gateway inventory order payment shipping saga; do printf '%s %s  ' $s $(( $(stat -c %s "$DATA_DIR/$s.db") / 1024 )); done)"
 echo "  no backup running:"
 bench "$DURATION"
-echo "  backups of every service running back to back:"
+echo "  backups of every service running back to back (the backup at nice 19):"
 (n=0; while [[ ! -f $DATA_DIR/stop-backups ]]; do n=$((n + 1)); "$BIN/backup" create --out "$DATA_DIR/loop-$n" >/dev/null; rm -rf "$DATA_DIR/loop-$n"; done; echo "$n" >"$DATA_DIR/backups-taken") &
 looper=$!
 bench "$DURATION"
 touch "$DATA_DIR/stop-backups"
 wait $looper
-echo "    ($(cat "$DATA_DIR/backups-taken") backup sets taken meanwhile)"
-
-echo "  filling up to $ORDERS orders..."
-while (( $(sold) < ORDERS )); do "$BIN/checkout-bench" --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration 30 >/dev/null; done
-echo "  $(sold) orders; database files (kB): $(for s in gateway inventory order payment shipping saga; do printf '%s %s  ' $s $(( $(stat -c %s "$DATA_DIR/$s.db") / 1024 )); done)"
+echo "    ($(cat "$DATA_DIR/backups-taken") backup set(s) taken meanwhile, the last one finished after the measurement)"
 started=$(date +%s.%N)
 "$BIN/backup" create --out "$DATA_DIR/set" >/dev/null
 ended=$(date +%s.%N)
@@ -67,5 +66,5 @@ printf "  restore: %.2f s\n" "$(python3 -c "print($ended - $started)")"
 started=$(date +%s.%N)
 start
 ended=$(date +%s.%N)
-printf "  restarted, reconciled and ready: %.2f s\n" "$(python3 -c "print($ended - $started)")"
+printf "  restarted, reconciled (the auditor over every order) and ready: %.2f s\n" "$(python3 -c "print($ended - $started)")"
 grep -E "before:|acknowledged checkouts lost|consistency report" "$DATA_DIR/run.log" | sed 's/^ */    /'

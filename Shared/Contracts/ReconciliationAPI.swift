@@ -56,6 +56,41 @@ public enum ReconciliationAPI {
         }
     }
 
+    /// An order as the auditor needs it (the projected view's row without its lines).
+    public struct Order: Codable, Sendable, Equatable {
+        public var id: String
+        public var customerId: String
+        public var checkoutId: String
+        public var status: String
+        public var reason: String?
+        public var totalCents: Int64
+        public var currency: String
+        public var createdAt: String
+        public var updatedAt: String
+
+        public init(
+            id: String,
+            customerId: String,
+            checkoutId: String,
+            status: String,
+            reason: String?,
+            totalCents: Int64,
+            currency: String,
+            createdAt: String,
+            updatedAt: String
+        ) {
+            self.id = id
+            self.customerId = customerId
+            self.checkoutId = checkoutId
+            self.status = status
+            self.reason = reason
+            self.totalCents = totalCents
+            self.currency = currency
+            self.createdAt = createdAt
+            self.updatedAt = updatedAt
+        }
+    }
+
     /// A saga as the auditor needs it: its outcome, the ids of the effects it owns, when it last moved,
     /// and how many times each step's action or compensation succeeded (`order.create:do` -> 1).
     public struct Saga: Codable, Sendable, Equatable {

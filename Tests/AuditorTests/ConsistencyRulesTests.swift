@@ -45,19 +45,15 @@ import Testing
         )
     }
 
-    func order(_ n: Int, _ status: String) -> OrderAPI.Order {
-        OrderAPI.Order(
+    func order(_ n: Int, _ status: String) -> ReconciliationAPI.Order {
+        ReconciliationAPI.Order(
             id: "o\(n)",
             customerId: "alice",
             checkoutId: "c\(n)",
             status: status,
             reason: nil,
-            items: [OrderAPI.Line(sku: "MUG", quantity: 2, unitPriceCents: 1000)],
             totalCents: 2000,
             currency: "EUR",
-            payment: nil,
-            shipment: nil,
-            version: 1,
             createdAt: recently,
             updatedAt: recently
         )

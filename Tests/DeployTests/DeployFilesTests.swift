@@ -141,6 +141,10 @@ struct RunAfterRestoreTests {
         let output = runner.output
         runner.signal(SIGTERM)
         _ = await runner.wait(timeout: .seconds(20))
+        // Whatever the script's own stop left running (its services are in DATA_DIR/pids).
+        for line in ((try? String(contentsOfFile: data + "/pids", encoding: .utf8)) ?? "").split(separator: "\n") {
+            if let pid = line.split(separator: " ").last.flatMap({ Int32($0) }) { kill(pid, SIGKILL) }
+        }
         #expect(output.contains("reconciling after the restore"), "\(output)")
         #expect(output.contains("acknowledged checkouts lost: 1 of 1"), "\(output)")
         #expect(output.contains("LOST checkout ck-lost-1"), "\(output)")

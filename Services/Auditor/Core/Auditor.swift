@@ -64,7 +64,10 @@ public struct Auditor: Sendable {
     }
 
     /// Two passes; a violation counts when both find it.
-    public func run() async throws -> ConsistencyReport {
+    public func run() async throws -> ConsistencyReport { try await audit().report }
+
+    /// The report, and the snapshot of the last pass (what the reconciliation checks acknowledged checkouts on).
+    public func audit() async throws -> (report: ConsistencyReport, snapshot: AuditSnapshot) {
         let started = ContinuousClock.now
         let first = try await snapshot()
         var (violations, totals) = ConsistencyRules.evaluate(first, now: Date(), limits: limits)
@@ -78,7 +81,7 @@ public struct Auditor: Sendable {
             last = second
         }
         let elapsed = ContinuousClock.now - started
-        return ConsistencyReport(
+        let report = ConsistencyReport(
             generatedAt: Timestamp.format(Date()),
             violations: violations.sorted { ($0.kind.rawValue, $0.identity) < ($1.kind.rawValue, $1.identity) },
             failedSagas: last.sagas.filter { $0.status == "FAILED" }.map(\.id),
@@ -86,6 +89,7 @@ public struct Auditor: Sendable {
             totals: totals,
             durationMs: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
         )
+        return (report, last)
     }
 
     /// Reads every service: participants and orders first, the sagas last.
@@ -96,7 +100,7 @@ public struct Auditor: Sendable {
         snapshot.reservations = try await all("inventory", "/v1/reconciliation/reservations", limit: ReconciliationAPI.maxPageSize)
         snapshot.payments = try await all("payment", "/v1/reconciliation/payments", limit: ReconciliationAPI.maxPageSize)
         snapshot.shipments = try await all("shipping", "/v1/reconciliation/shipments", limit: ReconciliationAPI.maxPageSize)
-        snapshot.orders = try await all("order", "/v1/orders", limit: 200)
+        snapshot.orders = try await all("order", "/v1/reconciliation/orders", limit: ReconciliationAPI.maxPageSize)
         snapshot.sagas = try await all("saga", "/v1/reconciliation/sagas", limit: ReconciliationAPI.maxPageSize)
         return snapshot
     }

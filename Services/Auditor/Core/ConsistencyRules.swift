@@ -10,7 +10,7 @@ public struct AuditSnapshot: Sendable {
     public var reservations: [ReconciliationAPI.Effect] = []
     public var payments: [ReconciliationAPI.Effect] = []
     public var shipments: [ReconciliationAPI.Effect] = []
-    public var orders: [OrderAPI.Order] = []
+    public var orders: [ReconciliationAPI.Order] = []
     public var sagas: [ReconciliationAPI.Saga] = []
     public var feeds: [FeedLag] = []
 
@@ -198,7 +198,7 @@ public enum ConsistencyRules {
                     .orphanOrder,
                     ids: ["order": order.id],
                     detail: "\(order.status) order with no checkout saga",
-                    ageSeconds: age(order.updatedAt ?? order.createdAt),
+                    ageSeconds: age(order.updatedAt),
                     observed: order.status
                 )
             )

@@ -44,7 +44,8 @@ public struct Reconciler: Sendable {
 
     /// Repairs, audits again, and checks the checkouts acknowledged before a restore.
     public func run(acknowledged: [Acknowledged] = [], log: @Sendable (Repair) -> Void = { _ in }) async throws -> Outcome {
-        let before = try await auditor.run()
+        let first = try await auditor.audit()
+        let before = first.report
         var repairs: [Repair] = []
         var redriven = Set<String>()
         // Sagas first: a saga's re-drive may be all a disagreeing participant needs.
@@ -81,37 +82,21 @@ public struct Reconciler: Sendable {
             log(repair)
             repairs.append(repair)
         }
-        let after = repairs.isEmpty ? before : try await auditor.run()
-        return Outcome(before: before, repairs: repairs, after: after, lost: try await lost(acknowledged))
-    }
-
-    private struct OrderStatus: Decodable {
-        var status: String
-        var reason: String?
+        let after = repairs.isEmpty ? first : try await auditor.audit()
+        return Outcome(before: before, repairs: repairs, after: after.report, lost: lost(acknowledged, orders: after.snapshot.orders))
     }
 
     /// The acknowledged checkouts whose order is not approved (or cancelled by its customer) now: the order
     /// is gone, or was rejected or cancelled by a reconciliation.
-    func lost(_ acknowledged: [Acknowledged]) async throws -> [Acknowledged] {
-        var lost: [Acknowledged] = []
-        for checkout in acknowledged {
-            let response = try await auditor.client.get(
-                (auditor.urls["order"] ?? "") + "/v1/orders/\(segment(checkout.orderId))",
-                headers: auditor.authenticator.authorization(for: "order")
-            )
-            guard response.status.code != 404 else {
-                lost.append(checkout)
-                continue
-            }
-            guard response.status.code == 200, let order = try? response.decode(OrderStatus.self) else {
-                throw Auditor.Failure(description: "order answered \(response.status.code) for order \(checkout.orderId)")
-            }
+    func lost(_ acknowledged: [Acknowledged], orders: [ReconciliationAPI.Order]) -> [Acknowledged] {
+        let byId = Dictionary(orders.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        return acknowledged.filter { checkout in
+            guard let order = byId[checkout.orderId] else { return true }
             let kept =
                 ConsistencyRules.approved.contains(order.status)
                 || (order.status == "CANCELLED" && !(order.reason ?? "").hasPrefix(Self.reason))
-            if !kept { lost.append(checkout) }
+            return !kept
         }
-        return lost
     }
 
     /// The reason a reconciliation gives the orders it rejects or cancels.

@@ -100,6 +100,30 @@ struct OrderRoutes {
                 body: Array(("{\"items\":[" + items.joined(separator: ",") + "]}").utf8)
             )
         }
+        Reconciliation.mount("/v1/reconciliation/orders", on: &router, database: database, key: \ReconciliationAPI.Order.id) {
+            connection,
+            after,
+            limit in
+            try connection.query(
+                """
+                SELECT id, customer_id, checkout_id, status, reason, total_cents, currency, created_at, updated_at
+                FROM order_view WHERE id > $1 ORDER BY id LIMIT $2
+                """,
+                [.text(after), .integer(Int64(limit))]
+            ).map { row in
+                ReconciliationAPI.Order(
+                    id: try row.decode("id"),
+                    customerId: try row.decode("customer_id"),
+                    checkoutId: try row.decode("checkout_id"),
+                    status: try row.decode("status"),
+                    reason: try row.decode("reason", as: String?.self),
+                    totalCents: try row.decode("total_cents"),
+                    currency: try row.decode("currency"),
+                    createdAt: try row.decode("created_at"),
+                    updatedAt: try row.decode("updated_at")
+                )
+            }
+        }
         router.get("/v1/orders") { request in
             let limit = min(max(Int(request.query["limit"] ?? "50") ?? 50, 1), 200)
             let customer = request.query["customerId"]

@@ -89,6 +89,9 @@ func listening(_ port: Int) -> Bool {
 do {
     switch command {
     case "create":
+        // A backup is background work: the services' requests come first on a busy machine (nice 19; the
+        // SQLite copies and pgBackRest, a child, run at that priority).
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
         let stamp = Timestamp.format(Date()).replacingOccurrences(of: ":", with: "").prefix(17)
         let folder = options["out"] ?? "\(setting("BACKUP_DIR") ?? "./backups")/\(stamp)Z"
         let started = Date()
