@@ -24,7 +24,8 @@ SERVICES = {"gateway": 8080, "inventory": 8081, "order": 8082, "payment": 8083, 
 # Tuning knobs with safe defaults, and test-only settings: a deployment need not set them.
 OPTIONAL = {"HTTP_MAX_CONNECTIONS", "HTTP_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT", "HTTP_IDLE_TIMEOUT", "DATABASE_POOL_SIZE",
             "SAGA_CALL_TIMEOUT", "CHECKOUT_WAIT", "TEST_COMMAND_DELAY", "SAGA_STEP_DEADLINE",
-            "SAGA_LEASE", "SAGA_CLAIM_INTERVAL", "SAGA_REPLICA_ID", "CATALOG_CACHE_TTL", "FEED_WAIT_SECONDS"}
+            "SAGA_LEASE", "SAGA_CLAIM_INTERVAL", "SAGA_REPLICA_ID", "CATALOG_CACHE_TTL", "FEED_WAIT_SECONDS",
+            "DATABASE_READ_URL", "READ_REPLICA_MAX_LAG"}
 problems = []
 
 

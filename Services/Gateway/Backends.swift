@@ -26,6 +26,8 @@ struct Backends: Sendable {
         for field in runtime.authenticator.authorization(for: service).fields {
             request.headers.replaceOrAdd(name: field.name, value: field.value)
         }
+        // The client's read-your-writes token goes to every service its request reads from.
+        if let token = ConsistencyTokens.current { request.headers.replaceOrAdd(name: ConsistentReads.header, value: token) }
         let response: Response
         do {
             response = try await runtime.client.execute(request)

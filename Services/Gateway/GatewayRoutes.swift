@@ -7,6 +7,7 @@ import Storage
 /// The public API (`/v1`), the only one users reach.
 struct GatewayRoutes {
     let backends: Backends
+    let tokens: ConsistencyTokens
     let catalog: CatalogCache
     let checkouts: CheckoutStore
     let checkoutWait: Duration
@@ -42,7 +43,7 @@ struct GatewayRoutes {
             catalog.invalidate(sku: sku)
             return response
         }
-        router.post("/v1/checkout") { request in try await checkout(request) }
+        router.post("/v1/checkout") { request in await tokens.stamp(try await checkout(request)) }
         router.get("/v1/checkouts/{id}") { request in
             let saga = try await visibleSaga(request.parameters["id"] ?? "")
             return try Response.json(
@@ -57,7 +58,7 @@ struct GatewayRoutes {
             return try passThrough(try await backends.call("order", "GET", "/v1/orders" + (query.isEmpty ? "" : "?" + query)))
         }
         router.get("/v1/orders/{id}") { request in try await orderView(try await visibleOrder(request.parameters["id"] ?? "")) }
-        router.post("/v1/orders/{id}/cancel") { request in try await cancel(request) }
+        router.post("/v1/orders/{id}/cancel") { request in await tokens.stamp(try await cancel(request)) }
         for event in ["dispatch", "deliver"] {
             router.post("/v1/shipments/{id}/\(event)") { request in
                 try Access.requireAdmin()

@@ -44,6 +44,7 @@ await ServiceMain.run("gateway") {
     var router = Router()
     GatewayRoutes(
         backends: backends,
+        tokens: ConsistencyTokens(backends: backends),
         catalog: catalog,
         checkouts: CheckoutStore(database: database),
         checkoutWait: try environment.get("CHECKOUT_WAIT", default: Duration.seconds(10))
@@ -78,6 +79,6 @@ await ServiceMain.run("gateway") {
         migrator: migrator,
         alongside: [catalogFeed],
         authenticated: false,
-        extraMiddleware: [keys.middleware()]
+        extraMiddleware: [keys.middleware(), ConsistencyTokens.middleware()]
     )
 }

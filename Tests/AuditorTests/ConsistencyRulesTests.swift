@@ -100,6 +100,16 @@ import Testing
         #expect(violations.first { $0.kind == .moneyNotConserved }?.ids["saga"] == "c1")
     }
 
+    /// The order read before the saga finished: a disagreement of the order itself (until a second pass).
+    @Test func aFinishedSagaWhoseOrderIsBehindDisagrees() {
+        var snapshot = consistent()
+        snapshot.orders[0].status = "PENDING"
+        let violations = ConsistencyRules.evaluate(snapshot, now: now, limits: AuditLimits()).violations
+        let order = violations.first { $0.kind == .participantDisagrees }
+        #expect(order?.ids == ["saga": "c1", "order": "o1"])
+        #expect(order?.observed == "PENDING")
+    }
+
     @Test func anInFlightSagaIsNotAViolationButAStuckOneIs() {
         var snapshot = consistent()
         snapshot.sagas[0].status = "RUNNING"

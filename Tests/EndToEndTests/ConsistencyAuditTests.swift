@@ -12,6 +12,20 @@ import Testing
     func theAuditorIsCleanUnderTrafficAndNamesAndRepairsWhatDisagrees(_ layout: Layout) async throws {
         let system = try await SagaMartSystem(layout: layout)
         defer { system.stopAll() }
+        do {
+            try await audit(system)
+        } catch {
+            // Which process went away, and what it said last.
+            for name in SagaMartSystem.services where !system.isRunning(name) {
+                let output = system.output(name)
+                try? output.write(toFile: "/tmp/crash-\(name).log", atomically: true, encoding: .utf8)
+                Issue.record("\(name) is not running: \(output.suffix(3000))")
+            }
+            throw error
+        }
+    }
+
+    func audit(_ system: SagaMartSystem) async throws {
         let sku = uniqueSKU("AUDIT")
         try await system.createProduct(sku, stock: 12)
 

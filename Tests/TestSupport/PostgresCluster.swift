@@ -106,6 +106,34 @@ public final class PostgresCluster: Sendable {
         }
     }
 
+    /// A hot standby streaming from this cluster (`pg_basebackup -R`), started on a port of its own. Call
+    /// `destroy()` after.
+    public func makeStandby() throws -> PostgresCluster {
+        try PostgresCluster(standbyOf: self)
+    }
+
+    private init(standbyOf primary: PostgresCluster) throws {
+        binaries = primary.binaries
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("sagamart-pg-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        directory = base
+        port = try freePort()
+        if getuid() == 0 { _ = try run("/bin/chown", ["-R", "postgres:postgres", base]) }
+        try asServerUser(
+            "\(binaries)/pg_basebackup",
+            [
+                "-D", "\(base)/data", "-R", "-X", "stream", "-c", "fast", "-h", "127.0.0.1", "-p", "\(primary.port)", "-U", "postgres",
+                "--no-sync",
+            ]
+        )
+        try start()
+    }
+
+    /// Runs SQL as the superuser (`SELECT pg_wal_replay_pause()` on a standby, say).
+    public func sql(_ statement: String) throws {
+        try asServerUser("\(binaries)/psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", "postgres", "-c", statement])
+    }
+
     /// The pgBackRest configuration of a cluster made with `archiving`.
     public var pgBackRestConfig: String { directory + "/pgbackrest.conf" }
 

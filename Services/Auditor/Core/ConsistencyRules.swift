@@ -143,10 +143,13 @@ public enum ConsistencyRules {
             ]
             for (what, id, status, allowed) in found where !allowed.contains(status) {
                 let wanted = allowed.map { $0 ?? "absent" }.sorted().joined(separator: " or ")
+                // (`what` may be "order" itself: a literal with both would trap on the duplicate key.)
+                var ids = ["saga": saga.id, "order": saga.orderId]
+                ids[what] = id
                 violations.append(
                     Violation(
                         .participantDisagrees,
-                        ids: ["saga": saga.id, "order": saga.orderId, what: id],
+                        ids: ids,
                         detail: "checkout \(saga.status): \(what) is \(status ?? "absent"), expected \(wanted)",
                         ageSeconds: age(saga.updatedAt),
                         observed: status ?? "absent"

@@ -9,6 +9,8 @@ import Storage
 /// concurrent append); queries read the projected views.
 struct OrderRoutes {
     let database: any Database
+    /// The views' reads: on the standby when there is one and it may serve them.
+    let reads: ConsistentReads
     let runtime: ServiceRuntime
     let inventoryURL: String
 
@@ -80,7 +82,7 @@ struct OrderRoutes {
         }
         router.get("/v1/orders/{id}") { request in
             let id = request.parameters["id"] ?? ""
-            guard let order = try await database.read({ try OrderProjection.order($0, id: id) }) else {
+            guard let order = try await reads.read(request, { try OrderProjection.order($0, id: id) }) else {
                 throw HTTPError.notFound("No order with this id.")
             }
             return try Response.json(order)
@@ -129,7 +131,7 @@ struct OrderRoutes {
             let customer = request.query["customerId"]
             let after = request.query["after"]
             return try Response.json(
-                try await database.read { try OrderProjection.history($0, customerId: customer, after: after, limit: limit) }
+                try await reads.read(request) { try OrderProjection.history($0, customerId: customer, after: after, limit: limit) }
             )
         }
     }

@@ -49,7 +49,10 @@ await ServiceMain.run("order") {
         )
     }
     var router = Router()
-    OrderRoutes(database: database, runtime: runtime, inventoryURL: inventoryURL).mount(on: &router)
+    // Order history and detail may come from a standby (DATABASE_READ_URL), with read-your-writes by token.
+    let reads = try runtime.consistentReads(primary: database)
+    reads.mount(on: &router)
+    OrderRoutes(database: database, reads: reads, runtime: runtime, inventoryURL: inventoryURL).mount(on: &router)
     EventFeed(database: database).mount(on: &router)
     FeedConsumer.mountAdmin(consumers, on: &router)
     try await runtime.serve(router, database: database, migrator: migrator, alongside: consumers)
