@@ -10,7 +10,8 @@ import Storage
 /// - for PostgreSQL: `PGBACKREST_CONFIG`, `PGBACKREST_STANZA` (sagamart), `PG_DATA`, `PG_BIN`, `PG_PORT`,
 ///   `PG_SERVER_OPTIONS`;
 /// - `SERVICE_PORTS`: the services' ports, which must all be closed for a restore;
-/// - `BACKUP_KEY`: encrypts the set (AES-256-GCM for SQLite files; pgBackRest's cipher is set up with it).
+/// - `BACKUP_KEY`: encrypts the set (AES-256-GCM for SQLite files; pgBackRest's cipher is set up with it);
+/// - `BACKUP_MAX_MBPS` (50): how fast SQLite copies are written, so the services' commits keep the disk.
 let usage = """
     usage: backup create [--out DIR] [--only NAME,...] [--type incr|full]
                          online backup of every service into DIR (default ./backups/<UTC time>) with manifest.json
@@ -66,9 +67,15 @@ do {
             binDirectory: setting("PG_BIN") ?? "/usr/lib/postgresql/15/bin"
         )
     }
-    set = BackupSet(services: services, postgres: postgres, cipher: setting("BACKUP_KEY").map(BackupCipher.init(secret:))) {
-        print($0)
+    guard let rate = Int(setting("BACKUP_MAX_MBPS") ?? "50"), rate >= 0 else {
+        throw BackupError("BACKUP_MAX_MBPS must be a whole number of megabytes per second (0: no limit)")
     }
+    set = BackupSet(
+        services: services,
+        postgres: postgres,
+        cipher: setting("BACKUP_KEY").map(BackupCipher.init(secret:)),
+        maxBytesPerSecond: rate << 20
+    ) { print($0) }
 } catch {
     fail("\(error)", status: 78)
 }

@@ -36,26 +36,31 @@ public struct BackupCipher: Sendable {
 
     /// Encrypts the file at `source` into a new file at `destination`; `name` is bound into every chunk.
     public func encrypt(_ source: String, to destination: String, name: String) throws {
-        guard let input = InputStream(fileAtPath: source) else { throw Failure(description: "cannot read \(source)") }
+        let data = try Data(contentsOf: URL(fileURLWithPath: source), options: .alwaysMapped)
         let output = try FileWriter(destination)
         defer { output.close() }
-        input.open()
-        defer { input.close() }
-        try output.write(Self.magic)
-        var buffer = [UInt8](repeating: 0, count: Self.chunkSize)
-        var pending = try read(input, into: &buffer)
+        try data.withUnsafeBytes { try encrypt($0, name: name) { try output.write($0) } }
+    }
+
+    /// Encrypts `bytes` in the file format above, handing each piece to `write` in order.
+    public func encrypt(_ bytes: UnsafeRawBufferPointer, name: String, into write: ([UInt8]) throws -> Void) throws {
+        try write(Self.magic)
+        var offset = 0
         var index: UInt64 = 0
-        while true {
-            let next = pending.count == Self.chunkSize ? try read(input, into: &buffer) : []
-            let final = next.isEmpty
-            let sealed = try AES.GCM.seal(pending, using: key, authenticating: aad(name, index, final)).combined!
+        repeat {
+            let end = min(bytes.count, offset + Self.chunkSize)
+            let final = end == bytes.count
+            let sealed = try AES.GCM.seal(
+                UnsafeRawBufferPointer(rebasing: bytes[offset..<end]),
+                using: key,
+                authenticating: aad(name, index, final)
+            )
+            .combined!
             var length = UInt32(sealed.count).bigEndian
-            try output.write(withUnsafeBytes(of: &length) { Array($0) })
-            try output.write(Array(sealed))
-            if final { break }
-            pending = next
+            try write(withUnsafeBytes(of: &length) { Array($0) } + Array(sealed))
+            offset = end
             index += 1
-        }
+        } while offset < bytes.count
     }
 
     /// Decrypts a file made by `encrypt` into a new file. Throws, naming the problem, on a wrong key, a
@@ -96,17 +101,6 @@ public struct BackupCipher: Sendable {
     private func aad(_ name: String, _ index: UInt64, _ final: Bool) -> [UInt8] {
         Array("\(name)|\(index)|\(final ? 1 : 0)".utf8)
     }
-
-    private func read(_ input: InputStream, into buffer: inout [UInt8]) throws -> [UInt8] {
-        var filled = 0
-        while filled < buffer.count {
-            let count = buffer.withUnsafeMutableBufferPointer { input.read($0.baseAddress! + filled, maxLength: $0.count - filled) }
-            if count < 0 { throw Failure(description: "read failed: \(input.streamError.map { "\($0)" } ?? "?")") }
-            if count == 0 { break }
-            filled += count
-        }
-        return Array(buffer.prefix(filled))
-    }
 }
 
 /// A file written with plain POSIX calls and fsynced when closed, so a kept backup is on disk.
@@ -121,9 +115,13 @@ final class FileWriter {
     }
 
     func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
         var written = 0
         while written < bytes.count {
-            let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            let count = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { throw BackupCipher.Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
             written += count
@@ -133,5 +131,55 @@ final class FileWriter {
     func close() {
         fsync(fd)
         Glibc.close(fd)
+    }
+}
+
+/// Writes a backup file at a bounded rate, syncing every few megabytes, and hashes what it writes: a backup
+/// that dirties a gigabyte at once makes every commit of the services on the same disk wait behind its
+/// writeback, while one that trickles leaves them a short queue.
+final class PacedWriter {
+    let file: FileWriter
+    let bytesPerSecond: Int
+    private(set) var bytes: Int64 = 0
+    private var hash = SHA256()
+    private var unsynced = 0
+    private let started = ContinuousClock.now
+    static let syncEvery = 8 << 20
+
+    /// `bytesPerSecond` 0 writes as fast as the disk takes it.
+    init(_ path: String, bytesPerSecond: Int) throws {
+        file = try FileWriter(path)
+        self.bytesPerSecond = bytesPerSecond
+    }
+
+    func write(_ chunk: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < chunk.count {
+            let end = min(chunk.count, offset + Self.syncEvery - unsynced)
+            let piece = UnsafeRawBufferPointer(rebasing: chunk[offset..<end])
+            try file.write(piece)
+            hash.update(bufferPointer: piece)
+            bytes += Int64(piece.count)
+            unsynced += piece.count
+            offset = end
+            if unsynced >= Self.syncEvery {
+                fdatasync(file.fd)
+                unsynced = 0
+            }
+            if bytesPerSecond > 0 {
+                let due = Double(bytes) / Double(bytesPerSecond)
+                let elapsed = ContinuousClock.now - started
+                let ahead = due - (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                if ahead > 0.001 { usleep(UInt32(min(ahead, 1) * 1_000_000)) }
+            }
+        }
+    }
+
+    func write(_ chunk: [UInt8]) throws { try chunk.withUnsafeBytes { try write($0) } }
+
+    /// Syncs and closes the file; returns its size and SHA-256.
+    func finish() -> (bytes: Int64, sha256: String) {
+        file.close()
+        return (bytes, hash.finalize().map { String(format: "%02x", $0) }.joined())
     }
 }

@@ -39,6 +39,8 @@ public struct BackupSet: Sendable {
     public var services: [ServiceDatabase]
     public var postgres: PgBackRest?
     public var cipher: BackupCipher?
+    /// How fast SQLite copies are written to disk (0: as fast as it goes); see `PacedWriter`.
+    public var maxBytesPerSecond: Int
     /// Where progress goes (one line per step).
     public var log: @Sendable (String) -> Void
 
@@ -46,11 +48,13 @@ public struct BackupSet: Sendable {
         services: [ServiceDatabase],
         postgres: PgBackRest?,
         cipher: BackupCipher?,
+        maxBytesPerSecond: Int = 0,
         log: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.services = services
         self.postgres = postgres
         self.cipher = cipher
+        self.maxBytesPerSecond = maxBytesPerSecond
         self.log = log
     }
 
@@ -113,30 +117,41 @@ public struct BackupSet: Sendable {
     }
 
     private func backUpSQLite(_ name: String, _ path: String, into folder: String, startedAt: String) throws -> BackupManifest.Service {
-        let copy = folder + "/\(name).db.partial"
-        try? FileManager.default.removeItem(atPath: copy)
-        defer { try? FileManager.default.removeItem(atPath: copy) }
         log("\(name): online copy of \(path)")
-        try SQLiteBackup.copy(from: path, to: copy)
-        if let problems = try SQLiteBackup.integrityProblems(copy) {
+        // The copy is taken in memory and checked there, so nothing is written until it is proved whole.
+        let snapshot = try SQLiteBackup.Snapshot(of: path)
+        if let problems = try snapshot.integrityProblems() {
             throw BackupError("\(name): the copy failed its integrity check, nothing kept: \(problems)")
         }
-        let schema = try SQLiteBackup.lastMigration(copy).map { BackupManifest.Schema(migration: $0.name, checksum: $0.checksum) }
+        let schema = try snapshot.lastMigration().map { BackupManifest.Schema(migration: $0.name, checksum: $0.checksum) }
         let fileName = cipher == nil ? "\(name).db" : "\(name).db.enc"
         let kept = folder + "/" + fileName
-        try? FileManager.default.removeItem(atPath: kept)
-        if let cipher {
-            try cipher.encrypt(copy, to: kept, name: fileName)
-        } else {
-            try FileManager.default.moveItem(atPath: copy, toPath: kept)
+        let partial = kept + ".partial"
+        try? FileManager.default.removeItem(atPath: partial)
+        let writer = try PacedWriter(partial, bytesPerSecond: maxBytesPerSecond)
+        let written: (bytes: Int64, sha256: String)
+        do {
+            try snapshot.withFileBytes { bytes in
+                if let cipher {
+                    try cipher.encrypt(bytes, name: fileName) { try writer.write($0) }
+                } else {
+                    try writer.write(bytes)
+                }
+            }
+            written = writer.finish()
+        } catch {
+            _ = writer.finish()
+            try? FileManager.default.removeItem(atPath: partial)
+            throw error
         }
-        let (bytes, sha256) = try digest(of: kept)
+        try? FileManager.default.removeItem(atPath: kept)
+        try FileManager.default.moveItem(atPath: partial, toPath: kept)
         return BackupManifest.Service(
             kind: "sqlite",
             schema: schema,
             startedAt: startedAt,
             finishedAt: Timestamp.format(Date()),
-            files: [BackupManifest.File(name: fileName, bytes: bytes, sha256: sha256)]
+            files: [BackupManifest.File(name: fileName, bytes: written.bytes, sha256: written.sha256)]
         )
     }
 
