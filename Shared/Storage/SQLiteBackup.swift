@@ -27,7 +27,8 @@ public enum SQLiteBackup {
 
     /// A database copied into memory as of one moment, for a backup that checks the copy before anything is
     /// written and then writes it out at a pace of its own (a copy straight to disk writes as fast as the disk
-    /// takes it, and the service's own commits queue behind that writeback). Holds the database's size in memory.
+    /// takes it, and the service's own commits queue behind that writeback). Holds the database's size in memory,
+    /// and its file bytes (a second copy) while `withFileBytes` runs.
     public final class Snapshot {
         let db: OpaquePointer
 
