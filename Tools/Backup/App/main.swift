@@ -11,7 +11,7 @@ import Storage
 ///   `PG_SERVER_OPTIONS`;
 /// - `SERVICE_PORTS`: the services' ports, which must all be closed for a restore;
 /// - `BACKUP_KEY`: encrypts the set (AES-256-GCM for SQLite files; pgBackRest's cipher is set up with it);
-/// - `BACKUP_MAX_MBPS` (50): how fast SQLite copies are written, so the services' commits keep the disk.
+/// - `BACKUP_MAX_MBPS` (25): how fast SQLite copies are written, so the services' commits keep the disk.
 let usage = """
     usage: backup create [--out DIR] [--only NAME,...] [--type incr|full]
                          online backup of every service into DIR (default ./backups/<UTC time>) with manifest.json
@@ -67,7 +67,7 @@ do {
             binDirectory: setting("PG_BIN") ?? "/usr/lib/postgresql/15/bin"
         )
     }
-    guard let rate = Int(setting("BACKUP_MAX_MBPS") ?? "50"), rate >= 0 else {
+    guard let rate = Int(setting("BACKUP_MAX_MBPS") ?? "25"), rate >= 0 else {
         throw BackupError("BACKUP_MAX_MBPS must be a whole number of megabytes per second (0: no limit)")
     }
     set = BackupSet(
