@@ -53,8 +53,3 @@ struct Backends: Sendable {
         let response: Response
     }
 }
-
-/// Percent-encodes a path segment.
-func segment(_ text: String) -> String {
-    text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? text
-}

@@ -22,7 +22,7 @@ struct GatewayRoutes {
         }
         router.get("/v1/products/{sku}") { request in
             _ = try Access.principal()
-            let path = "/v1/products/\(segment(request.parameters["sku"] ?? ""))"
+            let path = "/v1/products/\(pathSegment(request.parameters["sku"] ?? ""))"
             return try await catalog.respond(key: path, ifNoneMatch: request.headers["If-None-Match"]) {
                 try passThrough(try await backends.call("inventory", "GET", path))
             }
@@ -38,7 +38,7 @@ struct GatewayRoutes {
             try Access.requireAdmin()
             let sku = request.parameters["sku"] ?? ""
             let response = try passThrough(
-                try await backends.call("inventory", "PUT", "/v1/products/\(segment(sku))/stock", body: request.body)
+                try await backends.call("inventory", "PUT", "/v1/products/\(pathSegment(sku))/stock", body: request.body)
             )
             catalog.invalidate(sku: sku)
             return response
@@ -62,7 +62,7 @@ struct GatewayRoutes {
         for event in ["dispatch", "deliver"] {
             router.post("/v1/shipments/{id}/\(event)") { request in
                 try Access.requireAdmin()
-                let id = segment(request.parameters["id"] ?? "")
+                let id = pathSegment(request.parameters["id"] ?? "")
                 // The carrier event is idempotent by state (dispatching twice is one dispatch); a key is only
                 // shared when the caller sends one, so a refused early attempt is not replayed later.
                 let key = "\(event):\(id):" + (request.headers["Idempotency-Key"] ?? UUID().uuidString)
@@ -82,7 +82,9 @@ struct GatewayRoutes {
         }
         router.post("/v1/sagas/{id}/retry") { request in
             try Access.requireAdmin()
-            return try passThrough(try await backends.call("saga", "POST", "/v1/sagas/\(segment(request.parameters["id"] ?? ""))/retry"))
+            return try passThrough(
+                try await backends.call("saga", "POST", "/v1/sagas/\(pathSegment(request.parameters["id"] ?? ""))/retry")
+            )
         }
         // The services' feed consumers (behind service tokens) for operators with the admin key.
         for (method, suffix) in [("GET", ""), ("GET", "/dead-letters"), ("POST", "/dead-letters/{id}/redrive"), ("POST", "/rewind")] {
@@ -93,8 +95,8 @@ struct GatewayRoutes {
                     throw HTTPError.notFound("No service with feed consumers by this name.")
                 }
                 let path =
-                    "/v1/admin/consumers/\(segment(request.parameters["name"] ?? ""))"
-                    + suffix.replacingOccurrences(of: "{id}", with: segment(request.parameters["id"] ?? ""))
+                    "/v1/admin/consumers/\(pathSegment(request.parameters["name"] ?? ""))"
+                    + suffix.replacingOccurrences(of: "{id}", with: pathSegment(request.parameters["id"] ?? ""))
                 return try passThrough(try await backends.call(service, method, path, body: request.body))
             }
         }
@@ -179,7 +181,7 @@ struct GatewayRoutes {
             // it now if the first attempt never reached it.
             return try await startSaga(startCommand, customer: customer, key: key, async: async)
         }
-        let saga = try await backends.fetch(SagaAPI.Checkout.self, "saga", "/v1/checkouts/\(segment(record.checkoutId))")
+        let saga = try await backends.fetch(SagaAPI.Checkout.self, "saga", "/v1/checkouts/\(pathSegment(record.checkoutId))")
         return try await answer(saga, customer: customer, key: key)
     }
 
@@ -236,7 +238,7 @@ struct GatewayRoutes {
                 extra: ["cancellationId": saga.id]
             )
         default:
-            var headers = HTTPHeaders([("Location", "/v1/orders/\(segment(id))")])
+            var headers = HTTPHeaders([("Location", "/v1/orders/\(pathSegment(id))")])
             headers.add(name: "Retry-After", value: "1")
             return try Response.json(
                 CancellationAccepted(orderId: id, cancellationId: saga.id, status: saga.status),
@@ -256,14 +258,20 @@ struct GatewayRoutes {
 
     /// The order from the order service's view, or 404 when it does not exist or is not the caller's.
     private func visibleOrder(_ id: String) async throws -> OrderAPI.Order {
-        try await visible(OrderAPI.Order.self, "order", "/v1/orders/\(segment(id))", owner: \.customerId, missing: "No order with this id.")
+        try await visible(
+            OrderAPI.Order.self,
+            "order",
+            "/v1/orders/\(pathSegment(id))",
+            owner: \.customerId,
+            missing: "No order with this id."
+        )
     }
 
     private func visibleSaga(_ id: String) async throws -> SagaAPI.Checkout {
         try await visible(
             SagaAPI.Checkout.self,
             "saga",
-            "/v1/checkouts/\(segment(id))",
+            "/v1/checkouts/\(pathSegment(id))",
             owner: \.customerId,
             missing: "No checkout with this id."
         )
@@ -290,7 +298,7 @@ struct GatewayRoutes {
 
     /// Order, payment, shipment and saga in one document; the three after the order are fetched in parallel.
     private func orderView(_ order: OrderAPI.Order) async throws -> Response {
-        async let sagaFetch = try? backends.fetch(SagaAPI.Checkout.self, "saga", "/v1/checkouts/\(segment(order.checkoutId))")
+        async let sagaFetch = try? backends.fetch(SagaAPI.Checkout.self, "saga", "/v1/checkouts/\(pathSegment(order.checkoutId))")
         async let paymentsFetch = try? backends.fetch(
             Page<PaymentAPI.Payment>.self,
             "payment",
@@ -300,7 +308,7 @@ struct GatewayRoutes {
         let payments = await paymentsFetch
         var shipment: ShippingAPI.Shipment?
         if let saga {
-            shipment = try? await backends.fetch(ShippingAPI.Shipment.self, "shipping", "/v1/shipments/\(segment(saga.shipmentId))")
+            shipment = try? await backends.fetch(ShippingAPI.Shipment.self, "shipping", "/v1/shipments/\(pathSegment(saga.shipmentId))")
         }
         let payment = payments?.items.first
         return try Response.json(

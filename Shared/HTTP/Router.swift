@@ -103,3 +103,8 @@ public func chain(_ middleware: [Middleware], _ responder: @escaping HTTPRespond
         { request in try await wrap(request, next) }
     }
 }
+
+/// Percent-encodes text for use as one path segment of a URL (a `/`, `?` or `#` in it cannot end the segment).
+public func pathSegment(_ text: String) -> String {
+    text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? text
+}

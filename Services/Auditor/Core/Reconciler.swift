@@ -104,7 +104,7 @@ public struct Reconciler: Sendable {
 
     /// The command that undoes an orphaned effect, or nil when there is none to send.
     func compensation(for violation: Violation) -> (String, String, [UInt8])? {
-        func id(_ key: String) -> String { segment(violation.ids[key] ?? "") }
+        func id(_ key: String) -> String { pathSegment(violation.ids[key] ?? "") }
         switch violation.kind {
         case .orphanReservation:
             let undo = violation.observed == "COMMITTED" ? "restock" : "release"
@@ -125,7 +125,7 @@ public struct Reconciler: Sendable {
     }
 
     private func redrive(_ sagaId: String, _ violation: Violation) async -> Repair {
-        await send("saga", "/v1/sagas/\(segment(sagaId))/redrive", body: [], key: "reconcile:redrive:\(sagaId)", for: violation) {
+        await send("saga", "/v1/sagas/\(pathSegment(sagaId))/redrive", body: [], key: "reconcile:redrive:\(sagaId)", for: violation) {
             response in
             guard let redrive = try? response.decode(ReconciliationAPI.Redrive.self) else { return nil }
             return redrive.commands.map { "\($0.step) \($0.outcome)" }.joined(separator: ", ")
@@ -155,9 +155,4 @@ public struct Reconciler: Sendable {
         }
         return Repair(violation: violation.kind, ids: violation.ids, action: action, outcome: outcome)
     }
-}
-
-/// Percent-encodes a path segment.
-func segment(_ text: String) -> String {
-    text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? text
 }
