@@ -172,7 +172,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"], path: "Tests/StorageTests"),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["TestSupport", "HTTP", "ServiceKit", "Storage", "OrderCore"],
+            dependencies: ["TestSupport", "HTTP", "ServiceKit", "Storage", "OrderCore", "Contracts"],
             path: "Tests/EndToEndTests"
         ),
         .testTarget(name: "DeployTests", dependencies: ["TestSupport"], path: "Tests/DeployTests"),
@@ -183,7 +183,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OrderTests",
-            dependencies: ["OrderCore", "Messaging", "Storage", "Contracts", "TestSupport"],
+            dependencies: ["OrderCore", "HTTP", "Messaging", "Storage", "Contracts", "TestSupport"],
             path: "Tests/OrderTests"
         ),
         .testTarget(name: "SagaTests", dependencies: ["SagaCore", "Contracts"], path: "Tests/SagaTests"),

@@ -24,7 +24,8 @@ public struct EventFeed: Sendable {
         router.get("/v1/events") { request in try await feed.respond(request) }
     }
 
-    func respond(_ request: Request) async throws -> Response {
+    /// Answers a feed request (for a service that serves several feeds under its own routes).
+    public func respond(_ request: Request) async throws -> Response {
         let query = request.query
         guard let after = Int64(query["after"] ?? "0"), after >= 0 else {
             throw HTTPError.validation("after must be a non-negative integer.")

@@ -5,6 +5,17 @@ import Logging
 import ServiceLifecycle
 import Storage
 
+/// Thrown by a handler for an event it cannot apply yet but must not skip (the order it belongs to is
+/// being moved to another shard): the consumer stops before it, without counting an attempt or
+/// dead-lettering it, and reads the feed again after its backoff.
+public struct DeferredEvent: Error, Sendable {
+    public let reason: String
+
+    public init(reason: String) {
+        self.reason = reason
+    }
+}
+
 /// Follows another service's event feed and applies each event to this service's own database.
 ///
 /// Each event is applied, recorded in an inbox (its id) and the cursor advanced in **one** transaction of
@@ -174,6 +185,8 @@ public final class FeedConsumer: Service, Sendable {
         } catch let error as DatabaseError where error.code == .connectionLost || error.code == .timeout {
             throw error
         } catch {
+            // (A `DeferredEvent` lands here too: the events before it take effect, and the event-by-event
+            // pass stops at it.)
             // ... and when an event of it fails, event by event, so that only that one is retried and
             // dead-lettered while the others take effect.
             var expected = cursor
@@ -252,6 +265,9 @@ public final class FeedConsumer: Service, Sendable {
             } catch let error as DatabaseError where error.code == .connectionLost || error.code == .timeout {
                 throw error
             } catch let error as CursorMoved {
+                throw error
+            } catch let error as DeferredEvent {
+                // Not now, and not a failure: stop here (the cursor stays before it) and read again later.
                 throw error
             } catch {
                 logger.warning(

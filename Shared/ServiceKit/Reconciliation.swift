@@ -16,12 +16,23 @@ public enum Reconciliation {
         key: @escaping @Sendable (Element) -> String,
         load: @escaping @Sendable (DatabaseConnection, _ after: String, _ limit: Int) throws -> [Element]
     ) {
+        mount(path, on: &router, key: key) { after, limit in try await database.read { try load($0, after, limit) } }
+    }
+
+    /// The same over any source: `read` is given the cursor and how many rows to read (a sharded service
+    /// merges its shards' pages there).
+    public static func mount<Element: Codable & Sendable>(
+        _ path: String,
+        on router: inout Router,
+        key: @escaping @Sendable (Element) -> String,
+        read: @escaping @Sendable (_ after: String, _ limit: Int) async throws -> [Element]
+    ) {
         router.get(path) { request in
             guard let limit = Int(request.query["limit"] ?? "500"), (1...ReconciliationAPI.maxPageSize).contains(limit) else {
                 throw HTTPError.validation("limit must be an integer from 1 to \(ReconciliationAPI.maxPageSize).")
             }
             let after = request.query["after"] ?? ""
-            let rows = try await database.read { try load($0, after, limit + 1) }
+            let rows = try await read(after, limit + 1)
             let items = Array(rows.prefix(limit))
             return try Response.json(Page(items: items, next: rows.count > limit ? items.last.map(key) : nil))
         }

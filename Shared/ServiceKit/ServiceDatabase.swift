@@ -16,12 +16,29 @@ extension ServiceRuntime {
         defaultURL: String,
         migrations directory: URL
     ) async throws -> (any Database, Migrator) {
-        let text = try environment.get("DATABASE_URL", default: defaultURL)
+        try await openDatabase(
+            url: try environment.get("DATABASE_URL", default: defaultURL),
+            variable: "DATABASE_URL",
+            environment: environment,
+            logger: logger,
+            migrations: directory
+        )
+    }
+
+    /// Opens the database at `text` (named by `variable` in errors) and migrates it: for a service with
+    /// several databases (the order service's shards).
+    public static func openDatabase(
+        url text: String,
+        variable: String,
+        environment: Environment,
+        logger: Logger,
+        migrations directory: URL
+    ) async throws -> (any Database, Migrator) {
         let url: DatabaseURL
         do {
             url = try DatabaseURL(text)
         } catch {
-            throw ConfigError(variable: "DATABASE_URL", problem: "must be sqlite:PATH, sqlite::memory: or postgres://...")
+            throw ConfigError(variable: variable, problem: "must be sqlite:PATH, sqlite::memory: or postgres://...")
         }
         let pool = try environment.get("DATABASE_POOL_SIZE", default: 4)
         let database = try Storage.openDatabase(url: url, poolSize: pool, logger: logger)

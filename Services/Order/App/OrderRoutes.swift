@@ -8,8 +8,9 @@ import Storage
 /// The order service's HTTP API. Commands load the order's stream, decide, and append (retried on a
 /// concurrent append); queries read the projected views.
 struct OrderRoutes {
-    let database: any Database
-    /// The views' reads: on the standby when there is one and it may serve them.
+    /// The order databases, and which owns each customer's bucket.
+    let shards: OrderShards
+    /// The views' reads on an unsharded service: on the standby when there is one and it may serve them.
     let reads: ConsistentReads
     let runtime: ServiceRuntime
     let inventoryURL: String
@@ -26,14 +27,20 @@ struct OrderRoutes {
                 check.text(item.sku, "items[\(index)].sku", max: 64)
                 check.range(item.quantity, "items[\(index)].quantity", 1...1000)
             }
+            let bucket = OrderBuckets.bucket(customerId: command.customerId)
+            if shards.count > 1, let hint = OrderBuckets.hint(orderId: command.orderId) {
+                // With several shards an order must live where its id points, or a command naming only the
+                // id would look for it in the wrong place.
+                check.check(hint == bucket, "orderId must carry its customer's bucket (OrderBuckets.orderId)")
+            }
             try check.validate()
             let key = try Idempotency.key(of: request)
             // Prices come from the catalog, read before the transaction (no network inside one).
             let priced = try await price(command.items)
             let body = request.body
             return try await OrderEventStore.retryingConflicts {
-                try await database.write { connection in
-                    try Idempotency.perform(connection, key: key, body: body) {
+                try await shards.write(bucket: bucket) { connection in
+                    try Self.perform(connection, key: key, body: body, bucket: bucket) {
                         guard case .success(let lines, let currency) = priced else {
                             if case .unknown(let sku) = priced {
                                 throw HTTPError(
@@ -82,14 +89,21 @@ struct OrderRoutes {
         }
         router.get("/v1/orders/{id}") { request in
             let id = request.parameters["id"] ?? ""
-            guard let order = try await reads.read(request, { try OrderProjection.order($0, id: id) }) else {
-                throw HTTPError.notFound("No order with this id.")
+            let order: OrderAPI.Order?
+            if shards.count == 1 {
+                order = try await reads.read(request) { try OrderProjection.order($0, id: id) }
+            } else if let bucket = try await shards.locate(orderId: id) {
+                order = try await shards.read(bucket: bucket) { try OrderProjection.order($0, id: id) }
+            } else {
+                order = nil
             }
+            guard let order else { throw HTTPError.notFound("No order with this id.") }
             return try Response.json(order)
         }
         router.get("/v1/orders/{id}/events") { request in
             let id = request.parameters["id"] ?? ""
-            let events = try await database.read { try OrderEventStore.history($0, id: id) }
+            guard let bucket = try await shards.locate(orderId: id) else { throw HTTPError.notFound("No order with this id.") }
+            let events = try await shards.read(bucket: bucket) { try OrderEventStore.history($0, id: id) }
             guard !events.isEmpty else { throw HTTPError.notFound("No order with this id.") }
             let items = events.map { event in
                 "{\"version\":\(event.version),\"type\":\(JSONText.quote(event.type)),\"schemaVersion\":\(event.schemaVersion),"
@@ -102,14 +116,52 @@ struct OrderRoutes {
                 body: Array(("{\"items\":[" + items.joined(separator: ",") + "]}").utf8)
             )
         }
-        Reconciliation.mount("/v1/reconciliation/orders", on: &router, database: database, key: \ReconciliationAPI.Order.id) {
-            connection,
-            after,
-            limit in
+        Reconciliation.mount("/v1/reconciliation/orders", on: &router, key: \ReconciliationAPI.Order.id) { after, limit in
+            // Every shard's page, merged by id (a bucket caught between its two shards counts once).
+            Self.merge(try await shards.gather { try Self.reconciliationOrders($0, after: after, limit: limit) }, by: \.id, limit: limit, <)
+        }
+        router.get("/v1/orders") { request in
+            let limit = min(max(Int(request.query["limit"] ?? "50") ?? 50, 1), 200)
+            let customer = request.query["customerId"]
+            let after = request.query["after"]
+            if shards.count == 1 {
+                return try Response.json(
+                    try await reads.read(request) { try OrderProjection.history($0, customerId: customer, after: after, limit: limit) }
+                )
+            }
+            if let customer {
+                let bucket = OrderBuckets.bucket(customerId: customer)
+                return try Response.json(
+                    try await shards.read(bucket: bucket) { try OrderProjection.history($0, customerId: customer, after: after, limit: limit) }
+                )
+            }
+            // Everyone's orders: each shard's newest page after the cursor, merged newest first. The cursor
+            // is an order id, so it stays valid when shards are added or buckets move.
+            let pages = try await shards.gather { try OrderProjection.history($0, customerId: nil, after: after, limit: limit) }
+            let merged = Self.merge(pages.map(\.items), by: \.id, limit: limit + 1, >)
+            let items = Array(merged.prefix(limit))
+            let more = merged.count > limit || pages.contains { $0.next != nil }
+            return try Response.json(Page(items: items, next: more ? items.last?.id : nil))
+        }
+    }
+
+    /// Merges pages sorted by `key` (in `order`), dropping repeated keys, and keeps the first `limit`.
+    static func merge<T>(_ pages: [[T]], by key: (T) -> String, limit: Int, _ order: (String, String) -> Bool) -> [T] {
+        var seen = Set<String>()
+        return Array(
+            pages.joined().sorted { order(key($0), key($1)) }.filter { seen.insert(key($0)).inserted }.prefix(limit)
+        )
+    }
+
+    /// The auditor's view of orders on one shard, after the cursor, in id order (the buckets it serves).
+    static func reconciliationOrders(_ connection: DatabaseConnection, after: String, limit: Int) throws -> [ReconciliationAPI.Order] {
             try connection.query(
                 """
                 SELECT id, customer_id, checkout_id, status, reason, total_cents, currency, created_at, updated_at
-                FROM order_view WHERE id > $1 ORDER BY id LIMIT $2
+                FROM order_view WHERE id > $1
+                    AND (bucket IS NULL OR bucket IN (SELECT bucket FROM shard_buckets WHERE state <> 'incoming')
+                        OR NOT EXISTS (SELECT 1 FROM shard_buckets))
+                ORDER BY id LIMIT $2
                 """,
                 [.text(after), .integer(Int64(limit))]
             ).map { row in
@@ -125,15 +177,19 @@ struct OrderRoutes {
                     updatedAt: try row.decode("updated_at")
                 )
             }
-        }
-        router.get("/v1/orders") { request in
-            let limit = min(max(Int(request.query["limit"] ?? "50") ?? 50, 1), 200)
-            let customer = request.query["customerId"]
-            let after = request.query["after"]
-            return try Response.json(
-                try await reads.read(request) { try OrderProjection.history($0, customerId: customer, after: after, limit: limit) }
-            )
-        }
+    }
+
+    /// `Idempotency.perform`, with the record tagged by the bucket so that it moves with the customer's orders.
+    static func perform(
+        _ connection: DatabaseConnection,
+        key: String,
+        body: [UInt8],
+        bucket: Int,
+        _ effect: () throws -> Response
+    ) throws -> Response {
+        let response = try Idempotency.perform(connection, key: key, body: body, effect)
+        try connection.execute("UPDATE idempotency_keys SET bucket = $1 WHERE key = $2 AND bucket IS NULL", [.integer(Int64(bucket)), .text(key)])
+        return response
     }
 
     /// A saga command on one order: once per idempotency key, on the order's current stream, retried when
@@ -141,9 +197,14 @@ struct OrderRoutes {
     private func command(_ request: Request, _ decide: @escaping @Sendable (OrderAggregate) throws -> [OrderEvent]) async throws -> Response
     {
         let id = request.parameters["id"] ?? ""
+        let key = try Idempotency.key(of: request)
+        let body = request.body
         return try await OrderEventStore.retryingConflicts {
-            try await database.command(request) { connection in
-                try Response.json(try mappingProblems { try OrderEventStore.execute(connection, id: id, decide) }.view)
+            let bucket = try await shards.bucket(forOrder: id)
+            return try await shards.write(bucket: bucket) { connection in
+                try Self.perform(connection, key: key, body: body, bucket: bucket) {
+                    try Response.json(try mappingProblems { try OrderEventStore.execute(connection, id: id, decide) }.view)
+                }
             }
         }
     }

@@ -157,6 +157,9 @@ public struct OrderAggregate: Sendable, Equatable {
         return [.shipmentChanged(OrderEvents.ShipmentChanged(shipmentId: shipmentId, status: status))]
     }
 
+    /// The bucket (and so the shard) the order's data lives in: its customer's.
+    public var bucket: Int { OrderBuckets.bucket(orderId: id, customerId: customerId) }
+
     // MARK: Views
 
     /// The order as the API shows it.

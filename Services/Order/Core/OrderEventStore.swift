@@ -50,14 +50,17 @@ public enum OrderEventStore {
         try Outbox.lockAppends(connection)
         var order = order
         let occurredAt = Timestamp.format(now)
+        var decided = order
+        for event in events { decided.apply(event, occurredAt: occurredAt) }
+        let bucket = Int64(decided.bucket)
         for event in events {
             let id = UUID().uuidString.lowercased()
             let data = try event.encodedData()
             do {
                 try connection.execute(
                     """
-                    INSERT INTO order_events (order_id, version, event_id, type, schema_version, data, occurred_at)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    INSERT INTO order_events (order_id, version, event_id, type, schema_version, data, occurred_at, bucket)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                     """,
                     order.id,
                     order.version + 1,
@@ -65,7 +68,8 @@ public enum OrderEventStore {
                     event.type,
                     event.version,
                     data,
-                    occurredAt
+                    occurredAt,
+                    bucket
                 )
             } catch let error as DatabaseError where error.code == .uniqueViolation {
                 throw ConcurrencyConflict(orderId: order.id, expectedVersion: order.version)

@@ -16,7 +16,7 @@ public enum OrderFeeds {
     public static func applyPayment(_ connection: DatabaseConnection, _ event: StoredEvent) throws {
         guard event.type == PaymentAPI.PaymentChanged.type else { return }
         let change = try event.decode(PaymentAPI.PaymentChanged.self)
-        try OrderEventStore.execute(connection, id: change.orderId, now: event.occurredAt) {
+        try applyToOwnedOrder(connection, id: change.orderId, now: event.occurredAt) {
             $0.recordPayment(id: change.paymentId, status: change.status)
         }
     }
@@ -25,8 +25,21 @@ public enum OrderFeeds {
     public static func applyShipment(_ connection: DatabaseConnection, _ event: StoredEvent) throws {
         guard event.type == ShippingAPI.ShipmentChanged.type else { return }
         let change = try event.decode(ShippingAPI.ShipmentChanged.self)
-        try OrderEventStore.execute(connection, id: change.orderId, now: event.occurredAt) {
+        try applyToOwnedOrder(connection, id: change.orderId, now: event.occurredAt) {
             $0.recordShipment(id: change.shipmentId, status: change.status)
         }
+    }
+
+    /// Every shard follows the whole feed; an event changes the order only on the shard that owns the
+    /// order's bucket (an order this shard does not hold changes nothing, as before sharding).
+    private static func applyToOwnedOrder(
+        _ connection: DatabaseConnection,
+        id: String,
+        now: Date,
+        _ decide: (OrderAggregate) -> [OrderEvent]
+    ) throws {
+        let order = try OrderEventStore.load(connection, id: id)
+        guard order.exists, try OrderShards.consumerApplies(connection, bucket: order.bucket) else { return }
+        try OrderEventStore.append(connection, to: order, decide(order), now: now)
     }
 }

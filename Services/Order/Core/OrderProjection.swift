@@ -22,20 +22,20 @@ public enum OrderProjection {
         try connection.execute(
             """
             INSERT INTO order_view (id, customer_id, checkout_id, status, reason, items, total_cents, currency, payment_id,
-                payment_status, shipment_id, shipment_status, version, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                payment_status, shipment_id, shipment_status, version, created_at, updated_at, bucket)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
             ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, checkout_id = excluded.checkout_id,
                 status = excluded.status, reason = excluded.reason, items = excluded.items, total_cents = excluded.total_cents,
                 currency = excluded.currency, payment_id = excluded.payment_id, payment_status = excluded.payment_status,
                 shipment_id = excluded.shipment_id, shipment_status = excluded.shipment_status, version = excluded.version,
-                created_at = excluded.created_at, updated_at = excluded.updated_at
+                created_at = excluded.created_at, updated_at = excluded.updated_at, bucket = excluded.bucket
             """,
             [
                 .text(order.id), .text(order.customerId), .text(order.checkoutId), .text(order.status), order.reason.databaseValue,
                 .text(items), .integer(order.totalCents), .text(order.currency), order.payment?.id.databaseValue ?? .null,
                 order.payment?.status.databaseValue ?? .null, order.shipment?.id.databaseValue ?? .null,
                 order.shipment?.status.databaseValue ?? .null, .integer(Int64(order.version)), .text(order.createdAt),
-                .text(order.updatedAt),
+                .text(order.updatedAt), .integer(Int64(order.bucket)),
             ]
         )
     }
@@ -103,8 +103,14 @@ public enum OrderProjection {
                 [.text(customerId), .text(before), .integer(Int64(limit + 1))]
             )
         } else {
+            // Only the buckets this shard serves: a copy coming in from another shard is not shown twice.
             rows = try connection.query(
-                "SELECT * FROM order_view WHERE customer_id <> '' AND id < $1 ORDER BY id DESC LIMIT $2",
+                """
+                SELECT * FROM order_view WHERE customer_id <> '' AND id < $1
+                    AND (bucket IS NULL OR bucket IN (SELECT bucket FROM shard_buckets WHERE state <> 'incoming')
+                        OR NOT EXISTS (SELECT 1 FROM shard_buckets))
+                ORDER BY id DESC LIMIT $2
+                """,
                 [.text(before), .integer(Int64(limit + 1))]
             )
         }

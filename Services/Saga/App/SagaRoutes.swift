@@ -23,7 +23,8 @@ struct SagaRoutes {
             let saga = CheckoutSaga(
                 id: start.checkoutId,
                 customerId: start.customerId,
-                orderId: UUIDv7.generate().uuidString.lowercased(),
+                // Stamped with the customer's bucket: the order service finds the order's shard from the id alone.
+                orderId: OrderBuckets.orderId(UUIDv7.generate().uuidString, customerId: start.customerId),
                 paymentId: UUIDv7.generate().uuidString.lowercased(),
                 shipmentId: UUIDv7.generate().uuidString.lowercased(),
                 items: start.items,

@@ -1,0 +1,189 @@
+import Contracts
+import Foundation
+import HTTP
+import Logging
+import Messaging
+import OrderCore
+import ServiceKit
+import ServiceLifecycle
+import Storage
+import Synchronization
+
+/// The order service's databases: `ORDER_SHARDS` (a comma-separated list of database URLs, SQLite and
+/// PostgreSQL mixed as you like), or the one `DATABASE_URL` when it is not set.
+enum OrderCommands {
+    static func openShards(environment: Environment, logger: Logger) async throws -> (OrderShards, Migrator) {
+        let urls: [(String, String)]
+        if let list = try environment.optional("ORDER_SHARDS", as: String.self) {
+            let parts = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !parts.isEmpty, parts.count <= 64 else {
+                throw ConfigError(variable: "ORDER_SHARDS", problem: "must list 1 to 64 database URLs, separated by commas")
+            }
+            guard Set(parts).count == parts.count else { throw ConfigError(variable: "ORDER_SHARDS", problem: "lists a database twice") }
+            urls = parts.enumerated().map { ($0.element, "ORDER_SHARDS[\($0.offset)]") }
+        } else {
+            urls = [(try environment.get("DATABASE_URL", default: "sqlite://data/order.db"), "DATABASE_URL")]
+        }
+        var databases: [any Database] = []
+        var first: Migrator?
+        for (url, variable) in urls {
+            let (database, migrator) = try await ServiceRuntime.openDatabase(
+                url: url,
+                variable: variable,
+                environment: environment,
+                logger: logger,
+                migrations: OrderSchema.migrations
+            )
+            databases.append(database)
+            first = first ?? migrator
+        }
+        let shards = OrderShards(databases: databases)
+        let filled = try await shards.backfillBuckets()
+        if filled > 0 { logger.info("orders given their bucket", metadata: ["orders": "\(filled)"]) }
+        for done in try await shards.recoverMoves() { logger.warning("interrupted bucket move: \(done)") }
+        try await shards.loadMap()
+        return (shards, first!)
+    }
+
+    /// The maintenance subcommands: they need the databases only (no secret, no port).
+    static func run(_ arguments: [String]) async throws {
+        let environment = Environment()
+        let logger = Logger(label: "order")
+        switch arguments.first {
+        case "rebuild-projections" where arguments.count == 1:
+            let (shards, _) = try await openShards(environment: environment, logger: logger)
+            for (index, database) in shards.databases.enumerated() {
+                let started = ContinuousClock.now
+                let count = try await database.write { try OrderProjection.rebuild($0) }
+                print("rebuilt order_view: \(count) orders in \(ContinuousClock.now - started) (shard \(index))")
+            }
+            for database in shards.databases { await database.close() }
+        case "move-bucket" where arguments.count == 3:
+            guard let bucket = Int(arguments[1]), let shard = Int(arguments[2]) else { usage() }
+            let (shards, _) = try await openShards(environment: environment, logger: logger)
+            // For crash tests: stop after the named step so the test can kill the mover there.
+            let pauseAt = environment.values["MOVE_PAUSE_AT"]
+            let report = try await shards.moveBucket(bucket, to: shard) { step in
+                FileHandle.standardOutput.write(Data("step \(step)\n".utf8))
+                if step == pauseAt { try? await Task.sleep(for: .seconds(300)) }
+            }
+            print(ShardRoutes.describe(report))
+            for database in shards.databases { await database.close() }
+        default:
+            usage()
+        }
+    }
+
+    static func usage() -> Never {
+        FileHandle.standardError.write(Data("usage: order [rebuild-projections | move-bucket <bucket> <shard>]\n".utf8))
+        exit(64)
+    }
+}
+
+/// The shards' operator routes (service token): the map, and moving a bucket.
+struct ShardRoutes {
+    let shards: OrderShards
+    let logger: Logger
+    /// One move at a time in this process.
+    let moving = MoveLock()
+
+    func mount(on router: inout Router) {
+        let (shards, logger) = (self.shards, self.logger)
+        let moving = self.moving
+        // Each shard's own outbox as a feed; `/v1/events` stays shard 0's (the whole feed when unsharded).
+        let feeds = shards.databases.map { EventFeed(database: $0) }
+        feeds[0].mount(on: &router)
+        router.get("/v1/shards/{shard}/events") { request in
+            guard let shard = Int(request.parameters["shard"] ?? ""), feeds.indices.contains(shard) else {
+                throw HTTPError.notFound("No such shard.")
+            }
+            return try await feeds[shard].respond(request)
+        }
+        router.get("/v1/admin/shards") { _ in
+            let map = shards.map
+            var items: [[String: Any]] = []
+            for shard in 0..<shards.count {
+                var item: [String: Any] = ["shard": shard, "buckets": map.filter { $0 == shard }.count]
+                do {
+                    let (orders, head, moving) = try await shards.read(shard: shard) { connection in
+                        (
+                            try connection.query("SELECT COUNT(*) AS n FROM order_view", [])[0].decode("n", as: Int64.self),
+                            try Outbox.head(connection),
+                            try connection.query("SELECT bucket, state FROM shard_buckets WHERE state <> 'owned'", []).map {
+                                "\(try $0.decode("bucket", as: Int64.self)):\(try $0.decode("state", as: String.self))"
+                            }
+                        )
+                    }
+                    item["available"] = true
+                    item["orders"] = orders
+                    item["feedHead"] = head
+                    item["moving"] = moving
+                } catch {
+                    item["available"] = false
+                }
+                items.append(item)
+            }
+            let body = try JSONSerialization.data(withJSONObject: ["shards": items, "buckets": map], options: [.sortedKeys])
+            return Response(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body))
+        }
+        router.post("/v1/admin/buckets/{bucket}/move") { request in
+            struct Move: Decodable { let shard: Int }
+            guard let bucket = Int(request.parameters["bucket"] ?? ""), (0..<OrderBuckets.count).contains(bucket) else {
+                throw HTTPError.validation("bucket must be an integer from 0 to \(OrderBuckets.count - 1).")
+            }
+            let move = try request.decode(Move.self)
+            guard (0..<shards.count).contains(move.shard) else {
+                throw HTTPError.validation("shard must be an integer from 0 to \(shards.count - 1).")
+            }
+            guard moving.busy.withLock({ busy in defer { busy = true }; return !busy }) else {
+                throw HTTPError(.conflict, code: "move_in_progress", detail: "Another bucket is being moved; try again when it is done.")
+            }
+            defer { moving.busy.withLock { $0 = false } }
+            let report: OrderShards.MoveReport
+            do {
+                report = try await shards.moveBucket(bucket, to: move.shard)
+            } catch let error as OrderShards.MoveError {
+                throw HTTPError(.conflict, code: "move_failed", detail: error.description)
+            }
+            logger.info("bucket moved", metadata: ["move": "\(describe(report))"])
+            return try Response.json(
+                [
+                    "bucket": report.bucket, "from": report.from, "to": report.to, "orders": report.orders, "events": report.events,
+                    "fencedMicroseconds": Int(report.fenced.components.seconds * 1_000_000 + report.fenced.components.attoseconds / 1_000_000_000_000),
+                ]
+            )
+        }
+    }
+
+    func describe(_ report: OrderShards.MoveReport) -> String { Self.describe(report) }
+
+    static func describe(_ report: OrderShards.MoveReport) -> String {
+        "moved bucket \(report.bucket) from shard \(report.from) to shard \(report.to): \(report.orders) orders, "
+            + "\(report.events) events, writes fenced for \(report.fenced)"
+    }
+}
+
+final class MoveLock: Sendable {
+    let busy = Mutex(false)
+}
+
+/// Keeps the in-memory shard map fresh (a move made by `order move-bucket` in another process) and ends
+/// moves whose mover died while it held a fence, so a killed mover does not keep a bucket's writes
+/// waiting for more than `fenceTimeout` seconds.
+struct ShardKeeper: Service {
+    let shards: OrderShards
+    let logger: Logger
+    let fenceTimeout: TimeInterval
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(2))
+            do {
+                for done in try await shards.recoverMoves(olderThan: fenceTimeout) { logger.warning("interrupted bucket move: \(done)") }
+                try await shards.loadMap()
+            } catch {
+                logger.debug("shard map not refreshed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
