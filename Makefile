@@ -3,7 +3,7 @@ SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
 FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/EchoServer Benchmarks/CheckoutBench Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: deps build run run-pg test bench bench-http bench-checkout bench-events bench-backup format lint clean audit backup restore restore-drill
+.PHONY: deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup format lint clean audit backup restore restore-drill
 DATA_DIR ?= ./data
 # The running system's layout, written by make run and make run-pg, for the operators' commands.
 OPS = set -a; . $(DATA_DIR)/ops.env || { echo 'no $(DATA_DIR)/ops.env: start the system once with make run or make run-pg' >&2; exit 1; }; set +a;
@@ -33,6 +33,12 @@ test: deps lint
 	$(SWIFT) test --skip-build
 
 # The consistency auditor against the running system: exit 0 only when the services agree.
+# Moves a bucket of customers' orders to another shard while the system runs (make run ORDER_SHARDS=N).
+move-bucket: deps
+	@test -n "$(BUCKET)" -a -n "$(SHARD)" || { echo "usage: make move-bucket BUCKET=<0-255> SHARD=<index>" >&2; exit 2; }
+	@$(SWIFT) build --product order >/dev/null
+	@$(OPS) $(BIN)/order move-bucket $(BUCKET) $(SHARD)
+
 audit: deps
 	@$(SWIFT) build --product audit >/dev/null
 	@$(OPS) $(BIN)/audit

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench-checkout: starts the system (release build, SQLite with synchronous=FULL, so every commit is
 # durable) on fresh data, drives concurrent checkouts through the gateway, and prints checkouts/s,
-# p50/p95/p99, errors and each service's peak RSS. Settings: CONCURRENCY (32), DURATION seconds (20).
+# p50/p95/p99, errors and each service's peak RSS. Settings: CONCURRENCY (32), DURATION seconds (20),
+# ORDER_SHARDS (N SQLite files for the order service; then 64 customers check out, spread over the shards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONCURRENCY=${CONCURRENCY:-32}
@@ -9,6 +10,12 @@ DURATION=${DURATION:-20}
 BASE_PORT=${BASE_PORT:-18180}
 DATA_DIR=$(mktemp -d)
 export DATA_DIR BASE_PORT CONFIGURATION=release LOG_LEVEL=warning
+KEYS=alice-dev-key
+if [[ -n ${ORDER_SHARDS:-} ]]; then
+    CUSTOMER_API_KEYS=$(for i in $(seq 0 63); do printf 'bench-%d:bench-%d-key,' "$i" "$i"; done | sed 's/,$//')
+    KEYS=$(for i in $(seq 0 63); do printf 'bench-%d-key,' "$i"; done | sed 's/,$//')
+    export ORDER_SHARDS CUSTOMER_API_KEYS
+fi
 swift build -c release --product checkout-bench >/dev/null 2>&1
 scripts/run.sh >"$DATA_DIR/run.log" 2>&1 &
 runner=$!
@@ -22,8 +29,8 @@ done
 GATEWAY=http://127.0.0.1:$BASE_PORT
 curl -sf -o /dev/null -X POST "$GATEWAY/v1/products" -H "Authorization: Bearer admin-dev-key" -H 'Content-Type: application/json' \
     -d '{"sku":"BENCH-001","name":"Benchmark item","priceCents":100,"currency":"EUR","stock":100000000}'
-echo "checkout benchmark: $CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL)"
-"$(swift build -c release --show-bin-path)/checkout-bench" --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration "$DURATION"
+echo "checkout benchmark: $CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS})"
+"$(swift build -c release --show-bin-path)/checkout-bench" --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration "$DURATION" --key "$KEYS"
 echo "peak RSS (kB):"
 while read -r name pid; do
     printf "  %-10s %s\n" "$name" "$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo '?')"

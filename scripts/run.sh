@@ -26,11 +26,26 @@ export PAYMENT_URL=http://127.0.0.1:$((BASE_PORT + 3)) SHIPPING_URL=http://127.0
 export SAGA_URL=http://127.0.0.1:$((BASE_PORT + 5))
 
 services=(gateway inventory order payment shipping saga)
+# ORDER_SHARDS=N: the order service on N SQLite files (order-0.db ... order-{N-1}.db); a list of URLs is
+# passed on as it is.
+if [[ ${ORDER_SHARDS:-} =~ ^[0-9]+$ ]]; then
+    (( ORDER_SHARDS >= 1 && ORDER_SHARDS <= 64 )) || { echo "ORDER_SHARDS must be 1 to 64" >&2; exit 2; }
+    ORDER_SHARDS=$(for ((i = 0; i < ORDER_SHARDS; i++)); do printf 'sqlite://%s/order-%d.db,' "$DATA_DIR" "$i"; done | sed 's/,$//')
+fi
+if [[ -n ${ORDER_SHARDS:-} ]]; then export ORDER_SHARDS; fi
 # The layout for the operators' commands (make backup, make restore, make audit), which load this file.
 {
-    printf 'BACKUP_SERVICES=%s\n' "$(for i in "${!services[@]}"; do printf '%s=sqlite://%s/%s.db,' "${services[$i]}" "$DATA_DIR" "${services[$i]}"; done | sed 's/,$//')"
+    printf 'BACKUP_SERVICES=%s\n' "$(for i in "${!services[@]}"; do
+        if [[ ${services[$i]} == order && -n ${ORDER_SHARDS:-} ]]; then
+            IFS=, read -ra shard_urls <<<"$ORDER_SHARDS"
+            for s in "${!shard_urls[@]}"; do printf 'order-%d=%s,' "$s" "${shard_urls[$s]}"; done
+        else
+            printf '%s=sqlite://%s/%s.db,' "${services[$i]}" "$DATA_DIR" "${services[$i]}"
+        fi
+    done | sed 's/,$//')"
     printf 'SERVICE_PORTS=%s\n' "$(seq -s, "$BASE_PORT" $((BASE_PORT + 5)))"
     printf 'RECONCILE_MARKER=%s\n' "$DATA_DIR/RECONCILE_PENDING"
+    if [[ -n ${ORDER_SHARDS:-} ]]; then printf 'ORDER_SHARDS=%s\n' "$ORDER_SHARDS"; fi
     printf 'SERVICE_SECRET=%q\n' "$SERVICE_SECRET"
     for name in INVENTORY ORDER PAYMENT SHIPPING SAGA; do printf '%s_URL=%s\n' "$name" "$(printenv ${name}_URL)"; done
 } >"$DATA_DIR/ops.env"

@@ -194,7 +194,12 @@ try:
                     for name in order}
     ports = [str(int(environments[name]["PORT"]) + offset) for name in order]
     ops = {
-        "BACKUP_SERVICES": ",".join(f"{name}={environments[name]['DATABASE_URL']}" for name in order),
+        # A sharded service lists each of its databases (order-0, order-1, ...).
+        "BACKUP_SERVICES": ",".join(
+            f"{name}={environments[name]['DATABASE_URL']}" if "DATABASE_URL" in environments[name]
+            else ",".join(f"{name}-{index}={url}" for index, url in enumerate(environments[name]["ORDER_SHARDS"].split(",")))
+            for name in order),
+        **({"ORDER_SHARDS": environments["order"]["ORDER_SHARDS"]} if "ORDER_SHARDS" in environments.get("order", {}) else {}),
         "SERVICE_PORTS": ",".join(ports),
         "RECONCILE_MARKER": str(data / "RECONCILE_PENDING"),
         "PGBACKREST_CONFIG": str(pgbackrest_conf), "PGBACKREST_STANZA": "sagamart",

@@ -25,7 +25,7 @@ SERVICES = {"gateway": 8080, "inventory": 8081, "order": 8082, "payment": 8083, 
 OPTIONAL = {"HTTP_MAX_CONNECTIONS", "HTTP_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT", "HTTP_IDLE_TIMEOUT", "DATABASE_POOL_SIZE",
             "SAGA_CALL_TIMEOUT", "CHECKOUT_WAIT", "TEST_COMMAND_DELAY", "SAGA_STEP_DEADLINE",
             "SAGA_LEASE", "SAGA_CLAIM_INTERVAL", "SAGA_REPLICA_ID", "CATALOG_CACHE_TTL", "FEED_WAIT_SECONDS",
-            "DATABASE_READ_URL", "READ_REPLICA_MAX_LAG"}
+            "DATABASE_READ_URL", "READ_REPLICA_MAX_LAG", "BUCKET_FENCE_TIMEOUT"}
 problems = []
 
 
@@ -55,6 +55,18 @@ def check_compose():
             continue
         environment = service.get("environment", {})
         read = variables_read(name)
+        if "ORDER_SHARDS" in read:
+            # A sharded service names its databases in ORDER_SHARDS (DATABASE_URL is its unsharded default).
+            read.discard("DATABASE_URL")
+            shards = str(environment.get("ORDER_SHARDS", "")).split(",")
+            if len(shards) < 2 or not all(url.startswith("postgres://") for url in shards):
+                problems.append(f"compose: {name} ORDER_SHARDS should list at least two PostgreSQL databases")
+            if len(set(shards)) != len(shards):
+                problems.append(f"compose: {name} ORDER_SHARDS lists a database twice")
+            environment = {k: v for k, v in environment.items() if k != "ORDER_SHARDS"}
+            environment["DATABASE_URL"] = shards[0]
+            read.discard("ORDER_SHARDS")
+            read.add("DATABASE_URL")
         for variable in sorted(read - OPTIONAL - set(environment)):
             problems.append(f"compose: {name} reads {variable} but it is not set")
         for variable in sorted(set(environment) - read):
@@ -123,6 +135,9 @@ def check_kubernetes():
                 continue
             for error in jsonschema.Draft202012Validator(schemas[kind]).iter_errors(document):
                 problems.append(f"k8s {path.name} {kind}: {error.json_path}: {error.message}")
+            if kind == "ConfigMap" and document["metadata"]["name"] == "postgres-init":
+                if document.get("data", {}).get("10-sagamart.sh") != (ROOT / "Deploy" / "postgres" / "init.sh").read_text():
+                    problems.append("k8s: the postgres-init ConfigMap is not Deploy/postgres/init.sh")
             if kind in ("Deployment", "StatefulSet"):
                 workloads[document["metadata"]["name"]] = document
     for name, port in SERVICES.items():

@@ -3,7 +3,8 @@ import HTTP
 import Synchronization
 
 /// Drives concurrent checkouts through the gateway for a fixed time and prints checkouts/s, latency
-/// percentiles and errors. Usage: checkout-bench --gateway URL [--concurrency 32] [--duration 20] [--sku SKU] [--key KEY]
+/// percentiles and errors. Usage: checkout-bench --gateway URL [--concurrency 32] [--duration 20] [--sku SKU] [--key KEY[,KEY...]]
+/// (with several keys, worker n checks out as the customer of key n mod their count).
 var options: [String: String] = [
     "--gateway": "http://127.0.0.1:8080", "--concurrency": "32", "--duration": "20", "--sku": "BENCH-001", "--key": "alice-dev-key",
 ]
@@ -25,7 +26,7 @@ let body = Array(
      "shipping":{"name":"Bench","line1":"1 Load St","city":"Berlin","postalCode":"10115","country":"DE"}}
     """.utf8
 )
-let key = options["--key"]!
+let keys = options["--key"]!.split(separator: ",").map(String.init)
 
 struct Tally: Sendable {
     var latencies: [Double] = []
@@ -40,6 +41,7 @@ let tallies = await withTaskGroup(of: Tally.self) { group in
     for worker in 0..<concurrency {
         group.addTask {
             var tally = Tally()
+            let key = keys[worker % keys.count]
             var n = 0
             while ContinuousClock.now < end {
                 n += 1

@@ -18,7 +18,10 @@ import Testing
     /// The shards' URLs for a layout: four SQLite files, or two PostgreSQL databases (the compose layout).
     func shardURLs(_ layout: Layout, directory: String, cluster: PostgresCluster?) async throws -> [String] {
         guard layout != .sqlite, let cluster else { return (0..<4).map { "sqlite://\(directory)/order-\($0).db" } }
-        return [try await cluster.createDatabase(prefix: "order0", ownRole: true), try await cluster.createDatabase(prefix: "order1", ownRole: true)]
+        return [
+            try await cluster.createDatabase(prefix: "order0", ownRole: true),
+            try await cluster.createDatabase(prefix: "order1", ownRole: true),
+        ]
     }
 
     func start(_ layout: Layout, shards: [String], cluster: PostgresCluster? = nil) async throws -> SagaMartSystem {
@@ -61,7 +64,9 @@ import Testing
             let database = try Storage.openDatabase(url: try DatabaseURL(url), poolSize: 1)
             let (ids, events) = try await database.read { connection in
                 (
-                    try connection.query("SELECT DISTINCT order_id FROM order_events", []).map { try $0.decode("order_id", as: String.self) },
+                    try connection.query("SELECT DISTINCT order_id FROM order_events", []).map {
+                        try $0.decode("order_id", as: String.self)
+                    },
                     try connection.query("SELECT id FROM outbox", []).map { try $0.decode("id", as: String.self) }
                 )
             }
@@ -212,7 +217,10 @@ import Testing
         let shared = try await offPool { try PostgresCluster.shared() }
         let second = try await offPool { try PostgresCluster() }
         defer { second.destroy() }
-        let urls = [try await shared.createDatabase(prefix: "order0", ownRole: true), try await second.createDatabase(prefix: "order1", ownRole: true)]
+        let urls = [
+            try await shared.createDatabase(prefix: "order0", ownRole: true),
+            try await second.createDatabase(prefix: "order1", ownRole: true),
+        ]
         let system = try await start(.compose, shards: urls, cluster: shared)
         defer { system.stopAll() }
         let sku = uniqueSKU("SHARDDOWN")

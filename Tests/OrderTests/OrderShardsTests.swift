@@ -45,7 +45,8 @@ struct OrderShardsTests {
         var databases: [any Database] = []
         for index in 0..<count {
             let postgres = kind == "postgres" || (kind == "mixed" && index % 2 == 1)
-            let url = postgres ? try await PostgresCluster.shared().createDatabase(prefix: "shard") : "sqlite://\(directory)/order-\(index).db"
+            let url =
+                postgres ? try await PostgresCluster.shared().createDatabase(prefix: "shard") : "sqlite://\(directory)/order-\(index).db"
             let database = try Storage.openDatabase(url: try DatabaseURL(url), poolSize: 4)
             _ = try await Migrator(try Migration.load(from: OrderSchema.migrations, dialect: database.dialect)).migrate(database)
             databases.append(database)
@@ -183,7 +184,8 @@ struct OrderShardsTests {
     }
 
     static func ownedHere(_ connection: DatabaseConnection, _ bucket: Int) throws -> Bool {
-        try connection.queryOne("SELECT state FROM shard_buckets WHERE bucket = $1", Int64(bucket))?.decode("state", as: String.self) == "owned"
+        try connection.queryOne("SELECT state FROM shard_buckets WHERE bucket = $1", Int64(bucket))?.decode("state", as: String.self)
+            == "owned"
     }
 
     @Test func aFencedBucketMakesWritesWaitThenAnswer503WithRetryAfter() async throws {

@@ -132,7 +132,9 @@ struct OrderRoutes {
             if let customer {
                 let bucket = OrderBuckets.bucket(customerId: customer)
                 return try Response.json(
-                    try await shards.read(bucket: bucket) { try OrderProjection.history($0, customerId: customer, after: after, limit: limit) }
+                    try await shards.read(bucket: bucket) {
+                        try OrderProjection.history($0, customerId: customer, after: after, limit: limit)
+                    }
                 )
             }
             // Everyone's orders: each shard's newest page after the cursor, merged newest first. The cursor
@@ -155,28 +157,28 @@ struct OrderRoutes {
 
     /// The auditor's view of orders on one shard, after the cursor, in id order (the buckets it serves).
     static func reconciliationOrders(_ connection: DatabaseConnection, after: String, limit: Int) throws -> [ReconciliationAPI.Order] {
-            try connection.query(
-                """
-                SELECT id, customer_id, checkout_id, status, reason, total_cents, currency, created_at, updated_at
-                FROM order_view WHERE id > $1
-                    AND (bucket IS NULL OR bucket IN (SELECT bucket FROM shard_buckets WHERE state <> 'incoming')
-                        OR NOT EXISTS (SELECT 1 FROM shard_buckets))
-                ORDER BY id LIMIT $2
-                """,
-                [.text(after), .integer(Int64(limit))]
-            ).map { row in
-                ReconciliationAPI.Order(
-                    id: try row.decode("id"),
-                    customerId: try row.decode("customer_id"),
-                    checkoutId: try row.decode("checkout_id"),
-                    status: try row.decode("status"),
-                    reason: try row.decode("reason", as: String?.self),
-                    totalCents: try row.decode("total_cents"),
-                    currency: try row.decode("currency"),
-                    createdAt: try row.decode("created_at"),
-                    updatedAt: try row.decode("updated_at")
-                )
-            }
+        try connection.query(
+            """
+            SELECT id, customer_id, checkout_id, status, reason, total_cents, currency, created_at, updated_at
+            FROM order_view WHERE id > $1
+                AND (bucket IS NULL OR bucket IN (SELECT bucket FROM shard_buckets WHERE state <> 'incoming')
+                    OR NOT EXISTS (SELECT 1 FROM shard_buckets))
+            ORDER BY id LIMIT $2
+            """,
+            [.text(after), .integer(Int64(limit))]
+        ).map { row in
+            ReconciliationAPI.Order(
+                id: try row.decode("id"),
+                customerId: try row.decode("customer_id"),
+                checkoutId: try row.decode("checkout_id"),
+                status: try row.decode("status"),
+                reason: try row.decode("reason", as: String?.self),
+                totalCents: try row.decode("total_cents"),
+                currency: try row.decode("currency"),
+                createdAt: try row.decode("created_at"),
+                updatedAt: try row.decode("updated_at")
+            )
+        }
     }
 
     /// `Idempotency.perform`, with the record tagged by the bucket so that it moves with the customer's orders.
@@ -188,7 +190,10 @@ struct OrderRoutes {
         _ effect: () throws -> Response
     ) throws -> Response {
         let response = try Idempotency.perform(connection, key: key, body: body, effect)
-        try connection.execute("UPDATE idempotency_keys SET bucket = $1 WHERE key = $2 AND bucket IS NULL", [.integer(Int64(bucket)), .text(key)])
+        try connection.execute(
+            "UPDATE idempotency_keys SET bucket = $1 WHERE key = $2 AND bucket IS NULL",
+            [.integer(Int64(bucket)), .text(key)]
+        )
         return response
     }
 

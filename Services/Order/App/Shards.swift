@@ -135,7 +135,12 @@ struct ShardRoutes {
             guard (0..<shards.count).contains(move.shard) else {
                 throw HTTPError.validation("shard must be an integer from 0 to \(shards.count - 1).")
             }
-            guard moving.busy.withLock({ busy in defer { busy = true }; return !busy }) else {
+            guard
+                moving.busy.withLock({ busy in
+                    defer { busy = true }
+                    return !busy
+                })
+            else {
                 throw HTTPError(.conflict, code: "move_in_progress", detail: "Another bucket is being moved; try again when it is done.")
             }
             defer { moving.busy.withLock { $0 = false } }
@@ -149,7 +154,9 @@ struct ShardRoutes {
             return try Response.json(
                 [
                     "bucket": report.bucket, "from": report.from, "to": report.to, "orders": report.orders, "events": report.events,
-                    "fencedMicroseconds": Int(report.fenced.components.seconds * 1_000_000 + report.fenced.components.attoseconds / 1_000_000_000_000),
+                    "fencedMicroseconds": Int(
+                        report.fenced.components.seconds * 1_000_000 + report.fenced.components.attoseconds / 1_000_000_000_000
+                    ),
                 ]
             )
         }

@@ -275,7 +275,8 @@ struct BucketRows: Sendable {
     func replace(_ connection: DatabaseConnection, bucket: Int) throws {
         try Self.delete(connection, bucket: bucket)
         for (table, columns, rows) in [
-            ("order_events", Self.eventColumns, events), ("order_view", Self.viewColumns, views), ("idempotency_keys", Self.keyColumns, keys),
+            ("order_events", Self.eventColumns, events), ("order_view", Self.viewColumns, views),
+            ("idempotency_keys", Self.keyColumns, keys),
         ] {
             let names = columns.map(\.0).joined(separator: ", ")
             let placeholders = (1...columns.count).map { "$\($0)" }.joined(separator: ", ")
