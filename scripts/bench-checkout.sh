@@ -29,8 +29,21 @@ done
 GATEWAY=http://127.0.0.1:$BASE_PORT
 curl -sf -o /dev/null -X POST "$GATEWAY/v1/products" -H "Authorization: Bearer admin-dev-key" -H 'Content-Type: application/json' \
     -d '{"sku":"BENCH-001","name":"Benchmark item","priceCents":100,"currency":"EUR","stock":100000000}'
+BIN_DIR=$(swift build -c release --show-bin-path)
+mover=
+if [[ ${ORDER_SHARDS:-1} =~ ^[0-9]+$ && ${ORDER_SHARDS:-1} -ge 2 ]]; then
+    # Halfway through, the bucket of the first customer moves to the next shard under load: the line it
+    # prints says how long that bucket's writes were fenced.
+    bucket=$(python3 -c 'h=0xcbf29ce484222325
+for b in b"bench-0": h=((h^b)*0x100000001b3)%2**64
+print(h%256)')
+    ( sleep $((DURATION / 2)); set -a; . "$DATA_DIR/ops.env"; set +a
+      "$BIN_DIR/order" move-bucket "$bucket" $(((bucket % ORDER_SHARDS + 1) % ORDER_SHARDS)) 2>/dev/null | grep '^moved' ) &
+    mover=$!
+fi
 echo "checkout benchmark: $CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS})"
-"$(swift build -c release --show-bin-path)/checkout-bench" --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration "$DURATION" --key "$KEYS"
+"$BIN_DIR/checkout-bench" --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration "$DURATION" --key "$KEYS"
+if [[ -n $mover ]]; then wait "$mover" || echo "the bucket move failed"; fi
 echo "peak RSS (kB):"
 while read -r name pid; do
     printf "  %-10s %s\n" "$name" "$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo '?')"

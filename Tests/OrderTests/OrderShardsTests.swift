@@ -4,6 +4,7 @@ import HTTP
 import Messaging
 import OrderCore
 import Storage
+import Synchronization
 import TestSupport
 import Testing
 
@@ -115,8 +116,15 @@ struct OrderShardsTests {
             // Writers to the moving bucket run throughout; each write lands once, on the owner of the moment.
             async let writes: [String] = {
                 var ids: [String] = []
-                for _ in 0..<40 {
-                    if let id = try? await place(shards, customer: customer) { ids.append(id) }
+                var refusals = 0
+                while ids.count < 40 {
+                    do {
+                        ids.append(try await place(shards, customer: customer))
+                    } catch let error as HTTPError where error.status.code == 503 && error.headers["Retry-After"] == "1" {
+                        // Fenced for longer than a write waits: retried, as a client told Retry-After does.
+                        refusals += 1
+                        #expect(refusals < 50)
+                    }
                     try await Task.sleep(for: .milliseconds(2))
                 }
                 return ids
@@ -126,7 +134,7 @@ struct OrderShardsTests {
             let during = try await writes
             #expect(report.from == source && report.to == 1 - source)
             #expect(report.orders >= 30)
-            #expect(during.count == 40, "a write failed during the move")
+            #expect(during.count == 40)
             #expect(shards.owner(of: bucket) == 1 - source)
             let found = try await locations(shards)
             for id in before + during { #expect(found[id] == [1 - source], "\(id) is on \(found[id] ?? [])") }
@@ -161,12 +169,15 @@ struct OrderShardsTests {
                 var ids: [String] = []
                 for _ in 0..<5 { ids.append(try await place(shards, customer: customer)) }
                 // The mover stops for good at `step` (as if killed there): its task is abandoned.
+                let stopped = Flag()
                 let mover = Task {
                     try await shards.moveBucket(bucket, to: 1 - source) { reached in
-                        if reached == step { try? await Task.sleep(for: .seconds(3600)) }
+                        guard reached == step else { return }
+                        stopped.set()
+                        try? await Task.sleep(for: .seconds(3600))
                     }
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                while !stopped.isSet { try await Task.sleep(for: .milliseconds(10)) }
                 // Another process (the service after a restart) recovers.
                 let other = OrderShards(databases: shards.databases)
                 let done = try await other.recoverMoves()
@@ -179,6 +190,7 @@ struct OrderShardsTests {
                 let after = try await other.write(bucket: bucket) { try Self.ownedHere($0, bucket) }
                 #expect(after)
                 mover.cancel()
+                _ = await mover.result
             }
         }
     }
@@ -237,4 +249,11 @@ struct OrderShardsTests {
             }
         }
     }
+}
+
+/// A flag one task sets and another polls.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }
