@@ -37,8 +37,9 @@ if [[ ${ORDER_SHARDS:-1} =~ ^[0-9]+$ && ${ORDER_SHARDS:-1} -ge 2 ]]; then
     bucket=$(python3 -c 'h=0xcbf29ce484222325
 for b in b"bench-0": h=((h^b)*0x100000001b3)%2**64
 print(h%256)')
+    target=$(((bucket % ORDER_SHARDS + 1) % ORDER_SHARDS))
     ( sleep $((DURATION / 2)); set -a; . "$DATA_DIR/ops.env"; set +a
-      "$BIN_DIR/order" move-bucket "$bucket" $(((bucket % ORDER_SHARDS + 1) % ORDER_SHARDS)) 2>/dev/null | grep '^moved' ) &
+      "$BIN_DIR/order" move-bucket "$bucket" "$target" 2>/dev/null | grep '^moved' ) &
     mover=$!
 fi
 echo "checkout benchmark: $CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS})"
