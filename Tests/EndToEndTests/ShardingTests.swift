@@ -15,13 +15,18 @@ import Testing
     static let customers = (0..<16).map { "shopper-\($0)" }
     static func key(_ customer: String) -> String { "\(customer)-key-0123456789" }
 
-    /// The shards' URLs for a layout: four SQLite files, or two PostgreSQL databases (the compose layout).
-    func shardURLs(_ layout: Layout, directory: String, cluster: PostgresCluster?) async throws -> [String] {
-        guard layout != .sqlite, let cluster else { return (0..<4).map { "sqlite://\(directory)/order-\($0).db" } }
-        return [
-            try await cluster.createDatabase(prefix: "order0", ownRole: true),
-            try await cluster.createDatabase(prefix: "order1", ownRole: true),
-        ]
+    /// The system with its order service on four SQLite files, or on two PostgreSQL databases (the compose
+    /// layout); with the URL of one more shard of the same kind, not yet in use, and the folder of the files.
+    func startSharded(_ layout: Layout) async throws -> (SagaMartSystem, [String], String, String) {
+        let directory = temporaryDirectory()
+        guard layout != .sqlite else {
+            let urls = (0...4).map { "sqlite://\(directory)/order-\($0).db" }
+            return (try await start(layout, shards: Array(urls.prefix(4))), Array(urls.prefix(4)), urls[4], directory)
+        }
+        let cluster = try await offPool { try PostgresCluster.shared() }
+        var urls: [String] = []
+        for n in 0..<3 { urls.append(try await cluster.createDatabase(prefix: "order\(n)", ownRole: true)) }
+        return (try await start(layout, shards: Array(urls.prefix(2)), cluster: cluster), Array(urls.prefix(2)), urls[2], directory)
     }
 
     func start(_ layout: Layout, shards: [String], cluster: PostgresCluster? = nil) async throws -> SagaMartSystem {
@@ -83,12 +88,11 @@ import Testing
 
     @Test(arguments: Layout.available)
     func ordersSpreadOverShardsAndABucketMovesWhileEightClientsCheckOut(_ layout: Layout) async throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let cluster = layout == .sqlite ? nil : try await offPool { try PostgresCluster.shared() }
-        let urls = try await shardURLs(layout, directory: directory, cluster: cluster)
-        let system = try await start(layout, shards: urls, cluster: cluster)
-        defer { system.stopAll() }
+        let (system, urls, more, directory) = try await startSharded(layout)
+        defer {
+            system.stopAll()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
         let sku = uniqueSKU("SHARD")
         try await system.createProduct(sku, stock: 10_000)
 
@@ -157,26 +161,44 @@ import Testing
             let page = try await system.service("order", "GET", "/v1/orders?limit=7" + (cursor.map { "&after=\($0)" } ?? "")).object
             listed += (page["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
             cursor = page["next"] as? String
+            if listed.count == 7 {
+                // A shard is added between two pages (the service restarts on one more database, which
+                // starts empty), and a bucket moves to it: the cursor taken before still pages on.
+                system.setEnvironment("order", "ORDER_SHARDS", (urls + [more]).joined(separator: ","))
+                await system.kill("order", signal: SIGTERM)
+                try system.start("order")
+                try await system.waitReady("order")
+                let added = try await moveBucket(system, moving, to: urls.count)
+                #expect(added.status.code == 200, "\(added.bodyText)")
+            }
         } while cursor != nil
         #expect(listed == listed.sorted(by: >), "the merged listing is newest first")
         #expect(Set(listed) == Set(orders.keys))
+        #expect(listed.count == orders.count, "an order listed twice")
+        let grown = try #require(try await system.service("order", "GET", "/v1/admin/shards").object["buckets"] as? [Int])
+        #expect(grown[moving] == urls.count)
+        #expect(grown.filter { $0 == urls.count }.count == 1, "a new shard takes buckets only by moves")
+        let relocated = try await locations(urls + [more]).orders
+        for (id, customer) in orders where customer == Self.customers[0] {
+            #expect(relocated[id] == [urls.count], "\(id) on \(relocated[id] ?? [])")
+            #expect(try await system.order(id, key: Self.key(customer))["status"] as? String == "APPROVED")
+        }
 
         // Projections rebuilt on every shard change nothing; the auditor finds nothing wrong.
         let rebuild = try await system.runCommand("order", ["rebuild-projections"])
         #expect(rebuild.code == 0, "\(rebuild.output)")
-        #expect(rebuild.output.components(separatedBy: "rebuilt order_view:").count == urls.count + 1, "\(rebuild.output)")
+        #expect(rebuild.output.components(separatedBy: "rebuilt order_view:").count == urls.count + 2, "\(rebuild.output)")
         let audit = try await system.runCommand("saga", [], executable: "audit")
         #expect(audit.code == 0, "\(audit.output)")
     }
 
     @Test(arguments: Layout.available)
     func aMoverKilledMidMoveLosesAndDoublesNothing(_ layout: Layout) async throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let cluster = layout == .sqlite ? nil : try await offPool { try PostgresCluster.shared() }
-        let urls = try await shardURLs(layout, directory: directory, cluster: cluster)
-        let system = try await start(layout, shards: urls, cluster: cluster)
-        defer { system.stopAll() }
+        let (system, urls, _, directory) = try await startSharded(layout)
+        defer {
+            system.stopAll()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
         let sku = uniqueSKU("KILLMOVE")
         try await system.createProduct(sku, stock: 1_000)
         let customer = Self.customers[3]

@@ -160,9 +160,7 @@ struct OrderRoutes {
         try connection.query(
             """
             SELECT id, customer_id, checkout_id, status, reason, total_cents, currency, created_at, updated_at
-            FROM order_view WHERE id > $1
-                AND (bucket IS NULL OR bucket IN (SELECT bucket FROM shard_buckets WHERE state <> 'incoming')
-                    OR NOT EXISTS (SELECT 1 FROM shard_buckets))
+            FROM order_view WHERE id > $1 AND \(OrderShards.servedHere)
             ORDER BY id LIMIT $2
             """,
             [.text(after), .integer(Int64(limit))]
@@ -204,15 +202,30 @@ struct OrderRoutes {
         let id = request.parameters["id"] ?? ""
         let key = try Idempotency.key(of: request)
         let body = request.body
-        return try await OrderEventStore.retryingConflicts {
-            let bucket = try await shards.bucket(forOrder: id)
-            return try await shards.write(bucket: bucket) { connection in
+        // The bucket the id points to (the saga stamps it): right for every order the saga made, so the
+        // command needs no lookup first. An order found elsewhere, or in another bucket, is looked up.
+        let stamped = OrderBuckets.bucket(orderId: id, customerId: "")
+        func run(_ bucket: Int, lookedUp: Bool) async throws -> Response {
+            try await shards.write(bucket: bucket) { connection in
                 try Self.perform(connection, key: key, body: body, bucket: bucket) {
-                    try Response.json(try mappingProblems { try OrderEventStore.execute(connection, id: id, decide) }.view)
+                    let order = try OrderEventStore.load(connection, id: id)
+                    if !lookedUp && (order.exists ? order.bucket != bucket : shards.count > 1) { throw OrderElsewhere() }
+                    let decided = try mappingProblems { try decide(order) }
+                    return try Response.json(try OrderEventStore.append(connection, to: order, decided, now: Date()).view)
                 }
             }
         }
+        return try await OrderEventStore.retryingConflicts {
+            do {
+                return try await run(stamped, lookedUp: false)
+            } catch is OrderElsewhere {
+                return try await run(try await shards.locate(orderId: id) ?? stamped, lookedUp: true)
+            }
+        }
     }
+
+    /// The order is not in the bucket its id points to (an id the saga did not make): look it up.
+    private struct OrderElsewhere: Error {}
 
     private enum Pricing: Sendable {
         case success([OrderAPI.Line], String)

@@ -183,8 +183,14 @@ struct ShardKeeper: Service {
     let fenceTimeout: TimeInterval
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        // Cancelled at graceful shutdown, so a SIGTERM does not wait for the next round.
+        try await cancelWhenGracefulShutdown { await self.keep() }
+    }
+
+    private func keep() async {
+        while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(2))
+            if Task.isCancelled { return }
             do {
                 for done in try await shards.recoverMoves(olderThan: fenceTimeout) { logger.warning("interrupted bucket move: \(done)") }
                 try await shards.loadMap()

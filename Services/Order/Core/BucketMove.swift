@@ -225,7 +225,10 @@ struct BucketRows: Sendable {
     var keys: [[DatabaseValue]]
 
     /// The ids of the events, in stream order: what a copy is verified by.
-    var eventIds: [String] { events.map { if case .text(let id) = $0[2] { return id } else { return "" } } }
+    var eventIds: [String] {
+        let column = Self.eventColumns.firstIndex { $0.0 == "event_id" }!
+        return events.map { if case .text(let id) = $0[column] { return id } else { return "" } }
+    }
 
     enum Kind { case text, optionalText, integer, date }
 

@@ -106,9 +106,7 @@ public enum OrderProjection {
             // Only the buckets this shard serves: a copy coming in from another shard is not shown twice.
             rows = try connection.query(
                 """
-                SELECT * FROM order_view WHERE customer_id <> '' AND id < $1
-                    AND (bucket IS NULL OR bucket IN (SELECT bucket FROM shard_buckets WHERE state <> 'incoming')
-                        OR NOT EXISTS (SELECT 1 FROM shard_buckets))
+                SELECT * FROM order_view WHERE customer_id <> '' AND id < $1 AND \(OrderShards.servedHere)
                 ORDER BY id DESC LIMIT $2
                 """,
                 [.text(before), .integer(Int64(limit + 1))]

@@ -196,13 +196,6 @@ public final class OrderShards: Sendable {
         return nil
     }
 
-    /// The bucket a command on `orderId` writes to: the order's, or for an order no shard holds, the one
-    /// its id points to (where a creation with this id would go).
-    public func bucket(forOrder orderId: String) async throws -> Int {
-        if let bucket = try await locate(orderId: orderId) { return bucket }
-        return OrderBuckets.bucket(orderId: orderId, customerId: "")
-    }
-
     /// Runs `body` on every shard at once and returns the answers in shard order; any shard that cannot be
     /// reached makes the whole call a 503 (a listing that silently missed a shard would lie).
     public func gather<T: Sendable>(_ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> [T] {
@@ -215,6 +208,14 @@ public final class OrderShards: Sendable {
     }
 
     // MARK: Ownership inside a transaction
+
+    /// A condition on `order_view` rows: the order is in a bucket this shard serves (owned, or fenced while it
+    /// moves; not a copy coming in), or the shard has no map yet. Listings that gather every shard use it, so
+    /// a bucket caught between two shards is not shown from the copy.
+    public static let servedHere = """
+        (bucket IS NULL OR bucket IN (SELECT bucket FROM shard_buckets WHERE state <> 'incoming') \
+        OR NOT EXISTS (SELECT 1 FROM shard_buckets))
+        """
 
     /// The bucket is being switched to another shard: the write waits.
     struct BucketFenced: Error {}
