@@ -6,7 +6,9 @@ same Deploy/postgres/init.sh applied), and the six executables run with the envi
 them: service host names become 127.0.0.1, SQLite files under /var/lib/sagamart move to DATA/compose.
 Secrets come from the environment, else .env, else .env.example (development values, said aloud).
 
-  scripts/run_pg.py [--data DIR] [--port-offset N] [--pg-port P] [--check]
+  scripts/run_pg.py [--data DIR] [--port-offset N] [--pg-port P] [--replica-port R] [--check]
+
+A hot standby (the compose file's postgres-replica) is made beside it at every start with pg_basebackup -R.
 
 --check starts everything, runs one checkout through the gateway, stops, and exits 0 if all went well.
 """
@@ -30,10 +32,12 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--data", default=str(ROOT / "data"))
 parser.add_argument("--port-offset", type=int, default=0)
 parser.add_argument("--pg-port", type=int, default=15432)
+parser.add_argument("--replica-port", type=int, default=None, help="the hot standby's port (default: --pg-port + 1)")
 parser.add_argument("--bin", default=None, help="folder with the built executables")
 parser.add_argument("--check", action="store_true")
 args = parser.parse_args()
 data = pathlib.Path(args.data).resolve()
+replica_port = args.replica_port or args.pg_port + 1
 PG_BIN = next((p for p in sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin"), reverse=True) if (p / "initdb").exists()), None)
 if PG_BIN is None:
     sys.exit("PostgreSQL server binaries not found: run make deps")
@@ -70,7 +74,7 @@ def substitute(text):
 
 
 compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-services = {name: spec for name, spec in compose["services"].items() if name != "postgres"}
+services = {name: spec for name, spec in compose["services"].items() if name not in ("postgres", "postgres-replica")}
 offset = args.port_offset
 
 
@@ -78,6 +82,7 @@ def local(value, names):
     """Compose host names to 127.0.0.1, ports shifted, SQLite paths into the data folder."""
     value = substitute(value)
     value = value.replace("@postgres:5432/", f"@127.0.0.1:{args.pg_port}/")
+    value = value.replace("@postgres-replica:5432/", f"@127.0.0.1:{replica_port}/")
     value = value.replace("sqlite:///var/lib/sagamart/", f"sqlite://{data}/compose/")
     for name in names:
         def shift(match):
@@ -167,11 +172,35 @@ def stop(*_):
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+    if (replica / "postmaster.pid").exists():
+        subprocess.run((["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []) +
+                       [str(PG_BIN / "pg_ctl"), "-D", str(replica), "-m", "fast", "-w", "stop"], stdout=subprocess.DEVNULL)
     as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(pg), "-m", "fast", "-w", "stop"], stdout=subprocess.DEVNULL)
+
+
+# The postgres-replica service: a hot standby of the cluster, made afresh at every start with pg_basebackup -R
+# as the replication role that Deploy/postgres/replication.sh creates (a restore of the primary leaves no
+# stale standby behind).
+replica = data / "pg-replica"
+
+
+def start_standby():
+    run(["bash", str(ROOT / "Deploy" / "postgres" / "replication.sh")],
+        env=dict(env_pg, PGDATA=str(pg), REPLICATION_PASSWORD=VALUES["REPLICATION_PASSWORD"]))
+    if replica.exists():
+        shutil.rmtree(replica)
+    replica.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        shutil.chown(replica, "postgres", "postgres")
+    as_postgres([str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(args.pg_port), "-U", "replicator", "-D", str(replica),
+                 "-R", "-X", "stream", "-c", "fast"], env=dict(os.environ, PGPASSWORD=VALUES["REPLICATION_PASSWORD"]))
+    as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(replica), "-l", str(replica / "server.log"), "-w", "start", "-o",
+                 f"-p {replica_port} -k {replica} -c listen_addresses=127.0.0.1 -c hot_standby=on"], stdout=subprocess.DEVNULL)
 
 
 try:
     run(["bash", str(ROOT / "Deploy" / "postgres" / "init.sh")], env=env_pg)
+    start_standby()
 
     # The services, in dependency order, each with its compose environment.
     binaries = pathlib.Path(args.bin) if args.bin else pathlib.Path(
@@ -265,7 +294,20 @@ try:
             attempt = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(args.pg_port), "-U", role, "-d", other, "-c", "SELECT 1"],
                                      env=dict(env_pg, PGPASSWORD=VALUES[f"{role.upper()}_DB_PASSWORD"]), capture_output=True)
             assert attempt.returncode != 0, f"role {role} could connect to database {other}"
-        print(f"check passed: checkout {answer['checkoutId']} APPROVED through {gateway}")
+        # The standby is one, and streams: the new product reaches it.
+        standby = dict(env_pg, PGPORT=str(replica_port))
+        recovery = subprocess.run(["psql", "-tAc", "SELECT pg_is_in_recovery()", "-d", "postgres"], env=standby,
+                                  capture_output=True, text=True, check=True).stdout.strip()
+        assert recovery == "t", f"the standby is not in recovery: {recovery}"
+        for _ in range(100):
+            copied = subprocess.run(["psql", "-tAc", f"SELECT count(*) FROM products WHERE sku = '{sku}'", "-d", "inventory"],
+                                    env=standby, capture_output=True, text=True).stdout.strip()
+            if copied == "1":
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the product never reached the standby")
+        print(f"check passed: checkout {answer['checkoutId']} APPROVED through {gateway}; the standby streams")
     else:
         print(f"\nSagaMart (compose topology) is running. Gateway: {gateway}\nCtrl-C stops every service and PostgreSQL.")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

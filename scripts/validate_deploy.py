@@ -6,7 +6,9 @@
 - each *_URL points at the named service on the port that service listens on; health checks hit that port's
   /health/ready; dependencies wait for service_healthy; only the gateway publishes a port;
 - every Kubernetes manifest validates against its kind's schema in ../shared/schemas/k8s/, probes hit
-  /health/ready and /health/live on the container port, and the saga runs two replicas.
+  /health/ready and /health/live on the container port, and the saga runs two replicas;
+- a hot standby (postgres-replica) made by pg_basebackup -R from the replication role the primary's init
+  scripts create, healthy only in recovery, whose copy of each database the PostgreSQL-backed services read.
 Prints one line per problem and exits 1 if there is any.
 """
 import json
@@ -74,7 +76,7 @@ def check_compose():
         if str(environment.get("PORT")) != str(port):
             problems.append(f"compose: {name} PORT is {environment.get('PORT')}, expected {port}")
         for variable, value in environment.items():
-            if variable.endswith("_URL") and variable != "DATABASE_URL":
+            if variable.endswith("_URL") and variable not in ("DATABASE_URL", "DATABASE_READ_URL"):
                 target = variable[:-4].lower()
                 if value != f"http://{target}:{SERVICES.get(target)}":
                     problems.append(f"compose: {name} {variable}={value} does not point at {target}:{SERVICES.get(target)}")
@@ -99,7 +101,7 @@ def check_compose():
             if variable in environment and not re.fullmatch(r"\$\{[A-Z_]+:\?[^}]*\}", value):
                 problems.append(f"compose: {name} {variable} must come from the environment with no default")
     for name, service in services.items():
-        if name not in SERVICES and name != "postgres":
+        if name not in SERVICES and name not in ("postgres", "postgres-replica"):
             problems.append(f"compose: unexpected service {name}")
     # The cluster archives its WAL into a pgBackRest repository on a volume, with the stanza made at init.
     postgres = services.get("postgres", {})
@@ -113,12 +115,54 @@ def check_compose():
             problems.append(f"compose: postgres does not mount {mount}")
     if not any(m.startswith("/docker-entrypoint-initdb.d/") and "pgbackrest" in m for m in mounts):
         problems.append("compose: postgres does not create the pgBackRest stanza at init")
+    check_standby(services)
     image = ROOT / str(postgres.get("build", {}).get("context", "")) / "Dockerfile"
     if not image.is_file() or "pgbackrest" not in image.read_text():
         problems.append("compose: postgres is not built from an image that installs pgbackrest")
     cipher = str(postgres.get("environment", {}).get("PGBACKREST_REPO1_CIPHER_PASS", ""))
     if not re.fullmatch(r"\$\{BACKUP_KEY:\?[^}]*\}", cipher):
         problems.append("compose: the pgBackRest repository is not encrypted with BACKUP_KEY from the environment")
+
+
+def check_standby(services):
+    """A hot standby of postgres: made by pg_basebackup -R from a replication role and pg_hba entry that the
+    primary's init scripts create, healthy only in recovery, and read by every PostgreSQL-backed service."""
+    postgres, replica = services.get("postgres", {}), services.get("postgres-replica")
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in postgres.get("volumes", []) if isinstance(v, str)}
+    script = next((ROOT / source for target, source in mounts.items()
+                   if target.startswith("/docker-entrypoint-initdb.d/") and "replication" in source), None)
+    if script is None or not script.is_file():
+        problems.append("compose: postgres does not create a replication role at init")
+    else:
+        text = script.read_text()
+        if "REPLICATION" not in text or "host replication replicator" not in text:
+            problems.append("compose: the replication init script does not make a replication role and its pg_hba entry")
+    if not re.fullmatch(r"\$\{REPLICATION_PASSWORD:\?[^}]*\}", str(postgres.get("environment", {}).get("REPLICATION_PASSWORD", ""))):
+        problems.append("compose: postgres takes REPLICATION_PASSWORD from the environment with no default")
+    if replica is None:
+        problems.append("compose: no postgres-replica (hot standby) service")
+        return
+    entry = " ".join(replica.get("entrypoint", []))
+    replica_mounts = {v.split(":")[1]: v.split(":")[0] for v in replica.get("volumes", []) if isinstance(v, str)}
+    standby = next((ROOT / source for target, source in replica_mounts.items() if target in entry), None)
+    if standby is None or not standby.is_file() or not all(part in standby.read_text() for part in ("pg_basebackup", " -R ", "hot_standby=on")):
+        problems.append("compose: postgres-replica does not start as a standby made by pg_basebackup -R")
+    if replica.get("environment", {}).get("PRIMARY_HOST") != "postgres":
+        problems.append("compose: postgres-replica does not stream from postgres")
+    if "/var/lib/postgresql/data" not in replica_mounts:
+        problems.append("compose: postgres-replica keeps its data outside a named volume")
+    if "pg_is_in_recovery()" not in " ".join(replica.get("healthcheck", {}).get("test", [])):
+        problems.append("compose: postgres-replica's health check does not know it is a standby")
+    if replica.get("depends_on", {}).get("postgres", {}).get("condition") != "service_healthy":
+        problems.append("compose: postgres-replica does not wait for a healthy postgres")
+    # Every PostgreSQL database a service uses has its reads' twin on the standby: same role, same database.
+    for name in ("inventory", "order", "saga"):
+        environment = services.get(name, {}).get("environment", {})
+        primaries = str(environment.get("ORDER_SHARDS", environment.get("DATABASE_URL", ""))).split(",")
+        reads = str(environment.get("ORDER_SHARD_READ_URLS", environment.get("DATABASE_READ_URL", ""))).split(",")
+        expected = [url.replace("@postgres:5432/", "@postgres-replica:5432/") for url in primaries]
+        if reads != expected:
+            problems.append(f"compose: {name} does not read from the standby's copy of each of its databases")
 
 
 def check_kubernetes():
@@ -135,9 +179,13 @@ def check_kubernetes():
                 continue
             for error in jsonschema.Draft202012Validator(schemas[kind]).iter_errors(document):
                 problems.append(f"k8s {path.name} {kind}: {error.json_path}: {error.message}")
-            if kind == "ConfigMap" and document["metadata"]["name"] == "postgres-init":
-                if document.get("data", {}).get("10-sagamart.sh") != (ROOT / "Deploy" / "postgres" / "init.sh").read_text():
-                    problems.append("k8s: the postgres-init ConfigMap is not Deploy/postgres/init.sh")
+            # The scripts Kubernetes mounts are the ones compose and make run-pg run, word for word.
+            scripts = {"postgres-init": {"10-sagamart.sh": "init.sh", "15-replication.sh": "replication.sh"},
+                       "postgres-standby": {"standby.sh": "standby.sh"}}
+            if kind == "ConfigMap" and document["metadata"]["name"] in scripts:
+                for key, source in scripts[document["metadata"]["name"]].items():
+                    if document.get("data", {}).get(key) != (ROOT / "Deploy" / "postgres" / source).read_text():
+                        problems.append(f"k8s: {key} of the {document['metadata']['name']} ConfigMap is not Deploy/postgres/{source}")
             if kind in ("Deployment", "StatefulSet"):
                 workloads[document["metadata"]["name"]] = document
     for name, port in SERVICES.items():
@@ -156,6 +204,21 @@ def check_kubernetes():
         problems.append("k8s: the saga Deployment must run 2 replicas")
     if "postgres" not in workloads:
         problems.append("k8s: no PostgreSQL StatefulSet")
+    replica = workloads.get("postgres-replica")
+    if replica is None:
+        problems.append("k8s: no hot standby StatefulSet (postgres-replica)")
+    else:
+        container = replica["spec"]["template"]["spec"]["containers"][0]
+        if "pg_is_in_recovery()" not in " ".join(container.get("readinessProbe", {}).get("exec", {}).get("command", [])):
+            problems.append("k8s: postgres-replica's readiness probe does not know it is a standby")
+        if "standby.sh" not in " ".join(container.get("command", [])):
+            problems.append("k8s: postgres-replica does not start from the standby script")
+    for name, variable in (("inventory", "DATABASE_READ_URL"), ("saga", "DATABASE_READ_URL"), ("order", "ORDER_SHARD_READ_URLS")):
+        env = {e["name"]: e.get("value", "") for e in workloads.get(name, {}).get("spec", {}).get("template", {}).get("spec", {})
+               .get("containers", [{}])[0].get("env", [])}
+        primaries = env.get("ORDER_SHARDS" if name == "order" else "DATABASE_URL", "").split(",")
+        if env.get(variable, "").split(",") != [url.replace("@postgres:5432/", "@postgres-replica:5432/") for url in primaries]:
+            problems.append(f"k8s: {name} does not read from the standby's copy of each of its databases")
 
 
 def check_dockerfile():

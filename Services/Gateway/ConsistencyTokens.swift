@@ -6,14 +6,14 @@ import Synchronization
 
 /// Read-your-writes across the gateway: the client's `X-Consistency-Token` is passed on to every service call
 /// its request makes (`ConsistencyTokens.current`, set by `middleware()`), and a write through the gateway
-/// (a checkout, a cancellation) is answered with the order service's position after it, merged into the token
-/// the client sent.
+/// (a checkout, a cancellation, a stock change) is answered with the written service's position after it,
+/// merged into the token the client sent.
 final class ConsistencyTokens: Sendable {
     @TaskLocal static var current: String?
 
     let backends: Backends
-    /// Until when the order service is known to have no standby (it answered 204): no need to ask it again.
-    private let noStandbyUntil = Mutex<ContinuousClock.Instant?>(nil)
+    /// Until when each service is known to have no standby (it answered 204): no need to ask it again.
+    private let noStandbyUntil = Mutex<[String: ContinuousClock.Instant]>([:])
 
     init(backends: Backends) { self.backends = backends }
 
@@ -25,14 +25,15 @@ final class ConsistencyTokens: Sendable {
         }
     }
 
-    /// Adds the order service's position after a write to a successful answer.
-    func stamp(_ response: Response) async -> Response {
+    /// Adds `service`'s position after a write to a successful answer (the order service after a checkout or
+    /// a cancellation, inventory after a stock change).
+    func stamp(_ response: Response, from service: String = "order") async -> Response {
         guard (200..<300).contains(response.status.code) else { return response }
-        if let until = noStandbyUntil.withLock({ $0 }), ContinuousClock.now < until { return response }
-        guard let answer = try? await backends.call("order", "GET", "/v1/consistency-token") else { return response }
+        if let until = noStandbyUntil.withLock({ $0[service] }), ContinuousClock.now < until { return response }
+        guard let answer = try? await backends.call(service, "GET", "/v1/consistency-token") else { return response }
         guard answer.status.code == 200, let token = try? answer.decode([String: String].self)["token"] else {
             let until = ContinuousClock.now + .seconds(30)
-            noStandbyUntil.withLock { $0 = until }
+            noStandbyUntil.withLock { $0[service] = until }
             return response
         }
         var stamped = response

@@ -32,7 +32,7 @@ struct GatewayRoutes {
             let response = try passThrough(try await backends.call("inventory", "POST", "/v1/products", body: request.body))
             // The admin sees their own write at once; everyone else within the feed's delay.
             if let sku = try? response.decode(InventoryAPI.Product.self).sku { catalog.invalidate(sku: sku) }
-            return response
+            return await tokens.stamp(response, from: "inventory")
         }
         router.put("/v1/products/{sku}/stock") { request in
             try Access.requireAdmin()
@@ -41,7 +41,7 @@ struct GatewayRoutes {
                 try await backends.call("inventory", "PUT", "/v1/products/\(pathSegment(sku))/stock", body: request.body)
             )
             catalog.invalidate(sku: sku)
-            return response
+            return await tokens.stamp(response, from: "inventory")
         }
         router.post("/v1/checkout") { request in await tokens.stamp(try await checkout(request)) }
         router.get("/v1/checkouts/{id}") { request in

@@ -7,12 +7,16 @@ import Storage
 /// Inventory's HTTP API: the catalog, stock, and the reservation commands the saga sends.
 struct InventoryRoutes {
     let database: any Database
+    /// Reads that may be a little stale (the catalog list, the auditor's views): on the standby when there is
+    /// one and it may serve them. A product's detail stays on the primary: the order service prices a checkout
+    /// from it, and a product created a moment ago must be there.
+    let reads: ConsistentReads
 
     func mount(on router: inout Router) {
         router.get("/v1/products") { request in
             let limit = min(max(Int(request.query["limit"] ?? "50") ?? 50, 1), 200)
             let after = request.query["after"]
-            return try Response.json(try await database.read { try InventoryStore.products($0, after: after, limit: limit) })
+            return try Response.json(try await reads.read(request) { try InventoryStore.products($0, after: after, limit: limit) })
         }
         router.get("/v1/products/{sku}") { request in
             let sku = request.parameters["sku"] ?? ""
@@ -73,13 +77,13 @@ struct InventoryRoutes {
             let id = request.parameters["id"] ?? ""
             return try await database.command(request) { try Response.json(try InventoryStore.restock($0, id: id)) }
         }
-        Reconciliation.mount("/v1/reconciliation/stock", on: &router, database: database, key: \ReconciliationAPI.Stock.sku) {
+        Reconciliation.mount("/v1/reconciliation/stock", on: &router, reads: reads, key: \ReconciliationAPI.Stock.sku) {
             try InventoryStore.stock($0, after: $1, limit: $2)
         }
         Reconciliation.mountEffects(
             "/v1/reconciliation/reservations",
             on: &router,
-            database: database,
+            reads: reads,
             sql: """
                 SELECT r.id, '' AS order_id, CASE WHEN s.reservation_id IS NULL THEN r.status ELSE 'RESTOCKED' END AS status,
                     CAST(COALESCE((SELECT SUM(i.quantity) FROM reservation_items i WHERE i.reservation_id = r.id), 0) AS BIGINT) AS amount,

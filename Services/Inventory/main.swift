@@ -11,7 +11,10 @@ await ServiceMain.run("inventory") {
         migrations: Bundle.module.url(forResource: "Migrations", withExtension: nil)!
     )
     var router = Router()
-    InventoryRoutes(database: database).mount(on: &router)
-    EventFeed(database: database).mount(on: &router)
+    // The catalog list, the auditor's views and the feed may come from a standby (DATABASE_READ_URL).
+    let reads = try runtime.consistentReads(primary: database)
+    reads.mount(on: &router)
+    InventoryRoutes(database: database, reads: reads).mount(on: &router)
+    EventFeed(database: database, replica: reads.replica).mount(on: &router)
     try await runtime.serve(router, database: database, migrator: migrator)
 }

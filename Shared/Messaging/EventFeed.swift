@@ -11,11 +11,14 @@ import Storage
 /// With `wait`, an empty answer is held (long poll) until an event arrives or the wait ends.
 public struct EventFeed: Sendable {
     public let database: any Database
+    /// A standby that may serve the feed (a consumer reads events a little later, never out of order).
+    public let replica: ReadReplica?
     /// How often a held request looks for new events.
     public let pollInterval: Duration
 
-    public init(database: any Database, pollInterval: Duration = .milliseconds(20)) {
+    public init(database: any Database, replica: ReadReplica? = nil, pollInterval: Duration = .milliseconds(20)) {
         self.database = database
+        self.replica = replica
         self.pollInterval = pollInterval
     }
 
@@ -37,23 +40,38 @@ public struct EventFeed: Sendable {
             throw HTTPError.validation("wait must be 0 to 30 seconds.")
         }
         let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
-        var events = try await database.read { try Outbox.events($0, after: after, limit: limit) }
-        while events.isEmpty && ContinuousClock.now < deadline {
+        // A held request looks for events only; the page it answers is read whole, from one snapshot.
+        while ContinuousClock.now < deadline, try await read(after: after, limit: limit, whole: false).events.isEmpty {
             try await Task.sleep(for: pollInterval)
-            events = try await database.read { try Outbox.events($0, after: after, limit: limit) }
         }
-        // The newest seq, so a consumer knows how far behind it is (its lag metric). A page that is not full
-        // held every event there was when it was read: its last seq is the head. Only an empty or a full page
-        // needs to ask.
-        var head = events.last?.seq ?? 0
-        if events.isEmpty || events.count == limit {
-            head = max(head, try await database.read { try Outbox.head($0) })
-        }
-        let afterId = after == 0 ? nil : try await database.read { try Outbox.eventId($0, seq: after) }
-        var body = "{\"items\":[" + events.map(Self.envelope).joined(separator: ",") + "]"
-        body += ",\"next\":\(events.last.map { "\"\($0.seq)\"" } ?? "null"),\"head\":\(head)"
-        body += ",\"afterId\":\(afterId.map(JSONText.quote) ?? "null")}"
+        let page = try await read(after: after, limit: limit, whole: true)
+        var body = "{\"items\":[" + page.events.map(Self.envelope).joined(separator: ",") + "]"
+        body += ",\"next\":\(page.events.last.map { "\"\($0.seq)\"" } ?? "null"),\"head\":\(page.head ?? 0)"
+        body += ",\"afterId\":\(page.afterId.map(JSONText.quote) ?? "null")}"
         return Response(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))
+    }
+
+    /// Events after `after` and, when `whole`, the head and the id of the event at `after`, in one read: on
+    /// the standby when it may serve it and holds the event at `after` (a standby behind the reader's cursor
+    /// would look like a feed restored from a backup), else on the primary.
+    func read(after: Int64, limit: Int, whole: Bool) async throws -> Page {
+        let body: @Sendable (DatabaseConnection) throws -> Page = { connection in
+            let events = try Outbox.events(connection, after: after, limit: limit)
+            // Whether the event at `after` is here: asked for a whole page, and for an empty one (to tell a
+            // quiet feed from a standby that has not reached the reader's cursor).
+            let afterId = after == 0 || !(whole || events.isEmpty) ? nil : try Outbox.eventId(connection, seq: after)
+            guard whole else { return Page(events: events, head: nil, afterId: afterId) }
+            // The newest seq, so a consumer knows how far behind it is (its lag metric). A page that is not
+            // full held every event there was when it was read: its last seq is the head.
+            var head = events.last?.seq ?? 0
+            if events.isEmpty || events.count == limit { head = max(head, try Outbox.head(connection)) }
+            return Page(events: events, head: head, afterId: afterId)
+        }
+        if let replica {
+            let (page, _) = try await replica.read(body)
+            if after == 0 || page.afterId != nil || (!whole && !page.events.isEmpty) { return page }
+        }
+        return try await database.read(body)
     }
 
     static func envelope(_ event: StoredEvent) -> String {

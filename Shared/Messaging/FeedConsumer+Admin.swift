@@ -65,7 +65,7 @@ extension FeedConsumer {
     }
 
     /// Operators' routes for these consumers (behind the service token, like every service route):
-    /// `GET /v1/admin/consumers/{name}`, `GET .../dead-letters`, `POST .../dead-letters/{id}/redrive`,
+    /// `GET /v1/admin/consumers` (their names), `GET /v1/admin/consumers/{name}`, `GET .../dead-letters`, `POST .../dead-letters/{id}/redrive`,
     /// `POST .../rewind` with `{"seq": n}`.
     /// `authorize` runs first on each (the gateway requires its admin key there).
     public static func mountAdmin(
@@ -78,6 +78,11 @@ extension FeedConsumer {
             try authorize()
             guard let found = byName[request.parameters["name"] ?? ""] else { throw HTTPError.notFound("No consumer with this name.") }
             return found
+        }
+        let names = consumers.map(\.name).sorted()
+        router.get("/v1/admin/consumers") { _ in
+            try authorize()
+            return try Response.json(["items": names])
         }
         router.get("/v1/admin/consumers/{name}") { request in try Response.json(try await consumer(request).status()) }
         router.get("/v1/admin/consumers/{name}/dead-letters") { request in

@@ -83,23 +83,33 @@ extension ServiceRuntime {
     /// `READ_REPLICA_MAX_LAG` (5s) is how far behind the standby may be and still serve a read without a token.
     /// Metrics: `db_reads_total{target}` and `db_replica_lag_seconds`.
     public func consistentReads(primary database: any Database) throws -> ConsistentReads {
-        let text: String = try environment.get("DATABASE_READ_URL", default: "")
-        guard !text.isEmpty else { return ConsistentReads(service: name, database: database, replica: nil) }
+        let replica = try readReplica(primary: database, url: try environment.get("DATABASE_READ_URL", default: ""))
+        return ConsistentReads(service: name, database: database, replica: replica)
+    }
+
+    /// A standby of `database` at `url` (nil when `url` is empty), named by `variable` in errors, with its
+    /// metrics labelled by `labels` besides the target.
+    public func readReplica(
+        primary database: any Database,
+        url text: String,
+        variable: String = "DATABASE_READ_URL",
+        labels: [(String, String)] = []
+    ) throws -> ReadReplica? {
+        guard !text.isEmpty else { return nil }
         guard case .postgres(let conninfo) = try? DatabaseURL(text), database.dialect == .postgres else {
-            throw ConfigError(variable: "DATABASE_READ_URL", problem: "must be a postgres:// URL of a standby of DATABASE_URL")
+            throw ConfigError(variable: variable, problem: "must be a postgres:// URL of a standby of the service's database")
         }
         let maxLag = try environment.get("READ_REPLICA_MAX_LAG", default: Duration.seconds(5))
         let pool = try environment.get("DATABASE_POOL_SIZE", default: 4)
         let metrics = self.metrics
-        let lag = Gauge(label: "db_replica_lag_seconds", factory: metrics)
-        let replica = ReadReplica(
+        let lag = Gauge(label: "db_replica_lag_seconds", dimensions: labels, factory: metrics)
+        logger.info("reads may go to the standby", metadata: ["db.max_lag": "\(maxLag)", "db.variable": "\(variable)"])
+        return ReadReplica(
             primary: database,
             replica: try PostgresDatabase(conninfo: conninfo, poolSize: pool, logger: logger),
             maxLag: Double(maxLag.components.seconds) + Double(maxLag.components.attoseconds) / 1e18,
-            onRead: { Counter(label: "db_reads_total", dimensions: [("target", $0.rawValue)], factory: metrics).increment() },
+            onRead: { Counter(label: "db_reads_total", dimensions: [("target", $0.rawValue)] + labels, factory: metrics).increment() },
             onLag: { lag.record($0) }
         )
-        logger.info("reads may go to the standby", metadata: ["db.max_lag": "\(maxLag)"])
-        return ConsistentReads(service: name, database: database, replica: replica)
     }
 }

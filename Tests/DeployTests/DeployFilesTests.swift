@@ -89,6 +89,31 @@ struct DeployFilesTests {
         #expect(tool.contains("the backup command is not built"))
     }
 
+    @Test func aStandbyThatIsNotOneOrThatNoServiceReadsIsCaught() async throws {
+        let health = try await check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(of: "SELECT pg_is_in_recovery()", with: "SELECT 1")
+        }
+        #expect(health.contains("postgres-replica's health check does not know it is a standby"))
+        let unread = try await check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(of: "@postgres-replica:5432/saga", with: "@postgres:5432/saga")
+        }
+        #expect(unread.contains("saga does not read from the standby's copy of each of its databases"))
+        let noRole = try await check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(
+                of: "      - ./Deploy/postgres/replication.sh:/docker-entrypoint-initdb.d/15-replication.sh:ro\n",
+                with: ""
+            )
+        }
+        #expect(noRole.contains("postgres does not create a replication role at init"))
+        let noBackup = try await check(editing: "Deploy/postgres/standby.sh") { $0.replacingOccurrences(of: " -R ", with: " ") }
+        #expect(noBackup.contains("postgres-replica does not start as a standby made by pg_basebackup -R"))
+        #expect(noBackup.contains("standby.sh of the postgres-standby ConfigMap is not Deploy/postgres/standby.sh"))
+        let k8s = try await check(editing: "Deploy/k8s/order.yaml") {
+            $0.replacingOccurrences(of: "@postgres-replica:5432/order_1", with: "@postgres-replica:5432/order")
+        }
+        #expect(k8s.contains("k8s: order does not read from the standby's copy of each of its databases"))
+    }
+
     @Test func aDefaultForASecretIsCaught() async throws {
         let output = try await check(editing: "docker-compose.yml") {
             $0.replacingOccurrences(of: "ADMIN_API_KEY: ${ADMIN_API_KEY:?set ADMIN_API_KEY}", with: "ADMIN_API_KEY: admin-dev-key")
@@ -106,16 +131,18 @@ struct RunComposeLocallyTests {
         // The compose ports 8080-8085 shifted onto six free ones.
         let offset = try freePorts(count: 6) - 8080
         let pgPort = try freePort()
+        let replicaPort = try freePort()
         let output = try await offPool {
             try run(
                 "/usr/bin/env",
                 [
                     "python3", "-u", "\(DeployFilesTests.repository)/scripts/run_pg.py", "--data", data, "--port-offset", "\(offset)",
-                    "--pg-port", "\(pgPort)", "--bin", productsDirectory, "--check",
+                    "--pg-port", "\(pgPort)", "--replica-port", "\(replicaPort)", "--bin", productsDirectory, "--check",
                 ]
             )
         }
         #expect(output.contains("check passed"))
+        #expect(output.contains("the standby streams"))
         #expect(output.contains("saga"))
     }
 }

@@ -106,24 +106,38 @@ public struct Auditor: Sendable {
     }
 
     /// Every page of a list, following `next`.
+    /// The service's position now (its consistency token) goes with the reads, so a service that reads from a
+    /// standby answers with everything committed before the auditor asked: what the order of the reads
+    /// (participants before sagas) relies on.
     func all<Element: Codable & Sendable>(_ service: String, _ path: String, limit: Int) async throws -> [Element] {
         var items: [Element] = []
         var after: String?
+        let token = try await consistencyToken(service)
         repeat {
             var query = "?limit=\(limit)"
             if let after { query += "&after=" + (after.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? after) }
-            let page: Page<Element> = try await get(service, path + query)
+            let page: Page<Element> = try await get(service, path + query, token: token)
             items += page.items
             after = page.next
         } while after != nil
         return items
     }
 
-    func get<T: Decodable>(_ service: String, _ path: String) async throws -> T {
+    /// A service's position (nil when it reads no standby, or is of an older version without the route).
+    func consistencyToken(_ service: String) async throws -> String? {
+        guard let base = urls[service] else { throw Failure(description: "no URL for \(service)") }
+        let response = try? await client.get(base + "/v1/consistency-token", headers: authenticator.authorization(for: service))
+        guard let response, response.status.code == 200 else { return nil }
+        return try? response.decode([String: String].self)["token"]
+    }
+
+    func get<T: Decodable>(_ service: String, _ path: String, token: String? = nil) async throws -> T {
         guard let base = urls[service] else { throw Failure(description: "no URL for \(service)") }
         let response: Response
+        var headers = authenticator.authorization(for: service)
+        if let token { headers.add(name: "X-Consistency-Token", value: token) }
         do {
-            response = try await client.get(base + path, headers: authenticator.authorization(for: service))
+            response = try await client.get(base + path, headers: headers)
         } catch {
             throw Failure(description: "\(service) cannot be reached: \(error)")
         }
@@ -152,9 +166,24 @@ public struct Auditor: Sendable {
         var head: Int64
     }
 
+    /// The consumers to check: the ones given, and the others their services run under the same name and a
+    /// suffix (a sharded order service runs `order.payments.shard-1` beside `order.payments`).
+    func allConsumers() async throws -> [Consumer] {
+        var all = consumers
+        for service in Set(consumers.filter { $0.status == nil }.map(\.service)).sorted() {
+            struct Names: Decodable { var items: [String] }
+            guard let names: Names = try? await get(service, "/v1/admin/consumers") else { continue }
+            for name in names.items where !all.contains(where: { $0.service == service && $0.name == name }) {
+                guard let base = consumers.first(where: { $0.service == service && name.hasPrefix($0.name + ".") }) else { continue }
+                all.append(Consumer(service: service, name: name, feed: base.feed))
+            }
+        }
+        return all
+    }
+
     func feeds() async throws -> [FeedLag] {
         var lags: [FeedLag] = []
-        for consumer in consumers {
+        for consumer in try await allConsumers() {
             let (cursor, deadLetters): (Int64, Int)
             if let status = consumer.status {
                 (cursor, deadLetters) = try await status()

@@ -10,8 +10,6 @@ import Storage
 struct OrderRoutes {
     /// The order databases, and which owns each customer's bucket.
     let shards: OrderShards
-    /// The views' reads on an unsharded service: on the standby when there is one and it may serve them.
-    let reads: ConsistentReads
     let runtime: ServiceRuntime
     let inventoryURL: String
 
@@ -89,13 +87,15 @@ struct OrderRoutes {
         }
         router.get("/v1/orders/{id}") { request in
             let id = request.parameters["id"] ?? ""
-            let order: OrderAPI.Order?
-            if shards.count == 1 {
-                order = try await reads.read(request) { try OrderProjection.order($0, id: id) }
-            } else if let bucket = try await shards.locate(orderId: id) {
-                order = try await shards.read(bucket: bucket) { try OrderProjection.order($0, id: id) }
-            } else {
+            let token = Self.positions(request)
+            // Where the id points first (every order the saga made is there), else wherever it is.
+            let stamped = OrderBuckets.bucket(orderId: id, customerId: "")
+            var order = try await shards.read(bucket: stamped, token: token) { try OrderProjection.order($0, id: id) }
+            if order.map({ OrderBuckets.bucket(orderId: $0.id, customerId: $0.customerId) }) != stamped {
                 order = nil
+                if let bucket = try await shards.locate(orderId: id) {
+                    order = try await shards.read(bucket: bucket, token: token) { try OrderProjection.order($0, id: id) }
+                }
             }
             guard let order else { throw HTTPError.notFound("No order with this id.") }
             return try Response.json(order)
@@ -103,7 +103,7 @@ struct OrderRoutes {
         router.get("/v1/orders/{id}/events") { request in
             let id = request.parameters["id"] ?? ""
             guard let bucket = try await shards.locate(orderId: id) else { throw HTTPError.notFound("No order with this id.") }
-            let events = try await shards.read(bucket: bucket) { try OrderEventStore.history($0, id: id) }
+            let events = try await shards.read(bucket: bucket, token: Self.positions(request)) { try OrderEventStore.history($0, id: id) }
             guard !events.isEmpty else { throw HTTPError.notFound("No order with this id.") }
             let items = events.map { event in
                 "{\"version\":\(event.version),\"type\":\(JSONText.quote(event.type)),\"schemaVersion\":\(event.schemaVersion),"
@@ -116,35 +116,41 @@ struct OrderRoutes {
                 body: Array(("{\"items\":[" + items.joined(separator: ",") + "]}").utf8)
             )
         }
-        Reconciliation.mount("/v1/reconciliation/orders", on: &router, key: \ReconciliationAPI.Order.id) { after, limit in
+        Reconciliation.mount("/v1/reconciliation/orders", on: &router, key: \ReconciliationAPI.Order.id) { request, after, limit in
             // Every shard's page, merged by id (a bucket caught between its two shards counts once).
-            Self.merge(try await shards.gather { try Self.reconciliationOrders($0, after: after, limit: limit) }, by: \.id, limit: limit, <)
+            let pages = try await shards.gather(token: Self.positions(request)) {
+                try Self.reconciliationOrders($0, after: after, limit: limit)
+            }
+            return Self.merge(pages, by: \.id, limit: limit, <)
         }
         router.get("/v1/orders") { request in
             let limit = min(max(Int(request.query["limit"] ?? "50") ?? 50, 1), 200)
             let customer = request.query["customerId"]
             let after = request.query["after"]
-            if shards.count == 1 {
-                return try Response.json(
-                    try await reads.read(request) { try OrderProjection.history($0, customerId: customer, after: after, limit: limit) }
-                )
-            }
             if let customer {
                 let bucket = OrderBuckets.bucket(customerId: customer)
                 return try Response.json(
-                    try await shards.read(bucket: bucket) {
+                    try await shards.read(bucket: bucket, token: Self.positions(request)) {
                         try OrderProjection.history($0, customerId: customer, after: after, limit: limit)
                     }
                 )
             }
             // Everyone's orders: each shard's newest page after the cursor, merged newest first. The cursor
             // is an order id, so it stays valid when shards are added or buckets move.
-            let pages = try await shards.gather { try OrderProjection.history($0, customerId: nil, after: after, limit: limit) }
+            let pages = try await shards.gather(token: Self.positions(request)) {
+                try OrderProjection.history($0, customerId: nil, after: after, limit: limit)
+            }
             let merged = Self.merge(pages.map(\.items), by: \.id, limit: limit + 1, >)
             let items = Array(merged.prefix(limit))
             let more = merged.count > limit || pages.contains { $0.next != nil }
             return try Response.json(Page(items: items, next: more ? items.last?.id : nil))
         }
+    }
+
+    /// The shards' positions in the request's consistency token (read-your-writes on their standbys).
+    static func positions(_ request: Request) -> @Sendable (Int) -> String? {
+        let header = request.headers[ConsistentReads.header]
+        return { ConsistentReads.position(of: OrderShards.tokenName(shard: $0), in: header) }
     }
 
     /// Merges pages sorted by `key` (in `order`), dropping repeated keys, and keeps the first `limit`.

@@ -12,7 +12,13 @@ import Synchronization
 /// The order service's databases: `ORDER_SHARDS` (a comma-separated list of database URLs, SQLite and
 /// PostgreSQL mixed as you like), or the one `DATABASE_URL` when it is not set.
 enum OrderCommands {
-    static func openShards(environment: Environment, logger: Logger) async throws -> (OrderShards, Migrator) {
+    /// Opens and migrates the shards, recovers interrupted moves and loads the map. `replicas` makes each
+    /// shard's standby, if it has one (the service; the maintenance commands read no standby).
+    static func openShards(
+        environment: Environment,
+        logger: Logger,
+        replicas: @Sendable ([any Database]) throws -> [ReadReplica?] = { _ in [] }
+    ) async throws -> (OrderShards, Migrator) {
         let urls: [(String, String)]
         if let list = try environment.optional("ORDER_SHARDS", as: String.self) {
             let parts = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -37,7 +43,7 @@ enum OrderCommands {
             databases.append(database)
             first = first ?? migrator
         }
-        let shards = OrderShards(databases: databases)
+        let shards = OrderShards(databases: databases, replicas: try replicas(databases))
         let filled = try await shards.backfillBuckets()
         if filled > 0 { logger.info("orders given their bucket", metadata: ["orders": "\(filled)"]) }
         for done in try await shards.recoverMoves() { logger.warning("interrupted bucket move: \(done)") }
@@ -91,13 +97,19 @@ struct ShardRoutes {
         let (shards, logger) = (self.shards, self.logger)
         let moving = self.moving
         // Each shard's own outbox as a feed; `/v1/events` stays shard 0's (the whole feed when unsharded).
-        let feeds = shards.databases.map { EventFeed(database: $0) }
+        let feeds = zip(shards.databases, shards.replicas).map { EventFeed(database: $0, replica: $1) }
         feeds[0].mount(on: &router)
         router.get("/v1/shards/{shard}/events") { request in
             guard let shard = Int(request.parameters["shard"] ?? ""), feeds.indices.contains(shard) else {
                 throw HTTPError.notFound("No such shard.")
             }
             return try await feeds[shard].respond(request)
+        }
+        // The position of every shard that has a standby, for a caller that wrote a moment ago (the gateway
+        // after a checkout); 204 without standbys.
+        router.get("/v1/consistency-token") { _ in
+            guard let token = try await shards.token() else { return Response(status: .noContent) }
+            return try Response.json(["token": token])
         }
         router.get("/v1/admin/shards") { _ in
             let map = shards.map

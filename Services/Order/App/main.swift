@@ -22,7 +22,28 @@ await ServiceMain.run("order") {
     let inventoryURL = try environment.url("INVENTORY_URL", default: "http://127.0.0.1:8081")
     let paymentURL = try environment.url("PAYMENT_URL", default: "http://127.0.0.1:8083")
     let shippingURL = try environment.url("SHIPPING_URL", default: "http://127.0.0.1:8084")
-    let (shards, migrator) = try await OrderCommands.openShards(environment: environment, logger: runtime.logger)
+    // Each shard may have a standby for reads that may be stale: DATABASE_READ_URL unsharded, else the list
+    // ORDER_SHARD_READ_URLS in the order of ORDER_SHARDS (an empty entry: that shard has none).
+    let (shards, migrator) = try await OrderCommands.openShards(environment: environment, logger: runtime.logger) { databases in
+        guard try environment.optional("ORDER_SHARDS", as: String.self) != nil else {
+            return [try runtime.consistentReads(primary: databases[0]).replica]
+        }
+        let urls = (try environment.optional("ORDER_SHARD_READ_URLS", as: String.self) ?? "").split(
+            separator: ",",
+            omittingEmptySubsequences: false
+        ).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard urls.count <= databases.count else {
+            throw ConfigError(variable: "ORDER_SHARD_READ_URLS", problem: "lists more standbys than ORDER_SHARDS lists shards")
+        }
+        return try urls.enumerated().map { shard, url in
+            try runtime.readReplica(
+                primary: databases[shard],
+                url: url,
+                variable: "ORDER_SHARD_READ_URLS[\(shard)]",
+                labels: shard == 0 ? [] : [("shard", "\(shard)")]
+            )
+        }
+    }
     for (index, database) in shards.databases.enumerated() {
         if let rebuilt = try await OrderProjection.rebuildIfOutdated(database) {
             runtime.logger.info("projections were outdated and were rebuilt", metadata: ["orders": "\(rebuilt)", "shard": "\(index)"])
@@ -54,11 +75,8 @@ await ServiceMain.run("order") {
         }
     }
     var router = Router()
-    // Order history and detail may come from a standby (DATABASE_READ_URL), with read-your-writes by token:
-    // on an unsharded service (a sharded one reads each shard's primary).
-    let reads = try runtime.consistentReads(primary: shards.databases[0])
-    reads.mount(on: &router)
-    OrderRoutes(shards: shards, reads: reads, runtime: runtime, inventoryURL: inventoryURL).mount(on: &router)
+    // Order history, detail, listings and feeds may come from the shards' standbys, with read-your-writes by token.
+    OrderRoutes(shards: shards, runtime: runtime, inventoryURL: inventoryURL).mount(on: &router)
     ShardRoutes(shards: shards, logger: runtime.logger).mount(on: &router)
     FeedConsumer.mountAdmin(consumers, on: &router)
     let keeper = ShardKeeper(

@@ -18,15 +18,36 @@ import Synchronization
 /// start empty and take buckets by moves (`moveBucket`), so no customer is rehashed.
 public final class OrderShards: Sendable {
     public let databases: [any Database]
+    /// Each shard's standby, if it has one: reads that may be stale go there (see `read(bucket:token:_:)`).
+    public let replicas: [ReadReplica?]
     /// How long a write waits for a fenced bucket before answering 503 with `Retry-After`.
     public let fenceWait: Duration
     let owners: Mutex<[Int]>
 
-    public init(databases: [any Database], fenceWait: Duration = .milliseconds(900)) {
+    public init(databases: [any Database], replicas: [ReadReplica?] = [], fenceWait: Duration = .milliseconds(900)) {
         precondition(!databases.isEmpty, "at least one shard")
+        precondition(replicas.count <= databases.count, "a standby for a shard that is not there")
         self.databases = databases
+        self.replicas = replicas + Array(repeating: nil, count: databases.count - replicas.count)
         self.fenceWait = fenceWait
         owners = Mutex(Array(repeating: 0, count: OrderBuckets.count))
+    }
+
+    /// The name of a shard's position in a consistency token (`order=0/3000148,order.shard-1=0/1A2B3C`): shard
+    /// 0 keeps the unsharded service's name. Positions of different servers cannot be compared, so each
+    /// shard has its own.
+    public static func tokenName(shard: Int) -> String {
+        shard == 0 ? "order" : "order.shard-\(shard)"
+    }
+
+    /// Every standby shard's primary position now, as a consistency token; nil without standbys.
+    public func token() async throws -> String? {
+        var parts: [String] = []
+        for (shard, replica) in replicas.enumerated() {
+            guard let replica else { continue }
+            parts.append("\(Self.tokenName(shard: shard))=\(try await replica.position())")
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: ",")
     }
 
     public var count: Int { databases.count }
@@ -40,7 +61,7 @@ public final class OrderShards: Sendable {
     /// The name of a feed consumer on `shard`: shard 0 keeps the unsharded name, so a service that grows
     /// from one database to several keeps its cursors.
     public static func consumerName(_ base: String, shard: Int) -> String {
-        shard == 0 ? base : "\(base)#\(shard)"
+        shard == 0 ? base : "\(base).shard-\(shard)"
     }
 
     // MARK: The map
@@ -149,11 +170,17 @@ public final class OrderShards: Sendable {
     /// Runs `body` in a read on the shard that owns `bucket` (a fenced bucket is still read at its source,
     /// whose rows are complete). A shard that no longer owns it (moved by another process) makes the map
     /// reload, so a read never answers from a shard the bucket has left.
-    public func read<T: Sendable>(bucket: Int, _ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> T {
+    /// `token` gives a shard's position from the client's consistency token: with a standby, the read runs
+    /// there once it has replayed that far (waiting a bounded time), else on the shard's primary.
+    public func read<T: Sendable>(
+        bucket: Int,
+        token: @Sendable (Int) -> String? = { _ in nil },
+        _ body: @escaping @Sendable (DatabaseConnection) throws -> T
+    ) async throws -> T {
         for attempt in 1... {
             let shard = owner(of: bucket)
             do {
-                return try await read(shard: shard) { connection in
+                return try await read(shard: shard, token: token(shard)) { connection in
                     guard let state = try Self.state(connection, bucket: bucket, locking: false), state != "incoming" else {
                         throw BucketNotOwned()
                     }
@@ -167,9 +194,16 @@ public final class OrderShards: Sendable {
         fatalError("unreachable")
     }
 
-    /// Runs `body` in a read on `shard`; an unreachable shard is a 503.
-    public func read<T: Sendable>(shard: Int, _ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> T {
+    /// Runs `body` in a read on `shard` (on its standby when it has one that may serve it, past `token`); an
+    /// unreachable shard is a 503.
+    public func read<T: Sendable>(
+        shard: Int,
+        token: String? = nil,
+        primary: Bool = false,
+        _ body: @escaping @Sendable (DatabaseConnection) throws -> T
+    ) async throws -> T {
         do {
+            if !primary, let replica = replicas[shard] { return try await replica.read(after: token, body).0 }
             return try await databases[shard].read(body)
         } catch let error as DatabaseError where Self.isUnreachable(error) {
             throw Self.unavailable(shard)
@@ -187,7 +221,8 @@ public final class OrderShards: Sendable {
             order.insert(first, at: 0)
         }
         for shard in order {
-            let found = try await read(shard: shard) { connection in
+            // On the primary: a command looks its order up here, and must find the one created a moment ago.
+            let found = try await read(shard: shard, primary: true) { connection in
                 try connection.queryOne("SELECT bucket FROM order_events WHERE order_id = $1 LIMIT 1", orderId)
                     .map { try $0.decode("bucket", as: Int64?.self) }
             }
@@ -198,9 +233,12 @@ public final class OrderShards: Sendable {
 
     /// Runs `body` on every shard at once and returns the answers in shard order; any shard that cannot be
     /// reached makes the whole call a 503 (a listing that silently missed a shard would lie).
-    public func gather<T: Sendable>(_ body: @escaping @Sendable (DatabaseConnection) throws -> T) async throws -> [T] {
+    public func gather<T: Sendable>(
+        token: @escaping @Sendable (Int) -> String? = { _ in nil },
+        _ body: @escaping @Sendable (DatabaseConnection) throws -> T
+    ) async throws -> [T] {
         try await withThrowingTaskGroup(of: (Int, T).self) { group in
-            for shard in 0..<count { group.addTask { (shard, try await self.read(shard: shard, body)) } }
+            for shard in 0..<count { group.addTask { (shard, try await self.read(shard: shard, token: token(shard), body)) } }
             var results: [(Int, T)] = []
             for try await result in group { results.append(result) }
             return results.sorted { $0.0 < $1.0 }.map(\.1)

@@ -13,9 +13,11 @@ struct SagaReconciliation {
     let store: SagaStore
     let participants: Participants
     let logger: Logger
+    /// The auditor's view goes through these (a standby, past the auditor's token).
+    let reads: ConsistentReads
 
     func mount(on router: inout Router) {
-        Reconciliation.mount("/v1/reconciliation/sagas", on: &router, database: store.database, key: \ReconciliationAPI.Saga.id) {
+        Reconciliation.mount("/v1/reconciliation/sagas", on: &router, reads: reads, key: \ReconciliationAPI.Saga.id) {
             connection,
             after,
             limit in

@@ -9,6 +9,8 @@ import Storage
 struct SagaRoutes {
     let store: SagaStore
     let runner: SagaRunner
+    /// The saga list's reads: on the standby when there is one and it may serve them.
+    let reads: ConsistentReads
 
     func mount(on router: inout Router) {
         router.post("/v1/checkouts") { request in
@@ -81,7 +83,7 @@ struct SagaRoutes {
                 throw HTTPError.validation("status must be one of RUNNING, COMPENSATING, COMPLETED, COMPENSATED, FAILED.")
             }
             let limit = min(max(Int(request.query["limit"] ?? "50") ?? 50, 1), 200)
-            let page = try await store.list(status: status, after: request.query["after"], limit: limit)
+            let page = try await store.list(status: status, after: request.query["after"], limit: limit, reads: reads, request: request)
             return try Response.json(Page(items: page.items.map(\.view), next: page.next))
         }
         router.post("/v1/sagas/{id}/retry") { request in

@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import HTTP
 import SagaCore
+import ServiceKit
 import Storage
 
 /// Saga instances in the saga service's own database.
@@ -109,9 +110,16 @@ struct SagaStore: Sendable {
         }
     }
 
-    /// Sagas of every kind, by id; `status` filters.
-    func list(status: String?, after: String?, limit: Int) async throws -> (items: [StoredSaga], next: String?) {
-        let sagas = try await database.read { connection in
+    /// Sagas of every kind, by id; `status` filters. Through `reads` (a standby may serve it, past the
+    /// position in `request`'s consistency token).
+    func list(
+        status: String?,
+        after: String?,
+        limit: Int,
+        reads: ConsistentReads,
+        request: Request
+    ) async throws -> (items: [StoredSaga], next: String?) {
+        let sagas = try await reads.read(request) { connection in
             try connection.query(
                 "SELECT kind, state FROM sagas WHERE ($1 = '' OR status = $1) AND id > $2 ORDER BY id LIMIT $3",
                 status ?? "",

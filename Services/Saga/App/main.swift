@@ -36,7 +36,10 @@ await ServiceMain.run("saga") {
         metrics: runtime.metrics
     )
     var router = Router()
-    SagaRoutes(store: store, runner: runner).mount(on: &router)
-    SagaReconciliation(store: store, participants: participants, logger: runtime.logger).mount(on: &router)
+    // The saga list and the auditor's view may come from a standby (DATABASE_READ_URL).
+    let reads = try runtime.consistentReads(primary: database)
+    reads.mount(on: &router)
+    SagaRoutes(store: store, runner: runner, reads: reads).mount(on: &router)
+    SagaReconciliation(store: store, participants: participants, logger: runtime.logger, reads: reads).mount(on: &router)
     try await runtime.serve(router, database: database, migrator: migrator, alongside: [runner])
 }
