@@ -3,7 +3,7 @@ SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
 FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/EchoServer Benchmarks/CheckoutBench Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup format lint clean audit backup restore restore-drill
+.PHONY: deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill
 DATA_DIR ?= ./data
 # The running system's layout, written by make run and make run-pg, for the operators' commands.
 OPS = set -a; . $(DATA_DIR)/ops.env || { echo 'no $(DATA_DIR)/ops.env: start the system once with make run or make run-pg' >&2; exit 1; }; set +a;
@@ -63,6 +63,10 @@ restore-drill: deps
 
 bench-backup: deps
 	@scripts/bench-backup.sh
+
+# The compose layout with its hot standby under the checkout benchmark: standby replay lag, reads by target.
+bench-replica: deps
+	@scripts/bench_replica.py
 
 bench: bench-http bench-checkout bench-events
 

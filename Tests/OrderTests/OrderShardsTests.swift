@@ -200,6 +200,34 @@ struct OrderShardsTests {
             == "owned"
     }
 
+    @Test(arguments: kinds)
+    func aShardThatIsGoneFailsOnlyItsCustomers(_ kind: String) async throws {
+        try await withShards(kind, count: 2) { shards in
+            let customers = (0..<40).map { "gone-\($0)" }
+            let onFirst = try #require(customers.first { shards.owner(of: OrderBuckets.bucket(customerId: $0)) == 0 })
+            let onSecond = try #require(customers.first { shards.owner(of: OrderBuckets.bucket(customerId: $0)) == 1 })
+            _ = try await place(shards, customer: onSecond)
+            // Shard 1's database goes away (closed: every call on it fails, as on a server that is down).
+            await shards.databases[1].close()
+            for attempt in [
+                { _ = try await place(shards, customer: onSecond) },
+                { _ = try await shards.read(bucket: OrderBuckets.bucket(customerId: onSecond)) { _ in 0 } },
+                { _ = try await shards.gather { _ in 0 } },
+            ] as [@Sendable () async throws -> Void] {
+                do {
+                    try await attempt()
+                    Issue.record("a call on the lost shard succeeded")
+                } catch let error as HTTPError {
+                    #expect(error.status.code == 503 && error.code == "service_unavailable")
+                    #expect(error.headers["Retry-After"] == "1")
+                }
+            }
+            // Everyone else is served.
+            _ = try await place(shards, customer: onFirst)
+            _ = try await shards.read(bucket: OrderBuckets.bucket(customerId: onFirst)) { _ in 0 }
+        }
+    }
+
     @Test func aFencedBucketMakesWritesWaitThenAnswer503WithRetryAfter() async throws {
         try await withShards("sqlite", count: 1) { shards in
             let bucket = OrderBuckets.bucket(customerId: "fenced")
