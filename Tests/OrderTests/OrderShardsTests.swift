@@ -46,8 +46,12 @@ struct OrderShardsTests {
         var databases: [any Database] = []
         for index in 0..<count {
             let postgres = kind == "postgres" || (kind == "mixed" && index % 2 == 1)
+            // The shared cluster is made (initdb, start) off the cooperative pool: blocking it there starved
+            // the HTTP servers of other tests running at the same time.
             let url =
-                postgres ? try await PostgresCluster.shared().createDatabase(prefix: "shard") : "sqlite://\(directory)/order-\(index).db"
+                postgres
+                ? try await offPool { try PostgresCluster.shared() }.createDatabase(prefix: "shard")
+                : "sqlite://\(directory)/order-\(index).db"
             let database = try Storage.openDatabase(url: try DatabaseURL(url), poolSize: 4)
             _ = try await Migrator(try Migration.load(from: OrderSchema.migrations, dialect: database.dialect)).migrate(database)
             databases.append(database)
