@@ -9,7 +9,9 @@ import Testing
 @Suite("Saga replicas", .serialized, .enabled(if: PostgresCluster.isAvailable, "PostgreSQL server binaries not installed"))
 struct SagaReplicaTests {
     @Test func aKilledReplicasSagasAreFinishedByTheOtherExactlyOnce() async throws {
-        let system = try await SagaMartSystem(layout: .compose, overrides: ["payment": ["TEST_COMMAND_DELAY": "300ms"]])
+        // Each payment command held a second: every saga is still in flight when its replica is killed below
+        // (at 300 ms, a quick run finished all twelve before the kill, and the other replica had none to take).
+        let system = try await SagaMartSystem(layout: .compose, overrides: ["payment": ["TEST_COMMAND_DELAY": "1s"]])
         defer { system.stopAll() }
         try await system.startReplica(of: "saga", as: "saga-2")
         let sku = uniqueSKU("REPL")
