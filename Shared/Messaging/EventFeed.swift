@@ -55,23 +55,27 @@ public struct EventFeed: Sendable {
     /// the standby when it may serve it and holds the event at `after` (a standby behind the reader's cursor
     /// would look like a feed restored from a backup), else on the primary.
     func read(after: Int64, limit: Int, whole: Bool) async throws -> Page {
-        let body: @Sendable (DatabaseConnection) throws -> Page = { connection in
-            let events = try Outbox.events(connection, after: after, limit: limit)
-            // Whether the event at `after` is here: asked for a whole page, and for an empty one (to tell a
-            // quiet feed from a standby that has not reached the reader's cursor).
-            let afterId = after == 0 || !(whole || events.isEmpty) ? nil : try Outbox.eventId(connection, seq: after)
-            guard whole else { return Page(events: events, head: nil, afterId: afterId) }
-            // The newest seq, so a consumer knows how far behind it is (its lag metric). A page that is not
-            // full held every event there was when it was read: its last seq is the head.
-            var head = events.last?.seq ?? 0
-            if events.isEmpty || events.count == limit { head = max(head, try Outbox.head(connection)) }
-            return Page(events: events, head: head, afterId: afterId)
+        // `locate`: whether to look up the event at `after` for a page that is not whole. Only a standby needs
+        // it (an empty page from a standby behind the reader's cursor must not pass for a quiet feed); on the
+        // primary an idle long poll stays one query.
+        func body(locate: Bool) -> @Sendable (DatabaseConnection) throws -> Page {
+            { connection in
+                let events = try Outbox.events(connection, after: after, limit: limit)
+                let afterId =
+                    after > 0 && (whole || (locate && events.isEmpty)) ? try Outbox.eventId(connection, seq: after) : nil
+                guard whole else { return Page(events: events, head: nil, afterId: afterId) }
+                // The newest seq, so a consumer knows how far behind it is (its lag metric). A page that is not
+                // full held every event there was when it was read: its last seq is the head.
+                var head = events.last?.seq ?? 0
+                if events.isEmpty || events.count == limit { head = max(head, try Outbox.head(connection)) }
+                return Page(events: events, head: head, afterId: afterId)
+            }
         }
         if let replica {
-            let (page, _) = try await replica.read(body)
+            let (page, _) = try await replica.read(body(locate: true))
             if after == 0 || page.afterId != nil || (!whole && !page.events.isEmpty) { return page }
         }
-        return try await database.read(body)
+        return try await database.read(body(locate: false))
     }
 
     static func envelope(_ event: StoredEvent) -> String {
