@@ -41,7 +41,7 @@ extension ServiceRuntime {
             throw ConfigError(variable: variable, problem: "must be sqlite:PATH, sqlite::memory: or postgres://...")
         }
         let pool = try environment.get("DATABASE_POOL_SIZE", default: 4)
-        let database = try Storage.openDatabase(url: url, poolSize: pool, logger: logger)
+        let database = try await Storage.open(url: url, poolSize: pool, logger: logger)
         let migrator = Migrator(try Migration.load(from: directory, dialect: database.dialect))
         let applied = try await migrator.migrate(database)
         logger.info(

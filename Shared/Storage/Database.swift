@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// The SQL dialect of a backend, for the few statements that differ.
@@ -98,5 +99,13 @@ public func openDatabase(url: DatabaseURL, poolSize: Int = 4, logger: Logger = L
     case .sqlite(let path): return try SQLiteDatabase(path: path, readers: max(1, poolSize / 2), logger: logger)
     case .sqliteMemory: return try SQLiteDatabase(path: nil, readers: 0, logger: logger)
     case .postgres(let conninfo): return try PostgresDatabase(conninfo: conninfo, poolSize: poolSize, logger: logger)
+    }
+}
+
+/// `openDatabase` from async code: opening SQLite sets its pragmas and may wait on the disk (fdatasync), so it
+/// runs on a thread of its own, never on the cooperative pool.
+public func open(url: DatabaseURL, poolSize: Int = 4, logger: Logger = Logger(label: "storage")) async throws -> any Database {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try openDatabase(url: url, poolSize: poolSize, logger: logger) }) }.start()
     }
 }

@@ -214,7 +214,7 @@ struct OrderEventsTests {
         #expect(Array(stream.prefix(streamBefore.count)) == streamBefore)
 
         // The projections equal a rebuild from the streams; a v1 `order.created` stored beside them is upcast.
-        let database = try Storage.openDatabase(url: try DatabaseURL(system.environment(of: "order")["DATABASE_URL"]!), poolSize: 1)
+        let database = try await Storage.open(url: try DatabaseURL(system.environment(of: "order")["DATABASE_URL"]!), poolSize: 1)
         let legacyId = "0000legacy-" + UUID().uuidString.lowercased()
         try await database.write { connection in
             try connection.execute(

@@ -163,7 +163,7 @@ struct ReadReplicaTests {
         let history = try await system.call("GET", "/v1/orders", key: alice, headers: [(ConsistentReads.header, lateToken)])
         #expect((history.object["items"] as? [[String: Any]])?.first?["id"] as? String == late.object["orderId"] as? String)
         // The newest seq on the primary (the checkout reserved stock after the standby paused).
-        let inventory = try Storage.openDatabase(url: try DatabaseURL(overrides["inventory"]!["DATABASE_URL"]!), poolSize: 1)
+        let inventory = try await Storage.open(url: try DatabaseURL(overrides["inventory"]!["DATABASE_URL"]!), poolSize: 1)
         let head = try await inventory.read { try $0.query("SELECT MAX(seq) AS head FROM outbox", [])[0].decode("head", as: Int64.self) }
         await inventory.close()
         let page = try await system.service("inventory", "GET", "/v1/events?after=\(head)&limit=1").object

@@ -66,7 +66,7 @@ import Testing
         var orders: [String: [Int]] = [:]
         var eventIds: [String] = []
         for (index, url) in urls.enumerated() {
-            let database = try Storage.openDatabase(url: try DatabaseURL(url), poolSize: 1)
+            let database = try await Storage.open(url: try DatabaseURL(url), poolSize: 1)
             let (ids, events) = try await database.read { connection in
                 (
                     try connection.query("SELECT DISTINCT order_id FROM order_events", []).map {

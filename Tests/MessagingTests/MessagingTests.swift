@@ -21,8 +21,8 @@ final class FeedFixture: Sendable {
     let metrics = PrometheusRegistry()
 
     init(_ backend: Backend) async throws {
-        producer = try openDatabase(url: try DatabaseURL(try await backend.makeURL()))
-        consumer = try openDatabase(url: try DatabaseURL(try await backend.makeURL()))
+        producer = try await open(url: try DatabaseURL(try await backend.makeURL()))
+        consumer = try await open(url: try DatabaseURL(try await backend.makeURL()))
         let dialect = producer.dialect
         try await producer.write { try $0.executeScript(Outbox.tableSQL(dialect)) }
         try await consumer.write {

@@ -52,7 +52,7 @@ struct OrderShardsTests {
                 postgres
                 ? try await offPool { try PostgresCluster.shared() }.createDatabase(prefix: "shard")
                 : "sqlite://\(directory)/order-\(index).db"
-            let database = try Storage.openDatabase(url: try DatabaseURL(url), poolSize: 4)
+            let database = try await Storage.open(url: try DatabaseURL(url), poolSize: 4)
             _ = try await Migrator(try Migration.load(from: OrderSchema.migrations, dialect: database.dialect)).migrate(database)
             databases.append(database)
         }

@@ -23,7 +23,7 @@ public enum Backend: String, Sendable, CaseIterable {
 
     /// Opens a fresh database, runs `body`, and closes it.
     public func withDatabase<T>(poolSize: Int = 4, _ body: (any Database) async throws -> T) async throws -> T {
-        let database = try openDatabase(url: try DatabaseURL(try await makeURL()), poolSize: poolSize)
+        let database = try await open(url: try DatabaseURL(try await makeURL()), poolSize: poolSize)
         do {
             let result = try await body(database)
             await database.close()
