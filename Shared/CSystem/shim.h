@@ -12,4 +12,10 @@ extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int fl
 static inline int sagamart_accept4(int fd, int flags) {
     return accept4(fd, NULL, NULL, flags);
 }
+
+// accept4(2) that also reports the peer's address.
+static inline int sagamart_accept4_peer(int fd, int flags, struct sockaddr_storage *peer) {
+    socklen_t length = sizeof(struct sockaddr_storage);
+    return accept4(fd, (struct sockaddr *)peer, &length, flags);
+}
 #endif

@@ -118,6 +118,23 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         }
     }
 
+    /// Stops watching `fd` but keeps its handler, whose `checkDeadline` goes on being called (so it can
+    /// `resume` itself later).
+    func suspend(fd: Int32) {
+        assert(inEventLoop)
+        if handlers[fd] != nil { _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil) }
+    }
+
+    /// Watches a suspended `fd` again.
+    func resume(fd: Int32, events: UInt32) {
+        assert(inEventLoop)
+        guard handlers[fd] != nil else { return }
+        var event = epoll_event()
+        event.events = events
+        event.data.fd = fd
+        _ = epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
+    }
+
     /// Handlers registered on this loop (loop thread only).
     var registeredHandlers: [EventLoopHandler] { Array(handlers.values) }
 

@@ -47,6 +47,8 @@ public struct Request: Sendable {
     public var trailers: HTTPHeaders
     /// Values captured by `{name}` segments of the matched route.
     public var parameters: [String: String]
+    /// The numeric address of the peer that sent the request (empty when not made by a server).
+    public var remoteAddress: String = ""
 
     public init(head: RequestHead, body: [UInt8] = [], trailers: HTTPHeaders = HTTPHeaders(), parameters: [String: String] = [:]) {
         self.head = head

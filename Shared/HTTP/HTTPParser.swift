@@ -74,10 +74,18 @@ public struct HTTPParser: Sendable {
     private var headers = HTTPHeaders()
     private var trailers = HTTPHeaders()
     private var body: [UInt8] = []
+    /// A tighter limit for the body of the current message, set after its head (`limitBody(to:)`).
+    private var messageBodyLimit: Int?
 
     public init(mode: Mode = .request, limits: HTTPParserLimits = HTTPParserLimits()) {
         self.mode = mode
         self.limits = limits
+    }
+
+    /// Caps the body of the message whose head was just returned (a per-route limit); never raises the
+    /// parser's own limit. A declared `Content-Length` is the caller's to check against it.
+    public mutating func limitBody(to limit: Int) {
+        messageBodyLimit = min(limit, limits.maxBodyBytes)
     }
 
     /// True between messages: nothing of a next message has been consumed.
@@ -157,7 +165,7 @@ public struct HTTPParser: Sendable {
                     state = .trailers
                     headerBytes = 0
                 } else {
-                    guard body.count + size <= limits.maxBodyBytes else {
+                    guard body.count + size <= (messageBodyLimit ?? limits.maxBodyBytes) else {
                         throw HTTPParseError(.contentTooLarge, "body exceeds the limit")
                     }
                     state = .chunkData(remaining: size)
@@ -246,6 +254,7 @@ public struct HTTPParser: Sendable {
             throw HTTPParseError(.badRequest, "malformed request target")
         }
         version = try HTTPParser.parseVersion(parts[2])
+        try RequestTarget.validate(target: parts[1], method: parts[0])
         method = String(decoding: parts[0], as: UTF8.self)
         target = String(decoding: parts[1], as: UTF8.self)
     }
@@ -308,15 +317,15 @@ public struct HTTPParser: Sendable {
         let lengths = headers.values("Content-Length").flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
         var contentLength: Int?
         if !lengths.isEmpty {
-            // RFC 9112 section 6.3: several identical values may be accepted; differing ones are an error.
-            let trimmed = lengths.map { String($0.trimmingOWS()) }
-            guard trimmed.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }) else {
+            // RFC 9112 section 6.3 lets a recipient accept a repeated identical value; any repetition is
+            // refused here, as is a value too long to be a length: framing is never guessed at.
+            guard lengths.count == 1 else { throw HTTPParseError(.badRequest, "repeated Content-Length") }
+            let trimmed = String(lengths[0].trimmingOWS())
+            guard !trimmed.isEmpty, trimmed.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
                 throw HTTPParseError(.badRequest, "invalid Content-Length")
             }
-            guard Set(trimmed).count == 1 else { throw HTTPParseError(.badRequest, "conflicting Content-Length values") }
-            guard let value = Int(trimmed[0]), value <= limits.maxBodyBytes else {
-                throw HTTPParseError(.contentTooLarge, "body exceeds the limit")
-            }
+            guard trimmed.utf8.count <= 15, let value = Int(trimmed) else { throw HTTPParseError(.badRequest, "Content-Length overflows") }
+            guard value <= limits.maxBodyBytes else { throw HTTPParseError(.contentTooLarge, "body exceeds the limit") }
             contentLength = value
         }
         var chunked = false
@@ -339,10 +348,13 @@ public struct HTTPParser: Sendable {
         trailers = HTTPHeaders()
         switch mode {
         case .request:
-            if version == .http1_1 {
-                let hosts = headers.values("Host")
-                guard hosts.count == 1 else { throw HTTPParseError(.badRequest, "missing or repeated Host header") }
+            // RFC 9112 section 3.2: an HTTP/1.1 request has exactly one Host; in any version, more than one
+            // or an invalid value is refused.
+            let hosts = headers.values("Host")
+            guard hosts.count <= 1, hosts.count == 1 || version == .http1_0 else {
+                throw HTTPParseError(.badRequest, "missing or repeated Host header")
             }
+            if let host = hosts.first { try RequestTarget.validate(authority: Array(host.utf8)[...], allowEmpty: true) }
             let head = RequestHead(method: method, target: target, version: version, headers: headers)
             if chunked {
                 state = .chunkSize
@@ -404,6 +416,7 @@ public struct HTTPParser: Sendable {
         headerBytes = 0
         headerFieldCount = 0
         sawStartLineBlank = false
+        messageBodyLimit = nil
         headers = HTTPHeaders()
         trailers = HTTPHeaders()
         body = []

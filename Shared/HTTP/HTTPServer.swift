@@ -18,7 +18,12 @@ public final class HTTPServer: Sendable {
     public let group: EventLoopGroup
     let logger: Logger
     private let responder: HTTPResponder
+    /// Runs on each request head before its body is read (authentication, per-route body limits).
+    let headFilter: HeadFilter?
     private let connections = Atomic<Int>(0)
+    private let bufferedBody = Atomic<Int>(0)
+    private let perClient = Mutex<[String: Int]>([:])
+    private let acceptPauses = Atomic<Int>(0)
     private let accepted = Atomic<Int>(0)
     private let state = Mutex(ServerState())
 
@@ -35,11 +40,13 @@ public final class HTTPServer: Sendable {
         configuration: HTTPServerConfiguration,
         group: EventLoopGroup = .shared,
         logger: Logger = Logger(label: "http"),
+        headFilter: HeadFilter? = nil,
         responder: @escaping HTTPResponder
     ) {
         self.configuration = configuration
         self.group = group
         self.logger = logger
+        self.headFilter = headFilter
         self.responder = responder
     }
 
@@ -54,6 +61,30 @@ public final class HTTPServer: Sendable {
 
     /// Connections open right now.
     public var connectionCount: Int { connections.load(ordering: .relaxed) }
+
+    /// Times accepting paused because the process was out of descriptors.
+    public var acceptPauseCount: Int { acceptPauses.load(ordering: .relaxed) }
+
+    /// Request body bytes reserved right now by requests being read or handled.
+    public var bufferedBodyBytes: Int { bufferedBody.load(ordering: .relaxed) }
+
+    /// Takes `bytes` from the body budget; false when that would pass `maxBufferedBodyBytes`.
+    func reserveBody(_ bytes: Int) -> Bool {
+        let total = bufferedBody.add(bytes, ordering: .relaxed).newValue
+        if total > configuration.maxBufferedBodyBytes {
+            bufferedBody.subtract(bytes, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func releaseBody(_ bytes: Int) {
+        bufferedBody.subtract(bytes, ordering: .relaxed)
+    }
+
+    func acceptPaused() {
+        acceptPauses.add(1, ordering: .relaxed)
+    }
 
     /// Binds and starts accepting. Returns the bound port.
     @discardableResult
@@ -158,14 +189,30 @@ public final class HTTPServer: Sendable {
         return loops[nextLoopIndex.add(1, ordering: .relaxed).newValue % loops.count]
     }
 
-    /// Admits a new connection or, past `maxConnections`, answers 503 and closes it.
-    func admit(fd: Int32, loop: EventLoop) {
+    /// Admits a new connection or, past `maxConnections` or the per-client cap, answers 503 and closes it.
+    func admit(fd: Int32, loop: EventLoop, peer: String) {
         let count = connections.add(1, ordering: .relaxed).newValue
         accepted.add(1, ordering: .relaxed)
-        guard count <= configuration.maxConnections else {
+        let cap = configuration.maxConnectionsPerClient
+        let capped = cap > 0 && !configuration.uncappedClients.contains(peer)
+        let clientOver =
+            capped
+            && perClient.withLock { counts in
+                let held = counts[peer, default: 0]
+                if held >= cap { return true }
+                counts[peer] = held + 1
+                return false
+            }
+        guard count <= configuration.maxConnections, !clientOver else {
             connections.subtract(1, ordering: .relaxed)
+            if capped && !clientOver { releaseClient(peer) }
             let busy = ResponseWriter.serialize(
-                HTTPError(.serviceUnavailable, code: "too_many_connections", detail: "The server is at its connection limit.").response,
+                HTTPError(
+                    .serviceUnavailable,
+                    code: "too_many_connections",
+                    detail: clientOver ? "Too many connections from this address." : "The server is at its connection limit.",
+                    headers: HTTPHeaders([("Retry-After", "1")])
+                ).response,
                 version: .http1_1,
                 headRequest: false,
                 close: true,
@@ -177,11 +224,19 @@ public final class HTTPServer: Sendable {
         }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        ServerConnection(fd: fd, loop: loop, server: self).start()
+        ServerConnection(fd: fd, loop: loop, server: self, peer: peer).start()
     }
 
-    func connectionClosed() {
+    func connectionClosed(peer: String) {
+        if configuration.maxConnectionsPerClient > 0 && !configuration.uncappedClients.contains(peer) { releaseClient(peer) }
         connections.subtract(1, ordering: .releasing)
+    }
+
+    private func releaseClient(_ peer: String) {
+        perClient.withLock { counts in
+            let held = counts[peer, default: 1] - 1
+            counts[peer] = held > 0 ? held : nil
+        }
     }
 }
 
@@ -190,6 +245,8 @@ private final class Listener: EventLoopHandler, @unchecked Sendable {
     let fd: Int32
     let loop: EventLoop
     let server: HTTPServer
+    /// Loop-confined: while out of descriptors, when accepting resumes.
+    private var pausedUntil: ContinuousClock.Instant?
 
     init(fd: Int32, loop: EventLoop, server: HTTPServer) {
         self.fd = fd
@@ -200,22 +257,41 @@ private final class Listener: EventLoopHandler, @unchecked Sendable {
     func handleEvents(_ events: UInt32) {
         // Accept a bounded batch, so one loop cannot starve its connections while a flood arrives.
         for _ in 0..<64 {
-            let client = sagamart_accept4(fd, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
+            var address = sockaddr_storage()
+            let client = sagamart_accept4_peer(fd, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), &address)
             if client < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
+                if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM {
+                    // The pending connection stays queued and the listener stays readable: watching it now
+                    // would spin. Stop watching for a moment; closing connections frees descriptors meanwhile.
+                    pausedUntil = .now + server.configuration.acceptBackoff
+                    loop.suspend(fd: fd)
+                    server.acceptPaused()
+                    if server.acceptPauseCount == 1 || server.acceptPauseCount % 100 == 0 {
+                        server.logger.warning(
+                            "out of file descriptors; accepting paused",
+                            metadata: ["pauses": "\(server.acceptPauseCount)"]
+                        )
+                    }
+                }
                 return
             }
+            let peer = Socket.addressText(address)
             // Spread connections evenly over the loops: whichever loop woke, the next in turn serves it.
             // One hand-off per connection, not per request; an uneven spread showed as a longer p99.
             let target = server.nextLoop()
             if target === loop {
-                server.admit(fd: client, loop: loop)
+                server.admit(fd: client, loop: loop, peer: peer)
             } else {
                 let server = self.server
-                target.execute { server.admit(fd: client, loop: target) }
+                target.execute { server.admit(fd: client, loop: target, peer: peer) }
             }
         }
     }
 
-    func checkDeadline(now: ContinuousClock.Instant) {}
+    func checkDeadline(now: ContinuousClock.Instant) {
+        guard let until = pausedUntil, now >= until else { return }
+        pausedUntil = nil
+        loop.resume(fd: fd, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue)
+    }
 }

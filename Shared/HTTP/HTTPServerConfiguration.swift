@@ -18,6 +18,15 @@ public struct HTTPServerConfiguration: Sendable {
     public var writeTimeout: Duration
     /// `listen(2)` backlog.
     public var backlog: Int32
+    /// Connections held at once from one client address (0: no cap). Past it, the client gets a 503.
+    public var maxConnectionsPerClient: Int
+    /// Addresses the per-client cap does not apply to (a TLS proxy in front carries every client).
+    public var uncappedClients: Set<String>
+    /// Request body bytes the server buffers at once over all connections. A request whose declared body
+    /// would pass it is answered 503 before its body is read.
+    public var maxBufferedBodyBytes: Int
+    /// Time accepting pauses when the process is out of descriptors (`EMFILE`, `ENFILE`).
+    public var acceptBackoff: Duration
 
     public init(
         host: String = "0.0.0.0",
@@ -28,7 +37,11 @@ public struct HTTPServerConfiguration: Sendable {
         bodyReadTimeout: Duration = .seconds(30),
         keepAliveTimeout: Duration = .seconds(60),
         writeTimeout: Duration = .seconds(30),
-        backlog: Int32 = 1024
+        backlog: Int32 = 1024,
+        maxConnectionsPerClient: Int = 0,
+        uncappedClients: Set<String> = [],
+        maxBufferedBodyBytes: Int = 64 << 20,
+        acceptBackoff: Duration = .milliseconds(100)
     ) {
         self.host = host
         self.port = port
@@ -39,5 +52,9 @@ public struct HTTPServerConfiguration: Sendable {
         self.keepAliveTimeout = keepAliveTimeout
         self.writeTimeout = writeTimeout
         self.backlog = backlog
+        self.maxConnectionsPerClient = maxConnectionsPerClient
+        self.uncappedClients = uncappedClients
+        self.maxBufferedBodyBytes = maxBufferedBodyBytes
+        self.acceptBackoff = acceptBackoff
     }
 }

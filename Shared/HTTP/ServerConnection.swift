@@ -27,6 +27,10 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
     let fd: Int32
     let loop: EventLoop
     let server: HTTPServer
+    /// The peer's numeric address.
+    let peer: String
+    /// Bytes of the server's body budget this connection holds for the request being read or handled.
+    private var reservedBody = 0
     private(set) var state = State.reading
     private var buffer = ByteBuffer(capacity: 4096)
     private var parser: HTTPParser
@@ -41,10 +45,11 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
     private var served = 0
     private static let maxBuffered = 64 * 1024
 
-    init(fd: Int32, loop: EventLoop, server: HTTPServer) {
+    init(fd: Int32, loop: EventLoop, server: HTTPServer, peer: String) {
         self.fd = fd
         self.loop = loop
         self.server = server
+        self.peer = peer
         parser = HTTPParser(mode: .request, limits: server.configuration.limits)
         deadline = .now + server.configuration.headerReadTimeout
     }
@@ -131,6 +136,7 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
                 head = requestHead
                 deadline = .now + server.configuration.bodyReadTimeout
                 deadlineKind = .body
+                guard admitBody(of: requestHead) else { return }
                 if let expectation = requestHead.headers["Expect"] {
                     guard expectation.lowercased() == "100-continue" else {
                         fail(status: .expectationFailed, reason: "unsupported expectation")
@@ -144,7 +150,9 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
             case .end(let body, let trailers):
                 guard let requestHead = head else { return }
                 head = nil
-                dispatch(Request(head: requestHead, body: body, trailers: trailers))
+                var request = Request(head: requestHead, body: body, trailers: trailers)
+                request.remoteAddress = peer
+                dispatch(request)
                 return
             case .responseHead:
                 return
@@ -160,6 +168,51 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
                 buffer.discardReadBytes()
                 return
             }
+        }
+    }
+
+    /// Applies the server's head filter and body budget before any of the body is read. Returns false
+    /// when the request was answered (and the connection is closing).
+    private func admitBody(of requestHead: RequestHead) -> Bool {
+        var limit = server.configuration.limits.maxBodyBytes
+        if let filter = server.headFilter {
+            switch filter(requestHead, peer) {
+            case .refuse(let response):
+                refuse(response)
+                return false
+            case .proceed(let bodyLimit):
+                if let bodyLimit { limit = min(limit, bodyLimit) }
+            }
+        }
+        let chunked = requestHead.headers["Transfer-Encoding"] != nil
+        let declared = requestHead.headers["Content-Length"].flatMap { Int($0[...].trimmingOWS()) } ?? 0
+        if declared > limit {
+            fail(status: .contentTooLarge, reason: "body exceeds the limit of this resource")
+            return false
+        }
+        if chunked { parser.limitBody(to: limit) }
+        let wanted = chunked ? limit : declared
+        if wanted > 0 {
+            guard server.reserveBody(wanted) else {
+                refuse(
+                    HTTPError(
+                        .serviceUnavailable,
+                        code: "server_busy",
+                        detail: "The server is holding as many request bodies as it can; retry shortly.",
+                        headers: HTTPHeaders([("Retry-After", "1")])
+                    ).response
+                )
+                return false
+            }
+            reservedBody = wanted
+        }
+        return true
+    }
+
+    private func releaseBody() {
+        if reservedBody > 0 {
+            server.releaseBody(reservedBody)
+            reservedBody = 0
         }
     }
 
@@ -185,6 +238,7 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
             return
         }
         guard state == .handling else { return }
+        releaseBody()
         served += 1
         let close = !keepAlive || closeAfterWrite || readEOF
         closeAfterWrite = close
@@ -214,7 +268,12 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
         case 417: code = "expectation_failed"
         default: code = "bad_request"
         }
-        let response = HTTPError(status, code: code, detail: reason).response
+        refuse(HTTPError(status, code: code, detail: reason).response)
+    }
+
+    /// Answers with `response` without reading further, and closes the connection after it.
+    private func refuse(_ response: Response) {
+        releaseBody()
         closeAfterWrite = true
         state = .writing
         startWrite(ResponseWriter.serialize(response, version: .http1_1, headRequest: false, close: true, date: loop.httpDate()))
@@ -288,8 +347,9 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
         guard state != .closed else { return }
         state = .closed
         loop.deregister(fd: fd)
+        releaseBody()
         // Counted before the close, so a peer that sees end of stream also sees the count drop.
-        server.connectionClosed()
+        server.connectionClosed(peer: peer)
         Glibc.close(fd)
     }
 }

@@ -108,6 +108,30 @@ enum Socket {
         return value
     }
 
+    /// The numeric address (no port) of an IPv4 or IPv6 socket address; an IPv4-mapped IPv6 address as IPv4.
+    static func addressText(_ storage: sockaddr_storage) -> String {
+        var storage = storage
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        if storage.ss_family == sa_family_t(AF_INET6) {
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address -> String in
+                    var raw = address.pointee.sin6_addr
+                    guard inet_ntop(AF_INET6, &raw, &buffer, socklen_t(buffer.count)) != nil else { return "" }
+                    let text = String(cString: buffer)
+                    return text.hasPrefix("::ffff:") && text.contains(".") ? String(text.dropFirst(7)) : text
+                }
+            }
+        }
+        guard storage.ss_family == sa_family_t(AF_INET) else { return "" }
+        return withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address -> String in
+                var raw = address.pointee.sin_addr
+                guard inet_ntop(AF_INET, &raw, &buffer, socklen_t(buffer.count)) != nil else { return "" }
+                return String(cString: buffer)
+            }
+        }
+    }
+
     /// Raises the soft limit on open descriptors to the hard limit, so a server can hold thousands of connections.
     static func raiseDescriptorLimit() {
         var limit = rlimit()

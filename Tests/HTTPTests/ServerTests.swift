@@ -8,13 +8,14 @@ import Testing
 /// Starts a server on a free port with `responder`, runs `body`, and shuts the server down.
 func withServer(
     _ configuration: HTTPServerConfiguration = HTTPServerConfiguration(host: "127.0.0.1", port: 0),
+    headFilter: HeadFilter? = nil,
     responder: @escaping HTTPResponder = testRouter.responder,
     _ body: (HTTPServer) async throws -> Void
 ) async throws {
     var configuration = configuration
     configuration.port = 0
     configuration.host = "127.0.0.1"
-    let server = HTTPServer(configuration: configuration, responder: responder)
+    let server = HTTPServer(configuration: configuration, headFilter: headFilter, responder: responder)
     try server.start()
     do {
         try await body(server)
@@ -41,6 +42,7 @@ let testRouter: Router = {
     }
     router.get("/fail") { _ in throw CancellationError() }
     router.get("/teapot") { _ in throw HTTPError(HTTPStatus(code: 418, reason: "I'm a teapot"), code: "teapot", detail: "short and stout") }
+    router.get("/peer") { request in Response.text(request.remoteAddress) }
     router.get("/inject") { _ in Response(status: .ok, headers: HTTPHeaders([("X-Bad", "a\r\nSet-Cookie: evil=1"), ("X-Good", "fine")])) }
     return router
 }()
@@ -307,6 +309,112 @@ struct ServerTests {
             let refused = try third.readResponse()
             #expect(refused.head.status.code == 503)
             #expect(third.isClosedByPeer())
+        }
+    }
+
+    @Test("the head filter answers before the body is read: no key, no buffering")
+    func headFilterRefusesBeforeTheBody() async throws {
+        let hits = Mutex(0)
+        var router = Router()
+        router.post("/echo") { request in
+            hits.withLock { $0 += 1 }
+            return Response(status: .ok, body: request.body)
+        }
+        let filter: HeadFilter = { head, _ in
+            head.headers["Authorization"] == "Bearer good"
+                ? .proceed(bodyLimit: nil) : .refuse(HTTPError(.unauthorized, code: "unauthorized", detail: "no").response)
+        }
+        try await withServer(headFilter: filter, responder: router.responder) { server in
+            let connection = try RawConnection(port: server.port, timeout: .seconds(3))
+            // A large body is announced and never sent: the answer must not wait for it.
+            try connection.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 900000\r\n\r\n")
+            let response = try await offPool { try connection.readResponse() }
+            #expect(response.head.status.code == 401)
+            #expect(server.bufferedBodyBytes == 0)
+            let allowed = try RawConnection(port: server.port)
+            try allowed.send("POST /echo HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer good\r\nContent-Length: 2\r\n\r\nok")
+            #expect(try await offPool { try allowed.readResponse() }.body == Array("ok".utf8))
+        }
+        #expect(hits.withLock { $0 } == 1)
+    }
+
+    @Test("a route's body limit is applied to the declared length at once, and to a chunked body as it arrives")
+    func perRouteBodyLimit() async throws {
+        let filter: HeadFilter = { head, _ in .proceed(bodyLimit: head.target == "/echo" ? 64 : nil) }
+        try await withServer(headFilter: filter) { server in
+            let declared = try RawConnection(port: server.port, timeout: .seconds(3))
+            try declared.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 65\r\n\r\n")
+            #expect(try await offPool { try declared.readResponse() }.head.status.code == 413)
+            let chunked = try RawConnection(port: server.port, timeout: .seconds(3))
+            let chunk = String(repeating: "a", count: 40)
+            try chunked.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n28\r\n\(chunk)\r\n28\r\n\(chunk)\r\n")
+            #expect(try await offPool { try chunked.readResponse() }.head.status.code == 413)
+            let small = try RawConnection(port: server.port)
+            try small.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 64\r\n\r\n" + String(repeating: "b", count: 64))
+            #expect(try await offPool { try small.readResponse() }.head.status.code == 200)
+            #expect(server.bufferedBodyBytes == 0)
+        }
+    }
+
+    @Test("bodies buffered at once are bounded over all connections: past the budget, 503 before reading")
+    func globalBodyBudget() async throws {
+        let configuration = HTTPServerConfiguration(maxBufferedBodyBytes: 1000)
+        try await withServer(configuration) { server in
+            let holding = try RawConnection(port: server.port)
+            try holding.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 800\r\n\r\n")
+            for _ in 0..<200 where server.bufferedBodyBytes == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(server.bufferedBodyBytes == 800)
+            let refused = try RawConnection(port: server.port, timeout: .seconds(3))
+            try refused.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 300\r\n\r\n")
+            let busy = try await offPool { try refused.readResponse() }
+            #expect(busy.head.status.code == 503)
+            #expect(busy.head.headers["Retry-After"] == "1")
+            try holding.send(String(repeating: "x", count: 800))
+            #expect(try await offPool { try holding.readResponse() }.head.status.code == 200)
+            #expect(server.bufferedBodyBytes == 0)
+            let later = try RawConnection(port: server.port)
+            try later.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 300\r\n\r\n" + String(repeating: "y", count: 300))
+            #expect(try await offPool { try later.readResponse() }.head.status.code == 200)
+        }
+    }
+
+    @Test("connections per client address are capped; a trusted proxy's address is not")
+    func perClientConnectionCap() async throws {
+        try await withServer(HTTPServerConfiguration(maxConnectionsPerClient: 2)) { server in
+            let first = try RawConnection(port: server.port)
+            let second = try RawConnection(port: server.port)
+            try first.send("GET /peer HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(String(decoding: try await offPool { try first.readResponse() }.body, as: UTF8.self) == "127.0.0.1")
+            try second.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            _ = try await offPool { try second.readResponse() }
+            let third = try RawConnection(port: server.port)
+            let refused = try await offPool { try third.readResponse() }
+            #expect(refused.head.status.code == 503)
+            #expect(String(decoding: refused.body, as: UTF8.self).contains("this address"))
+            shutdown(first.fd, Int32(SHUT_RDWR))
+            for _ in 0..<200 where server.connectionCount > 1 { try await Task.sleep(for: .milliseconds(5)) }
+            let fourth = try RawConnection(port: server.port)
+            try fourth.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try await offPool { try fourth.readResponse() }.head.status.code == 200)
+        }
+        try await withServer(HTTPServerConfiguration(maxConnectionsPerClient: 1, uncappedClients: ["127.0.0.1"])) { server in
+            let connections = try (0..<3).map { _ in try RawConnection(port: server.port) }
+            for connection in connections {
+                try connection.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(try await offPool { try connection.readResponse() }.head.status.code == 200)
+            }
+        }
+    }
+
+    @Test("a path the router would fold (//, dot segments, NUL) never reaches a handler")
+    func foldedPathsAreRefused() async throws {
+        try await withServer { server in
+            for target in ["//hello", "/items/a%00b", "/items/./x", "/items//x"] {
+                let connection = try RawConnection(port: server.port, timeout: .seconds(3))
+                try connection.send("GET \(target) HTTP/1.1\r\nHost: t\r\n\r\n")
+                let response = try await offPool { try connection.readResponse() }
+                #expect(response.head.status.code == 400, "\(target)")
+            }
         }
     }
 

@@ -163,4 +163,50 @@ struct ServiceKitLiveTests {
         #expect(await process.wait() == 0)
         #expect(process.output.contains("http server stopped"))
     }
+
+    @Test("out of descriptors, the server pauses accepting instead of spinning, and serves again when some close")
+    func acceptPausesOnEMFILE() async throws {
+        let executable = productsDirectory + "/echo-server"
+        try #require(FileManager.default.isExecutableFile(atPath: executable), "build the package first: \(executable)")
+        let port = try freePort()
+        // `ulimit -n` lowers soft and hard limits, so the server cannot raise them again.
+        let process = try ChildProcess(
+            "/bin/sh",
+            ["-c", "ulimit -n 40 && exec \(executable)"],
+            environment: ["PORT": "\(port)", "SERVICE_SECRET": "test-secret-0123456789abcdef", "LOG_FORMAT": "json"]
+        )
+        let client = HTTPClient()
+        var ready = false
+        for _ in 0..<200 where !ready {
+            ready = (try? await client.get("http://127.0.0.1:\(port)/health/live").status.code) == 200
+            if !ready { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        try #require(ready, "echo-server did not start: \(process.output)")
+        // More connections than the server has descriptors: the rest wait in the listen backlog.
+        var connections: [RawConnection] = []
+        for _ in 0..<60 { connections.append(try RawConnection(port: port)) }
+        try await Task.sleep(for: .milliseconds(300))
+        let before = try cpuTicks(of: process.pid)
+        try await Task.sleep(for: .seconds(1))
+        let spent = try cpuTicks(of: process.pid) - before
+        // A level-triggered listener retried at once burns a whole core (about 100 ticks a second).
+        #expect(spent < 30, "\(spent) ticks of CPU in one second while out of descriptors")
+        #expect(process.output.contains("accepting paused"))
+        for connection in connections { shutdown(connection.fd, Int32(SHUT_RDWR)) }
+        var served = false
+        for _ in 0..<200 where !served {
+            served = (try? await client.get("http://127.0.0.1:\(port)/health/live").status.code) == 200
+            if !served { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        #expect(served, "the server did not accept again: \(process.output)")
+        process.signal(SIGTERM)
+        #expect(await process.wait() == 0)
+    }
+
+    /// User plus system time of a process, in clock ticks (`/proc/PID/stat` fields 14 and 15).
+    private func cpuTicks(of pid: pid_t) throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        return Int(fields[11])! + Int(fields[12])!
+    }
 }
