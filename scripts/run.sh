@@ -16,7 +16,11 @@ if [[ -z ${BIN:-} ]]; then
     BIN=$(swift build -c "$CONFIGURATION" --show-bin-path)
 fi
 
-# Development defaults only: docker-compose and production take these from their environment.
+# Development defaults only: docker-compose and production take these from their environment. The
+# development values are refused outside SAGAMART_ENV=development, and everything listens on loopback
+# only, so no other host can use them.
+export SAGAMART_ENV=${SAGAMART_ENV:-development}
+export HOST=${HOST:-127.0.0.1}
 export SERVICE_SECRET=${SERVICE_SECRET:-dev-service-secret-change-me}
 export ADMIN_API_KEY=${ADMIN_API_KEY:-admin-dev-key}
 export CUSTOMER_API_KEYS=${CUSTOMER_API_KEYS:-alice:alice-dev-key,bob:bob-dev-key}

@@ -245,6 +245,8 @@ try:
         spec = services[name]
         environment = {key: local(value, services) for key, value in spec.get("environment", {}).items()}
         environment["PORT"] = str(int(environment["PORT"]) + offset)
+        # Containers listen on every interface of their own network; on this machine, loopback only.
+        environment["HOST"] = "127.0.0.1"
         log = open(data / "logs" / f"{name}.log", "a")
         process = subprocess.Popen([str(binaries / spec["command"][0])], env=dict(os.environ, **environment), stdout=log, stderr=log, cwd=data)
         processes.append((name, process))

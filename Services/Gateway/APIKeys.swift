@@ -26,6 +26,7 @@ struct APIKeys: Sendable {
     init(environment: Environment) throws {
         var principals: [String: Principal] = [:]
         if let admin = try environment.optional("ADMIN_API_KEY", as: String.self) {
+            try environment.checkSecret(admin, variable: "ADMIN_API_KEY")
             principals[Self.digest(admin)] = Principal(role: .admin, customerId: "")
         }
         for entry in (try environment.optional("CUSTOMER_API_KEYS", as: String.self) ?? "").split(separator: ",") {
@@ -33,6 +34,7 @@ struct APIKeys: Sendable {
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
                 throw ConfigError(variable: "CUSTOMER_API_KEYS", problem: "must be a comma-separated list of customer:key")
             }
+            try environment.checkSecret(parts[1], variable: "CUSTOMER_API_KEYS")
             principals[Self.digest(parts[1])] = Principal(role: .customer, customerId: parts[0])
         }
         guard !principals.isEmpty else {

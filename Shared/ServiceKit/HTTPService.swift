@@ -42,6 +42,7 @@ public struct ServiceRuntime: Sendable {
         metrics = PrometheusRegistry()
         let secret = try environment.require("SERVICE_SECRET", as: String.self)
         guard secret.utf8.count >= 16 else { throw ConfigError(variable: "SERVICE_SECRET", problem: "must be at least 16 bytes long") }
+        try environment.checkSecret(secret, variable: "SERVICE_SECRET")
         authenticator = ServiceAuthenticator(service: name, secret: secret)
         client = HTTPClient()
         port = try environment.port(default: defaultPort)
@@ -69,7 +70,7 @@ public struct ServiceRuntime: Sendable {
             }
         }
         let configuration = HTTPServerConfiguration(
-            host: host,
+            host: try environment.get("HOST", default: host),
             port: port,
             maxConnections: try environment.get("HTTP_MAX_CONNECTIONS", default: 4096),
             headerReadTimeout: try environment.get("HTTP_HEADER_TIMEOUT", default: Duration.seconds(10)),

@@ -156,9 +156,13 @@ struct RunAfterRestoreTests {
         defer { try? FileManager.default.removeItem(atPath: data) }
         let report = #"{"acknowledged":[{"checkoutId":"ck-lost-1","orderId":"no-such-order","requestedAt":"2026-11-30T10:00:00Z"}]}"#
         try report.write(toFile: data + "/RECONCILE_PENDING", atomically: true, encoding: .utf8)
-        let environment = ProcessInfo.processInfo.environment.merging([
-            "DATA_DIR": data, "BASE_PORT": "\(try freePorts(count: 6))", "BIN": productsDirectory, "LOG_LEVEL": "warning",
+        let basePort = try freePorts(count: 6)
+        var environment = ProcessInfo.processInfo.environment.merging([
+            "DATA_DIR": data, "BASE_PORT": "\(basePort)", "BIN": productsDirectory, "LOG_LEVEL": "warning",
         ]) { _, new in new }
+        // make run's own defaults are under test: the development mode and the loopback binding.
+        environment["HOST"] = nil
+        environment["SAGAMART_ENV"] = nil
         let runner = try ChildProcess("/bin/bash", ["\(DeployFilesTests.repository)/scripts/run.sh"], environment: environment)
         defer { runner.signal(SIGKILL) }
         let deadline = ContinuousClock.now + .seconds(60)
@@ -166,8 +170,12 @@ struct RunAfterRestoreTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         let output = runner.output
+        // The development secrets are usable from this host only: every service listens on 127.0.0.1.
+        let listening = try listeningAddresses(ports: basePort..<(basePort + 6))
         runner.signal(SIGTERM)
         _ = await runner.wait(timeout: .seconds(20))
+        #expect(listening.count == 6, "\(listening)")
+        #expect(listening.allSatisfy { $0.hasPrefix("0100007F:") }, "\(listening)")
         // Whatever the script's own stop left running (its services are in DATA_DIR/pids).
         for line in ((try? String(contentsOfFile: data + "/pids", encoding: .utf8)) ?? "").split(separator: "\n") {
             if let pid = line.split(separator: " ").last.flatMap({ Int32($0) }) { kill(pid, SIGKILL) }
@@ -181,4 +189,22 @@ struct RunAfterRestoreTests {
         let ops = try String(contentsOfFile: data + "/ops.env", encoding: .utf8)
         #expect(ops.contains("BACKUP_SERVICES=gateway=sqlite://\(data)/gateway.db"))
     }
+}
+
+/// The local addresses (`/proc/net/tcp` form, `0100007F:1F90`) of listening TCP sockets on `ports`, IPv4
+/// and IPv6 alike.
+func listeningAddresses(ports: Range<Int>) throws -> [String] {
+    var found: [String] = []
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            // sl local_address rem_address st ...; state 0A is LISTEN.
+            guard fields.count > 3, fields[3] == "0A", let colon = fields[1].lastIndex(of: ":"),
+                let port = Int(fields[1][fields[1].index(after: colon)...], radix: 16), ports.contains(port)
+            else { continue }
+            found.append(String(fields[1]))
+        }
+    }
+    return found
 }

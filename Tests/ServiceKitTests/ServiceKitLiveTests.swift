@@ -145,7 +145,9 @@ struct ServiceKitLiveTests {
         let port = try freePort()
         let process = try ChildProcess(
             executable,
-            environment: ["PORT": "\(port)", "SERVICE_SECRET": "test-secret-0123456789abcdef", "LOG_FORMAT": "json"]
+            environment: [
+                "PORT": "\(port)", "SERVICE_SECRET": "test-secret-0123456789abcdef", "LOG_FORMAT": "json", "SAGAMART_ENV": "development",
+            ]
         )
         let client = HTTPClient()
         var ready = false
@@ -173,7 +175,9 @@ struct ServiceKitLiveTests {
         let process = try ChildProcess(
             "/bin/sh",
             ["-c", "ulimit -n 40 && exec \(executable)"],
-            environment: ["PORT": "\(port)", "SERVICE_SECRET": "test-secret-0123456789abcdef", "LOG_FORMAT": "json"]
+            environment: [
+                "PORT": "\(port)", "SERVICE_SECRET": "test-secret-0123456789abcdef", "LOG_FORMAT": "json", "SAGAMART_ENV": "development",
+            ]
         )
         let client = HTTPClient()
         var ready = false

@@ -66,6 +66,7 @@ public final class SagaMartSystem: @unchecked Sendable {
                 "PORT": "\(ports[name]!)",
                 "DATABASE_URL": "sqlite://\(directory)/\(name).db",
                 "SERVICE_SECRET": secret,
+                "SAGAMART_ENV": "development",
                 "ADMIN_API_KEY": "admin-dev-key",
                 "CUSTOMER_API_KEYS": "alice:alice-dev-key,bob:bob-dev-key",
                 "LOG_LEVEL": "info",
