@@ -9,7 +9,8 @@ CONCURRENCY=${CONCURRENCY:-32}
 DURATION=${DURATION:-20}
 BASE_PORT=${BASE_PORT:-18180}
 DATA_DIR=$(mktemp -d)
-export DATA_DIR BASE_PORT CONFIGURATION=release LOG_LEVEL=warning
+# RATE_LIMITS=off: the figures measure the system, not the gateway's limiter.
+export DATA_DIR BASE_PORT CONFIGURATION=release LOG_LEVEL=warning RATE_LIMITS=off
 KEYS=alice-dev-key
 if [[ -n ${ORDER_SHARDS:-} ]]; then
     CUSTOMER_API_KEYS=$(for i in $(seq 0 63); do printf 'bench-%d:bench-%d-key,' "$i" "$i"; done | sed 's/,$//')

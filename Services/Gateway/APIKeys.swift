@@ -13,56 +13,67 @@ struct Principal: Sendable, Equatable {
     let role: Role
     /// The customer id (`alice`); empty for admin.
     let customerId: String
+    /// The operator's name for an admin key (`ADMIN_API_KEYS=ana:KEY`; `admin` for `ADMIN_API_KEY`).
+    var operatorName = ""
 
     var isAdmin: Bool { role == .admin }
 
     @TaskLocal static var current: Principal?
 }
 
-/// API keys from `ADMIN_API_KEY` and `CUSTOMER_API_KEYS` (`alice:KEY,bob:KEY`), looked up by their SHA-256.
+/// API keys from `ADMIN_API_KEYS` (`ana:KEY,ben:KEY`: operators by name), `ADMIN_API_KEY` (one unnamed
+/// operator, `admin`) and `CUSTOMER_API_KEYS` (`alice:KEY,bob:KEY`), looked up by their SHA-256.
 struct APIKeys: Sendable {
     private let principals: [String: Principal]
 
     init(environment: Environment) throws {
         var principals: [String: Principal] = [:]
-        if let admin = try environment.optional("ADMIN_API_KEY", as: String.self) {
-            try environment.checkSecret(admin, variable: "ADMIN_API_KEY")
-            principals[Self.digest(admin)] = Principal(role: .admin, customerId: "")
+        func add(_ key: String, _ principal: Principal, variable: String) throws {
+            try environment.checkSecret(key, variable: variable)
+            guard principals[Self.digest(key)] == nil else { throw ConfigError(variable: variable, problem: "names one key twice") }
+            principals[Self.digest(key)] = principal
         }
-        for entry in (try environment.optional("CUSTOMER_API_KEYS", as: String.self) ?? "").split(separator: ",") {
-            let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw ConfigError(variable: "CUSTOMER_API_KEYS", problem: "must be a comma-separated list of customer:key")
-            }
-            try environment.checkSecret(parts[1], variable: "CUSTOMER_API_KEYS")
-            principals[Self.digest(parts[1])] = Principal(role: .customer, customerId: parts[0])
+        if let admin = try environment.optional("ADMIN_API_KEY", as: String.self) {
+            try add(admin, Principal(role: .admin, customerId: "", operatorName: "admin"), variable: "ADMIN_API_KEY")
+        }
+        for (name, key) in try Self.pairs(environment, "ADMIN_API_KEYS", what: "operator") {
+            try add(key, Principal(role: .admin, customerId: "", operatorName: name), variable: "ADMIN_API_KEYS")
+        }
+        for (name, key) in try Self.pairs(environment, "CUSTOMER_API_KEYS", what: "customer") {
+            try add(key, Principal(role: .customer, customerId: name), variable: "CUSTOMER_API_KEYS")
         }
         guard !principals.isEmpty else {
-            throw ConfigError(variable: "ADMIN_API_KEY", problem: "or CUSTOMER_API_KEYS must name at least one key")
+            throw ConfigError(variable: "ADMIN_API_KEY", problem: "or ADMIN_API_KEYS or CUSTOMER_API_KEYS must name at least one key")
         }
         self.principals = principals
     }
 
-    /// Middleware: 401 without a known key on `/v1/...`; sets `Principal.current` for the handlers.
-    func middleware() -> Middleware {
-        let keys = self
-        return { request, next in
-            guard request.path.hasPrefix("/v1/") else { return try await next(request) }
-            guard let header = request.headers["Authorization"], header.hasPrefix("Bearer "),
-                let principal = keys.principals[Self.digest(String(header.dropFirst(7)))]
-            else {
-                throw HTTPError(
-                    .unauthorized,
-                    code: "unauthorized",
-                    detail: "A valid API key is required (Authorization: Bearer <key>).",
-                    headers: HTTPHeaders([("WWW-Authenticate", "Bearer")])
-                )
+    private static func pairs(_ environment: Environment, _ variable: String, what: String) throws -> [(String, String)] {
+        try (try environment.optional(variable, as: String.self) ?? "").split(separator: ",").map { entry in
+            let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw ConfigError(variable: variable, problem: "must be a comma-separated list of \(what):key")
             }
-            return try await Principal.$current.withValue(principal) { try await next(request) }
+            return (parts[0], parts[1])
         }
     }
 
-    private static func digest(_ key: String) -> String {
+    /// The caller named by an `Authorization: Bearer <key>` field, if the key is known.
+    func principal(authorization: String?) -> Principal? {
+        guard let header = authorization, header.hasPrefix("Bearer ") else { return nil }
+        return principals[Self.digest(String(header.dropFirst(7)))]
+    }
+
+    /// The one answer to every request without a valid key, whatever it asked for: a missing resource
+    /// and an existing one look alike.
+    static let unauthorized = HTTPError(
+        .unauthorized,
+        code: "unauthorized",
+        detail: "A valid API key is required (Authorization: Bearer <key>).",
+        headers: HTTPHeaders([("WWW-Authenticate", "Bearer")])
+    )
+
+    static func digest(_ key: String) -> String {
         SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }
@@ -70,9 +81,7 @@ struct APIKeys: Sendable {
 /// Role checks for handlers.
 enum Access {
     static func principal() throws -> Principal {
-        guard let principal = Principal.current else {
-            throw HTTPError(.unauthorized, code: "unauthorized", detail: "A valid API key is required.")
-        }
+        guard let principal = Principal.current else { throw APIKeys.unauthorized }
         return principal
     }
 

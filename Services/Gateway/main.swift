@@ -10,6 +10,7 @@ await ServiceMain.run("gateway") {
     let runtime = try ServiceRuntime(name: "gateway", defaultPort: 8080)
     let environment = runtime.environment
     let keys = try APIKeys(environment: environment)
+    let edge = try GatewayEdge(keys: keys, environment: environment)
     let backends = Backends(
         runtime: runtime,
         urls: [
@@ -79,6 +80,7 @@ await ServiceMain.run("gateway") {
         migrator: migrator,
         alongside: [catalogFeed],
         authenticated: false,
-        extraMiddleware: [keys.middleware(), ConsistencyTokens.middleware()]
+        extraMiddleware: [edge.middleware(), ConsistencyTokens.middleware()],
+        edge: ServerEdge(headFilter: edge.headFilter, maxConnectionsPerClient: 256, uncappedClients: edge.trustedProxies)
     )
 }

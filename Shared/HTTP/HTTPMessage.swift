@@ -31,6 +31,17 @@ public struct RequestHead: Sendable, Equatable {
         self.headers = headers
     }
 
+    /// The path part of the target, without the query (and without scheme and authority in absolute form).
+    public var path: String {
+        var target = Substring(self.target)
+        if !target.hasPrefix("/"), let scheme = target.range(of: "://") {
+            target = target[scheme.upperBound...]
+            target = target[(target.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? target.endIndex)...]
+        }
+        if let q = target.firstIndex(of: "?") { target = target[..<q] }
+        return target.isEmpty ? "/" : String(target)
+    }
+
     /// Whether the connection stays open after this request (RFC 9112 section 9.3).
     public var keepAlive: Bool {
         let tokens = headers.tokens("Connection")
@@ -65,11 +76,7 @@ public struct Request: Sendable {
     public var headers: HTTPHeaders { head.headers }
 
     /// The path part of the target, without the query.
-    public var path: String {
-        let target = head.target
-        if let q = target.firstIndex(of: "?") { return String(target[..<q]) }
-        return target
-    }
+    public var path: String { head.path }
 
     /// The decoded query parameters of the target (`application/x-www-form-urlencoded` rules).
     public var query: [String: String] {

@@ -22,6 +22,20 @@ public struct HTTPService: Service {
     }
 }
 
+/// How a public-facing server treats clients before routing: its head filter and its per-client cap.
+public struct ServerEdge: Sendable {
+    public var headFilter: HeadFilter?
+    /// Default of `HTTP_MAX_CONNECTIONS_PER_CLIENT` (0: no cap).
+    public var maxConnectionsPerClient: Int
+    public var uncappedClients: Set<String>
+
+    public init(headFilter: HeadFilter? = nil, maxConnectionsPerClient: Int = 0, uncappedClients: Set<String> = []) {
+        self.headFilter = headFilter
+        self.maxConnectionsPerClient = maxConnectionsPerClient
+        self.uncappedClients = uncappedClients
+    }
+}
+
 /// What every service's main sets up from its environment: logging, metrics, service auth, a client.
 public struct ServiceRuntime: Sendable {
     public let name: String
@@ -53,7 +67,8 @@ public struct ServiceRuntime: Sendable {
         router: Router,
         authenticated: Bool,
         host: String = "0.0.0.0",
-        extraMiddleware: [Middleware] = []
+        extraMiddleware: [Middleware] = [],
+        edge: ServerEdge = ServerEdge()
     ) throws -> HTTPServer {
         var middleware: [Middleware] = [
             ServiceMiddleware.requestContext(),
@@ -75,9 +90,17 @@ public struct ServiceRuntime: Sendable {
             maxConnections: try environment.get("HTTP_MAX_CONNECTIONS", default: 4096),
             headerReadTimeout: try environment.get("HTTP_HEADER_TIMEOUT", default: Duration.seconds(10)),
             bodyReadTimeout: try environment.get("HTTP_BODY_TIMEOUT", default: Duration.seconds(30)),
-            keepAliveTimeout: try environment.get("HTTP_IDLE_TIMEOUT", default: Duration.seconds(60))
+            keepAliveTimeout: try environment.get("HTTP_IDLE_TIMEOUT", default: Duration.seconds(60)),
+            maxConnectionsPerClient: try environment.get("HTTP_MAX_CONNECTIONS_PER_CLIENT", default: edge.maxConnectionsPerClient),
+            uncappedClients: edge.uncappedClients,
+            maxBufferedBodyBytes: try environment.get("HTTP_MAX_BUFFERED_BODY", default: 64 << 20)
         )
-        return HTTPServer(configuration: configuration, logger: logger, responder: chain(middleware, router.responder))
+        return HTTPServer(
+            configuration: configuration,
+            logger: logger,
+            headFilter: edge.headFilter,
+            responder: chain(middleware, router.responder)
+        )
     }
 
     /// A service's life after its wiring: mounts the operations routes (health on `database` and its
@@ -89,11 +112,12 @@ public struct ServiceRuntime: Sendable {
         migrator: Migrator,
         alongside services: [any Service] = [],
         authenticated: Bool = true,
-        extraMiddleware: [Middleware] = []
+        extraMiddleware: [Middleware] = [],
+        edge: ServerEdge = ServerEdge()
     ) async throws {
         var router = router
         OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: metrics)
-        let server = try makeServer(router: router, authenticated: authenticated, extraMiddleware: extraMiddleware)
+        let server = try makeServer(router: router, authenticated: authenticated, extraMiddleware: extraMiddleware, edge: edge)
         try await run(services + [HTTPService(server: server)])
         await database.close()
     }

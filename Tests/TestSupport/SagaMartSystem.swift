@@ -67,6 +67,8 @@ public final class SagaMartSystem: @unchecked Sendable {
                 "DATABASE_URL": "sqlite://\(directory)/\(name).db",
                 "SERVICE_SECRET": secret,
                 "SAGAMART_ENV": "development",
+                // Tests drive the system like a load test; the limits have tests of their own.
+                "RATE_LIMITS": "off",
                 "ADMIN_API_KEY": "admin-dev-key",
                 "CUSTOMER_API_KEYS": "alice:alice-dev-key,bob:bob-dev-key",
                 "LOG_LEVEL": "info",
