@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "Messaging",
             dependencies: [
-                "HTTP", "Storage", "Contracts",
+                "HTTP", "Storage", "Contracts", "CSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "ServiceKit",
             dependencies: [
-                "HTTP", "Storage", "Contracts",
+                "HTTP", "Storage", "Contracts", "CSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -186,6 +186,7 @@ let package = Package(
             dependencies: ["OrderCore", "HTTP", "Messaging", "Storage", "Contracts", "TestSupport"],
             path: "Tests/OrderTests"
         ),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "ServiceKit", "HTTP"], path: "Tests/GatewayTests"),
         .testTarget(name: "SagaTests", dependencies: ["SagaCore", "Contracts"], path: "Tests/SagaTests"),
         .testTarget(name: "AuditorTests", dependencies: ["AuditorCore", "Contracts"], path: "Tests/AuditorTests"),
         .testTarget(

@@ -27,7 +27,12 @@ SERVICES = {"gateway": 8080, "inventory": 8081, "order": 8082, "payment": 8083, 
 OPTIONAL = {"HTTP_MAX_CONNECTIONS", "HTTP_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT", "HTTP_IDLE_TIMEOUT", "DATABASE_POOL_SIZE",
             "SAGA_CALL_TIMEOUT", "CHECKOUT_WAIT", "TEST_COMMAND_DELAY", "SAGA_STEP_DEADLINE",
             "SAGA_LEASE", "SAGA_CLAIM_INTERVAL", "SAGA_REPLICA_ID", "CATALOG_CACHE_TTL", "FEED_WAIT_SECONDS",
-            "DATABASE_READ_URL", "READ_REPLICA_MAX_LAG", "BUCKET_FENCE_TIMEOUT"}
+            "DATABASE_READ_URL", "READ_REPLICA_MAX_LAG", "BUCKET_FENCE_TIMEOUT", "HOST", "HTTP_MAX_CONNECTIONS_PER_CLIENT",
+            "HTTP_MAX_BUFFERED_BODY", "RATE_LIMITS", "RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_ADDRESS", "RATE_LIMIT_CHECKOUTS",
+            "TRUSTED_PROXIES", "GATEWAY_MAX_BODY", "CATALOG_CACHE_ENTRIES", "ADMIN_API_KEYS"}
+# The keys of a service that seals data at rest (Keyring): set from the environment in compose (empty means
+# the development keys, which production refuses), mounted from a Secret as files in Kubernetes.
+KEY_VARIABLES = ("ENCRYPTION_KEYS", "ENCRYPTION_ACTIVE_KEY", "INDEX_KEY")
 problems = []
 
 
@@ -36,12 +41,22 @@ def variables_read(service):
     folder = ROOT / "Services" / service.capitalize()
     if (folder / "App").is_dir():
         folder = folder / "App"
-    sources = list(folder.glob("*.swift")) + list((ROOT / "Shared" / "ServiceKit").glob("*.swift"))
-    pattern = re.compile(r'(?:environment|env)\.(?:get|require|optional|url|port)\(\s*"([A-Z0-9_]+)"')
+    own = list(folder.glob("*.swift"))
+    kit = [source for source in (ROOT / "Shared" / "ServiceKit").glob("*.swift") if source.name != "Keyring.swift"]
+    pattern = re.compile(r'(?:environment|env|self)\.(?:get|require|optional|url|port)\(\s*"([A-Z0-9_]+)"')
     names = {"PORT"}
-    for source in sources:
+    for source in own + kit:
         names.update(pattern.findall(source.read_text()))
+    if seals_data(service):
+        names.update(KEY_VARIABLES)
     return names
+
+
+def seals_data(service):
+    """Whether a service keeps data sealed with its Keyring (its main asks the runtime for one)."""
+    folder = ROOT / "Services" / service.capitalize()
+    main = folder / "App" / "main.swift" if (folder / "App").is_dir() else folder / "main.swift"
+    return "runtime.keyring()" in main.read_text()
 
 
 def check_compose():
@@ -96,6 +111,9 @@ def check_compose():
                 problems.append(f"compose: {name} depends on {dependency} without service_healthy")
         if ("ports" in service) != (name == "gateway"):
             problems.append(f"compose: {name} {'publishes' if 'ports' in service else 'does not publish'} a port")
+        for variable in KEY_VARIABLES if seals_data(name) else ():
+            if not re.fullmatch(rf"\$\{{{name.upper()}_{variable}:-\}}", str(environment.get(variable, ""))):
+                problems.append(f"compose: {name} {variable} must come from {name.upper()}_{variable} in the environment")
         for variable in ("SERVICE_SECRET", "ADMIN_API_KEY", "CUSTOMER_API_KEYS"):
             value = str(environment.get(variable, "${:?}"))
             if variable in environment and not re.fullmatch(r"\$\{[A-Z_]+:\?[^}]*\}", value):
@@ -198,6 +216,15 @@ def check_kubernetes():
             problems.append(f"k8s: {name} readiness probe is not /health/ready on {port}")
         if container.get("livenessProbe", {}).get("httpGet") != {"path": "/health/live", "port": port}:
             problems.append(f"k8s: {name} liveness probe is not /health/live on {port}")
+        if seals_data(name):
+            env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+            mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+            volumes = {v["name"]: v.get("secret", {}).get("secretName") for v in workload["spec"]["template"]["spec"].get("volumes", [])}
+            for variable in KEY_VARIABLES:
+                path = env.get(variable + "_FILE", "")
+                mounted = [volume for volume, root in mounts.items() if path.startswith(root + "/")]
+                if not mounted or volumes.get(mounted[0]) != f"sagamart-{name}-keys":
+                    problems.append(f"k8s: {name} does not read {variable} from a file of the sagamart-{name}-keys Secret")
         if "requests" not in container.get("resources", {}):
             problems.append(f"k8s: {name} has no resource requests")
     if workloads.get("saga", {}).get("spec", {}).get("replicas") != 2:

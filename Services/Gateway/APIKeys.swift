@@ -36,10 +36,12 @@ struct APIKeys: Sendable {
         if let admin = try environment.optional("ADMIN_API_KEY", as: String.self) {
             try add(admin, Principal(role: .admin, customerId: "", operatorName: "admin"), variable: "ADMIN_API_KEY")
         }
-        for (name, key) in try Self.pairs(environment, "ADMIN_API_KEYS", what: "operator") {
+        let operators = try environment.optional("ADMIN_API_KEYS", as: String.self)
+        for (name, key) in try Self.pairs(operators, variable: "ADMIN_API_KEYS", what: "operator") {
             try add(key, Principal(role: .admin, customerId: "", operatorName: name), variable: "ADMIN_API_KEYS")
         }
-        for (name, key) in try Self.pairs(environment, "CUSTOMER_API_KEYS", what: "customer") {
+        let customers = try environment.optional("CUSTOMER_API_KEYS", as: String.self)
+        for (name, key) in try Self.pairs(customers, variable: "CUSTOMER_API_KEYS", what: "customer") {
             try add(key, Principal(role: .customer, customerId: name), variable: "CUSTOMER_API_KEYS")
         }
         guard !principals.isEmpty else {
@@ -48,8 +50,8 @@ struct APIKeys: Sendable {
         self.principals = principals
     }
 
-    private static func pairs(_ environment: Environment, _ variable: String, what: String) throws -> [(String, String)] {
-        try (try environment.optional(variable, as: String.self) ?? "").split(separator: ",").map { entry in
+    private static func pairs(_ text: String?, variable: String, what: String) throws -> [(String, String)] {
+        try (text ?? "").split(separator: ",").map { entry in
             let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
                 throw ConfigError(variable: variable, problem: "must be a comma-separated list of \(what):key")
@@ -74,7 +76,7 @@ struct APIKeys: Sendable {
     )
 
     static func digest(_ key: String) -> String {
-        SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(key.utf8)))
     }
 }
 

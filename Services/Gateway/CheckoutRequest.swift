@@ -9,6 +9,20 @@ struct CheckoutRequest: Codable, Sendable {
     var payment: PaymentAPI.Card
     var shipping: ShippingAPI.Address
 
+    /// What tells a retry from another request under the same Idempotency-Key: a keyed HMAC of the items
+    /// and the address, the card left out (it is a token by the time anything is stored), so no stored
+    /// value derives from card data and none can be matched against guesses without the key.
+    func fingerprint(_ keyring: Keyring) -> String {
+        struct Fingerprinted: Encodable {
+            let items: [Item]
+            let shipping: ShippingAPI.Address
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let canonical = (try? encoder.encode(Fingerprinted(items: items, shipping: shipping))) ?? Data()
+        return keyring.index(String(decoding: canonical, as: UTF8.self), purpose: "checkout-fingerprint")
+    }
+
     /// 422 `validation_failed` naming every bad field; nothing reaches a service before this passes.
     func validate() throws {
         var check = Validation()

@@ -1,11 +1,21 @@
 import Foundation
 import HTTP
+import ServiceKit
 import Storage
 
 /// What the gateway remembers of each (customer, Idempotency-Key): the body's fingerprint, the checkout
 /// it started, and its final answer once there is one.
 struct CheckoutStore: Sendable {
     let database: any Database
+    /// Seals the start command (payment token and address) at rest.
+    let keyring: Keyring
+
+    static let startCommandContext = "checkout_requests.start_command"
+
+    /// What `gateway rotate-keys` brings under the active key.
+    static func sealedColumns(_ keyring: Keyring) -> [SealedColumn] {
+        [.text("checkout_requests", key: "checkout_id", column: "start_command", keyring: keyring)]
+    }
 
     struct Record: Sendable {
         let fingerprint: String
@@ -16,7 +26,8 @@ struct CheckoutStore: Sendable {
     }
 
     func find(customer: String, key: String) async throws -> Record? {
-        try await database.read { connection in
+        let keyring = keyring
+        return try await database.read { connection in
             try connection.queryOne(
                 """
                 SELECT fingerprint, checkout_id, start_command, status, content_type, body
@@ -38,7 +49,9 @@ struct CheckoutStore: Sendable {
                 return Record(
                     fingerprint: try row.decode("fingerprint"),
                     checkoutId: try row.decode("checkout_id"),
-                    startCommand: try row.decode("start_command", as: String?.self),
+                    startCommand: try row.decode("start_command", as: String?.self).map {
+                        try keyring.open($0, context: Self.startCommandContext)
+                    },
                     answer: answer
                 )
             }
@@ -47,7 +60,9 @@ struct CheckoutStore: Sendable {
 
     /// Records the key before the saga starts; returns the existing record if another request got there first.
     func claim(customer: String, key: String, fingerprint: String, checkoutId: String, startCommand: String) async throws -> Record? {
-        try await database.write { connection in
+        let keyring = keyring
+        let sealed = keyring.seal(startCommand, context: Self.startCommandContext)
+        return try await database.write { connection in
             if let row = try connection.queryOne(
                 "SELECT fingerprint, checkout_id, start_command FROM checkout_requests WHERE customer_id = $1 AND idempotency_key = $2",
                 customer,
@@ -56,7 +71,9 @@ struct CheckoutStore: Sendable {
                 return Record(
                     fingerprint: try row.decode("fingerprint"),
                     checkoutId: try row.decode("checkout_id"),
-                    startCommand: try row.decode("start_command", as: String?.self),
+                    startCommand: try row.decode("start_command", as: String?.self).map {
+                        try keyring.open($0, context: Self.startCommandContext)
+                    },
                     answer: nil
                 )
             }
@@ -69,7 +86,7 @@ struct CheckoutStore: Sendable {
                 key,
                 fingerprint,
                 checkoutId,
-                startCommand,
+                sealed,
                 Date()
             )
             return nil

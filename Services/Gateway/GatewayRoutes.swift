@@ -11,11 +11,12 @@ struct GatewayRoutes {
     let catalog: CatalogCache
     let checkouts: CheckoutStore
     let checkoutWait: Duration
+    let keyring: Keyring
 
     func mount(on router: inout Router) {
         router.get("/v1/products") { request in
             _ = try Access.principal()
-            let path = "/v1/products" + query(request)
+            let path = CatalogCache.listKey(query: request.query)
             return try await catalog.respond(key: path, ifNoneMatch: request.headers["If-None-Match"]) {
                 try passThrough(try await backends.call("inventory", "GET", path))
             }
@@ -114,7 +115,7 @@ struct GatewayRoutes {
         }
         let body = try request.decode(CheckoutRequest.self)
         try body.validate()
-        let fingerprint = Idempotency.fingerprint(request.body)
+        let fingerprint = body.fingerprint(keyring)
         let async = request.headers.tokens("Prefer").contains("respond-async")
 
         if let existing = try await checkouts.find(customer: customer, key: key) {
@@ -168,7 +169,7 @@ struct GatewayRoutes {
         key: String,
         async: Bool
     ) async throws -> Response {
-        guard record.fingerprint == fingerprint else {
+        guard record.fingerprint == fingerprint || record.fingerprint.isEmpty else {
             throw HTTPError(
                 .unprocessableContent,
                 code: "idempotency_key_reused",

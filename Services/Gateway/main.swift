@@ -7,7 +7,17 @@ import ServiceKit
 
 /// gateway: the public API, API keys and roles, idempotent checkout (port 8080).
 await ServiceMain.run("gateway") {
+    let migrations = Bundle.module.url(forResource: "Migrations", withExtension: nil)!
+    if try await KeyRotationCommand.runIfAsked(
+        "gateway",
+        defaultURL: "sqlite://data/gateway.db",
+        migrations: migrations,
+        columns: CheckoutStore.sealedColumns
+    ) {
+        return
+    }
     let runtime = try ServiceRuntime(name: "gateway", defaultPort: 8080)
+    let keyring = try runtime.keyring()
     let environment = runtime.environment
     let keys = try APIKeys(environment: environment)
     let edge = try GatewayEdge(keys: keys, environment: environment)
@@ -21,11 +31,12 @@ await ServiceMain.run("gateway") {
             "saga": try environment.url("SAGA_URL", default: "http://127.0.0.1:8085"),
         ]
     )
-    let (database, migrator) = try await runtime.openDatabase(
-        defaultURL: "sqlite://data/gateway.db",
-        migrations: Bundle.module.url(forResource: "Migrations", withExtension: nil)!
+    let (database, migrator) = try await runtime.openDatabase(defaultURL: "sqlite://data/gateway.db", migrations: migrations)
+    let catalog = CatalogCache(
+        ttl: try environment.get("CATALOG_CACHE_TTL", default: Duration.seconds(30)),
+        capacity: try environment.get("CATALOG_CACHE_ENTRIES", default: 1000),
+        metrics: runtime.metrics
     )
-    let catalog = CatalogCache(ttl: try environment.get("CATALOG_CACHE_TTL", default: Duration.seconds(30)), metrics: runtime.metrics)
     // Follows inventory's feed so a price or stock change reaches the cache at once, not at the TTL.
     let catalogFeed = FeedConsumer(
         name: "catalog-cache",
@@ -47,8 +58,9 @@ await ServiceMain.run("gateway") {
         backends: backends,
         tokens: ConsistencyTokens(backends: backends),
         catalog: catalog,
-        checkouts: CheckoutStore(database: database),
-        checkoutWait: try environment.get("CHECKOUT_WAIT", default: Duration.seconds(10))
+        checkouts: CheckoutStore(database: database, keyring: keyring),
+        checkoutWait: try environment.get("CHECKOUT_WAIT", default: Duration.seconds(10)),
+        keyring: keyring
     ).mount(on: &router)
     // Operators reach the gateway's own consumer with the admin key (the services' consumers sit behind service tokens).
     FeedConsumer.mountAdmin([catalogFeed], on: &router, authorize: { try Access.requireAdmin() })

@@ -7,6 +7,7 @@ import Storage
 /// The payment service's HTTP API: tokenise a card, authorise, void, capture.
 struct PaymentRoutes {
     let database: any Database
+    let store: PaymentStore
 
     func mount(on router: inout Router) {
         router.post("/v1/payment-methods") { request in
@@ -14,9 +15,9 @@ struct PaymentRoutes {
             let problems = CardValidator.problems(card)
             guard problems.isEmpty else { throw HTTPError.validation(problems.joined(separator: "; ") + ".") }
             let checked = CardValidator.check(card)
-            var generator = SystemRandomNumberGenerator()
-            let token = "pm_" + (0..<3).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
-            let method = try await database.write { try PaymentStore.saveMethod($0, token: token, checked: checked, card: card) }
+            // 128 bits from the kernel's CSPRNG: the token is a capability to charge the card.
+            let token = "pm_" + Hex.encode(SecureRandom.bytes(16))
+            let method = try await database.write { try store.saveMethod($0, token: token, checked: checked, card: card) }
             return try Response.json(method, status: .created)
         }
         router.post("/v1/payments/authorize") { request in
@@ -30,22 +31,24 @@ struct PaymentRoutes {
             try check.validate()
             // The simulated issuer is down for this card: a technical failure, answered and not recorded,
             // so the saga's retry meets the same outage until its deadline.
-            if try await database.read({ try PaymentStore.profile($0, token: command.token) }) == .unavailable {
+            if try await database.read({ try store.profile($0, token: command.token) }) == .unavailable {
                 throw HTTPError(.serviceUnavailable, code: "issuer_unavailable", detail: "The card issuer did not answer.")
             }
-            return try await database.command(request) { try Response.json(try PaymentStore.authorize($0, command), status: .created) }
+            return try await database.command(request, keyring: store.keyring) {
+                try Response.json(try store.authorize($0, command), status: .created)
+            }
         }
         router.post("/v1/payments/{id}/void") { request in
             let id = request.parameters["id"] ?? ""
-            return try await database.command(request) { try Response.json(try PaymentStore.void($0, id: id)) }
+            return try await database.command(request, keyring: store.keyring) { try Response.json(try store.void($0, id: id)) }
         }
         router.post("/v1/payments/{id}/capture") { request in
             let id = request.parameters["id"] ?? ""
-            return try await database.command(request) { try Response.json(try PaymentStore.capture($0, id: id)) }
+            return try await database.command(request, keyring: store.keyring) { try Response.json(try store.capture($0, id: id)) }
         }
         router.post("/v1/payments/{id}/refund") { request in
             let id = request.parameters["id"] ?? ""
-            return try await database.command(request) { try Response.json(try PaymentStore.refund($0, id: id)) }
+            return try await database.command(request, keyring: store.keyring) { try Response.json(try store.refund($0, id: id)) }
         }
         // Tombstones of voids that overtook their authorisation (no order) are left out: they hold nothing.
         Reconciliation.mountEffects(
@@ -59,14 +62,14 @@ struct PaymentRoutes {
         )
         router.get("/v1/payments/{id}") { request in
             let id = request.parameters["id"] ?? ""
-            guard let payment = try await database.read({ try PaymentStore.payment($0, id: id) }), !payment.orderId.isEmpty else {
+            guard let payment = try await database.read({ try store.payment($0, id: id) }), !payment.orderId.isEmpty else {
                 throw HTTPError.notFound("No payment with this id.")
             }
             return try Response.json(payment)
         }
         router.get("/v1/payments") { request in
             let orderId = request.query["orderId"]
-            return try Response.json(Page(items: try await database.read { try PaymentStore.payments($0, orderId: orderId) }, next: nil))
+            return try Response.json(Page(items: try await database.read { try store.payments($0, orderId: orderId) }, next: nil))
         }
     }
 }

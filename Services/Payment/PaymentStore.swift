@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Messaging
+import ServiceKit
 import Storage
 
 enum PaymentError: Error, Equatable {
@@ -12,8 +13,34 @@ enum PaymentError: Error, Equatable {
 }
 
 /// Payment methods and payments in SQL; each function runs inside the caller's transaction.
-enum PaymentStore {
-    static func saveMethod(
+///
+/// At rest, a token is kept only as its keyed index (`Keyring.index`): whoever reads the database cannot
+/// use or recover it. Last four digits and expiry are sealed (`Keyring.seal`).
+struct PaymentStore: Sendable {
+    let keyring: Keyring
+
+    static let last4Context = "payment_methods.last4"
+    static let expiryContext = "payment_methods.expiry"
+
+    /// The stored form of a token.
+    func tokenIndex(_ token: String) -> String { keyring.index(token, purpose: "payment-token") }
+
+    /// Columns `payment rotate-keys` brings under the active key; the sealed ones first, as the token index
+    /// is the key of their rows, and legacy clear tokens (`pm_...`) become their index.
+    func sealedColumns() -> [SealedColumn] {
+        let index: @Sendable (String) throws -> String? = { [keyring] old in
+            old.hasPrefix("pm_") ? keyring.index(old, purpose: "payment-token") : nil
+        }
+        return [
+            .text("payment_methods", key: "token", column: "last4", keyring: keyring),
+            .text("payment_methods", key: "token", column: "expiry", keyring: keyring),
+            SealedColumn(table: "payment_methods", key: "token", column: "token", reseal: index),
+            SealedColumn(table: "payments", key: "id", column: "token", reseal: index),
+            Idempotency.sealedAnswers(keyring),
+        ]
+    }
+
+    func saveMethod(
         _ connection: DatabaseConnection,
         token: String,
         checked: CardValidator.Checked,
@@ -23,14 +50,13 @@ enum PaymentStore {
     {
         try connection.execute(
             """
-            INSERT INTO payment_methods (token, brand, last4, exp_month, exp_year, issuer_profile, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            INSERT INTO payment_methods (token, brand, last4, expiry, issuer_profile, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6)
             """,
-            token,
+            tokenIndex(token),
             checked.brand,
-            checked.last4,
-            card.expMonth,
-            card.expYear,
+            keyring.seal(checked.last4, context: Self.last4Context),
+            keyring.seal("\(card.expMonth)/\(card.expYear)", context: Self.expiryContext),
             checked.profile.rawValue,
             Date()
         )
@@ -43,14 +69,15 @@ enum PaymentStore {
         )
     }
 
-    static func profile(_ connection: DatabaseConnection, token: String) throws -> CardValidator.IssuerProfile? {
-        try connection.queryOne("SELECT issuer_profile FROM payment_methods WHERE token = $1", token).flatMap {
+    /// The method by its token's index, or by the clear token of a row `rotate-keys` has not reached yet.
+    func profile(_ connection: DatabaseConnection, token: String) throws -> CardValidator.IssuerProfile? {
+        try connection.queryOne("SELECT issuer_profile FROM payment_methods WHERE token IN ($1, $2)", tokenIndex(token), token).flatMap {
             CardValidator.IssuerProfile(rawValue: try $0.decode("issuer_profile"))
         }
     }
 
     /// Authorises the amount, or records a decline. A payment voided before its authorisation arrived stays voided.
-    static func authorize(_ connection: DatabaseConnection, _ command: PaymentAPI.Authorize) throws -> PaymentAPI.Payment {
+    func authorize(_ connection: DatabaseConnection, _ command: PaymentAPI.Authorize) throws -> PaymentAPI.Payment {
         if let existing = try payment(connection, id: command.paymentId) {
             if existing.status == "VOIDED" { throw PaymentError.voided }
             return existing
@@ -69,7 +96,7 @@ enum PaymentStore {
             """,
             command.paymentId,
             command.orderId,
-            command.token,
+            tokenIndex(command.token),
             command.amountCents,
             command.currency,
             status,
@@ -82,7 +109,7 @@ enum PaymentStore {
     }
 
     /// Voids an authorisation. Voiding an unknown payment records it as voided and succeeds.
-    static func void(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment {
+    func void(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment {
         let now = Date()
         guard let existing = try payment(connection, id: id) else {
             try connection.execute(
@@ -106,7 +133,7 @@ enum PaymentStore {
         return changed
     }
 
-    static func capture(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment {
+    func capture(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment {
         guard let existing = try payment(connection, id: id) else { throw PaymentError.notFound }
         switch existing.status {
         case "CAPTURED": return existing
@@ -120,7 +147,7 @@ enum PaymentStore {
     }
 
     /// Returns captured money (the cancellation saga's step); refunding twice changes nothing.
-    static func refund(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment {
+    func refund(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment {
         guard let existing = try payment(connection, id: id), !existing.orderId.isEmpty else { throw PaymentError.notFound }
         switch existing.status {
         case "REFUNDED": return existing
@@ -134,7 +161,7 @@ enum PaymentStore {
     }
 
     /// Records the payment's new status in the outbox, in the caller's transaction.
-    private static func publish(_ connection: DatabaseConnection, _ payment: PaymentAPI.Payment) throws {
+    private func publish(_ connection: DatabaseConnection, _ payment: PaymentAPI.Payment) throws {
         let event = PaymentAPI.PaymentChanged(
             paymentId: payment.id,
             orderId: payment.orderId,
@@ -145,7 +172,7 @@ enum PaymentStore {
         try Outbox.append(connection, type: PaymentAPI.PaymentChanged.type, aggregateId: payment.id, data: event)
     }
 
-    static func payment(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment? {
+    func payment(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment? {
         try connection.queryOne(
             """
             SELECT p.id, p.order_id, p.status, p.amount_cents, p.currency, m.brand, m.last4
@@ -155,7 +182,7 @@ enum PaymentStore {
         ).map(payment(from:))
     }
 
-    static func payments(_ connection: DatabaseConnection, orderId: String?) throws -> [PaymentAPI.Payment] {
+    func payments(_ connection: DatabaseConnection, orderId: String?) throws -> [PaymentAPI.Payment] {
         try connection.query(
             """
             SELECT p.id, p.order_id, p.status, p.amount_cents, p.currency, m.brand, m.last4
@@ -166,7 +193,7 @@ enum PaymentStore {
         ).map(payment(from:))
     }
 
-    private static func payment(from row: Row) throws -> PaymentAPI.Payment {
+    private func payment(from row: Row) throws -> PaymentAPI.Payment {
         PaymentAPI.Payment(
             id: try row.decode("id"),
             orderId: try row.decode("order_id"),
@@ -174,7 +201,7 @@ enum PaymentStore {
             amountCents: try row.decode("amount_cents"),
             currency: try row.decode("currency"),
             brand: try row.decode("brand", as: String?.self),
-            last4: try row.decode("last4", as: String?.self)
+            last4: try row.decode("last4", as: String?.self).map { try keyring.open($0, context: Self.last4Context) }
         )
     }
 }

@@ -7,6 +7,7 @@ import Storage
 /// The shipping service's HTTP API.
 struct ShippingRoutes {
     let database: any Database
+    let keyring: Keyring
 
     func mount(on router: inout Router) {
         router.post("/v1/shipments") { request in
@@ -16,21 +17,23 @@ struct ShippingRoutes {
             check.text(command.orderId, "orderId", max: 100)
             Self.validate(command.address, into: &check)
             try check.validate()
-            return try await database.command(request) { try Response.json(try ShippingStore.schedule($0, command), status: .created) }
+            return try await database.command(request, keyring: keyring) {
+                try Response.json(try ShippingStore.schedule($0, command, keyring: keyring), status: .created)
+            }
         }
         router.post("/v1/shipments/{id}/cancel") { request in
             let id = request.parameters["id"] ?? ""
-            return try await database.command(request) { try Response.json(try ShippingStore.cancel($0, id: id)) }
+            return try await database.command(request, keyring: keyring) { try Response.json(try ShippingStore.cancel($0, id: id)) }
         }
         router.post("/v1/shipments/{id}/dispatch") { request in
             let id = request.parameters["id"] ?? ""
-            return try await database.command(request) {
+            return try await database.command(request, keyring: keyring) {
                 try Response.json(try ShippingStore.advance($0, id: id, from: "SCHEDULED", to: "DISPATCHED"))
             }
         }
         router.post("/v1/shipments/{id}/deliver") { request in
             let id = request.parameters["id"] ?? ""
-            return try await database.command(request) {
+            return try await database.command(request, keyring: keyring) {
                 try Response.json(try ShippingStore.advance($0, id: id, from: "DISPATCHED", to: "DELIVERED"))
             }
         }

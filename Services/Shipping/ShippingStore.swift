@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Messaging
+import ServiceKit
 import Storage
 
 enum ShippingError: Error, Equatable {
@@ -17,7 +18,22 @@ enum ShippingStore {
     /// Countries the carrier cannot deliver to (DESIGN: `XX`).
     static let undeliverable: Set<String> = ["XX"]
 
-    static func schedule(_ connection: DatabaseConnection, _ command: ShippingAPI.Schedule) throws -> ShippingAPI.Shipment {
+    /// The address columns, sealed at rest (`Keyring`); the country stays clear, the carrier's rules read it.
+    static let sealedAddressColumns = ["name", "line1", "city", "postal_code"]
+
+    /// What `shipping rotate-keys` brings under the active key.
+    static func sealedColumns(_ keyring: Keyring) -> [SealedColumn] {
+        sealedAddressColumns.map { SealedColumn.text("shipments", key: "id", column: $0, keyring: keyring) }
+            + [Idempotency.sealedAnswers(keyring)]
+    }
+
+    static func schedule(
+        _ connection: DatabaseConnection,
+        _ command: ShippingAPI.Schedule,
+        keyring: Keyring
+    ) throws
+        -> ShippingAPI.Shipment
+    {
         if let existing = try shipment(connection, id: command.shipmentId) {
             if existing.status == "CANCELLED" { throw ShippingError.cancelled }
             return existing
@@ -32,10 +48,10 @@ enum ShippingStore {
             """,
             command.shipmentId,
             command.orderId,
-            a.name,
-            a.line1,
-            a.city,
-            a.postalCode,
+            keyring.seal(a.name, context: "shipments.name"),
+            keyring.seal(a.line1, context: "shipments.line1"),
+            keyring.seal(a.city, context: "shipments.city"),
+            keyring.seal(a.postalCode, context: "shipments.postal_code"),
             country,
             Date()
         )

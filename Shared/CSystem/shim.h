@@ -5,6 +5,8 @@
 #include <sys/eventfd.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/random.h>
+#include <errno.h>
 
 // accept4(2) is declared only under _GNU_SOURCE; declare it here so Swift can call it.
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);

@@ -62,6 +62,9 @@ public struct ServiceRuntime: Sendable {
         port = try environment.port(default: defaultPort)
     }
 
+    /// The service's data and index keys (`Keyring`), for a service that keeps personal data or tokens.
+    public func keyring() throws -> Keyring { try Keyring(environment: environment, service: name) }
+
     /// The server for `router`, wrapped in the standard middleware; `authenticated` adds the service-token check.
     public func makeServer(
         router: Router,

@@ -30,9 +30,20 @@ public enum Idempotency {
         return key
     }
 
-    /// SHA-256 of a request body, to tell a retry from a different command under the same key.
-    public static func fingerprint(_ body: [UInt8]) -> String {
-        SHA256.hash(data: Data(body)).map { String(format: "%02x", $0) }.joined()
+    /// The fingerprint of a request body, to tell a retry from a different command under the same key:
+    /// a keyed HMAC when the service has a keyring (its commands carry tokens or personal data, which a
+    /// plain hash would let anyone holding the database file confirm by guessing), else SHA-256.
+    public static func fingerprint(_ body: [UInt8], keyring: Keyring? = nil) -> String {
+        if let keyring { return keyring.index(String(decoding: body, as: UTF8.self), purpose: "idempotency-fingerprint") }
+        return Hex.encode(SHA256.hash(data: Data(body)))
+    }
+
+    /// The context of sealed answers in `idempotency_keys.body`.
+    public static let answerContext = "idempotency_keys.body"
+
+    /// The sealed answers of a service's `idempotency_keys`, for `rotate-keys`.
+    public static func sealedAnswers(_ keyring: Keyring) -> SealedColumn {
+        .text("idempotency_keys", key: "key", column: "body", keyring: keyring)
     }
 
     /// Inside a write transaction: the recorded answer for `key`, or runs `effect` and records its answer.
@@ -43,9 +54,10 @@ public enum Idempotency {
         _ connection: DatabaseConnection,
         key: String,
         body: [UInt8],
+        keyring: Keyring? = nil,
         _ effect: () throws -> Response
     ) throws -> Response {
-        let fingerprint = fingerprint(body)
+        let fingerprint = fingerprint(body, keyring: keyring)
         if let row = try connection.queryOne("SELECT fingerprint, status, content_type, body FROM idempotency_keys WHERE key = $1", key) {
             guard try row.decode("fingerprint", as: String.self) == fingerprint else {
                 return HTTPError(.unprocessableContent, code: "idempotency_key_reused", detail: "This key was used for another request.")
@@ -56,7 +68,7 @@ public enum Idempotency {
             return Response(
                 status: HTTPStatus(code: try row.decode("status", as: Int.self)),
                 headers: headers,
-                body: Array(try row.decode("body", as: String.self).utf8)
+                body: Array(try open(try row.decode("body", as: String.self), keyring: keyring).utf8)
             )
         }
         let response: Response
@@ -73,22 +85,31 @@ public enum Idempotency {
             fingerprint,
             response.status.code,
             response.headers["Content-Type"] ?? "application/json",
-            response.bodyText,
+            keyring.map { $0.seal(response.bodyText, context: answerContext) } ?? response.bodyText,
             Date()
         )
         return response
+    }
+
+    private static func open(_ stored: String, keyring: Keyring?) throws -> String {
+        guard let keyring else { return stored }
+        return try keyring.open(stored, context: answerContext)
     }
 }
 
 extension Database {
     /// Runs a participant command once per `Idempotency-Key`: in one write transaction, the recorded answer
     /// for the key, or `effect` with its answer recorded beside its writes.
-    public func command(_ request: Request, _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response) async throws -> Response
-    {
+    /// With `keyring`, the fingerprint is keyed and the recorded answer sealed.
+    public func command(
+        _ request: Request,
+        keyring: Keyring? = nil,
+        _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response
+    ) async throws -> Response {
         let key = try Idempotency.key(of: request)
         let body = request.body
         return try await write { connection in
-            try Idempotency.perform(connection, key: key, body: body) { try effect(connection) }
+            try Idempotency.perform(connection, key: key, body: body, keyring: keyring) { try effect(connection) }
         }
     }
 }

@@ -116,7 +116,7 @@ public enum UUIDv7 {
         var bytes = [UInt8](repeating: 0, count: 16)
         let millis = UInt64(now.timeIntervalSince1970 * 1000)
         for i in 0..<6 { bytes[i] = UInt8((millis >> (8 * (5 - UInt64(i)))) & 0xFF) }
-        var generator = FastRandom()
+        var generator = SecureRandom()
         let a = generator.next()
         let b = generator.next()
         for i in 6..<14 { bytes[i] = UInt8(truncatingIfNeeded: a >> (8 * UInt64(i - 6))) }

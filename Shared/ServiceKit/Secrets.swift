@@ -10,7 +10,7 @@ public enum Deployment: String, Sendable, ConfigValue {
 
 extension Environment {
     /// `SAGAMART_ENV`, production unless set.
-    public func deployment() throws -> Deployment { try get("SAGAMART_ENV", default: Deployment.production) }
+    public func deployment() throws -> Deployment { try self.get("SAGAMART_ENV", default: Deployment.production) }
 
     /// Checks a secret (a signing key, an API key) read from `variable`. Outside development it must be at
     /// least 32 bytes, and neither one of the project's published development values nor a placeholder:

@@ -38,7 +38,7 @@ public struct TraceContext: Sendable, Equatable {
     public var traceparent: String { "00-\(traceID)-\(spanID)-\(flags)" }
 
     static func randomHex(_ bytes: Int) -> String {
-        var generator = FastRandom()
+        var generator = SecureRandom()
         let digits: [UInt8] = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes * 2)

@@ -120,6 +120,18 @@ struct DeployFilesTests {
         }
         #expect(output.contains("gateway ADMIN_API_KEY must come from the environment with no default"))
     }
+
+    @Test("the data keys of a service that seals data come from the environment (compose) and a mounted Secret (Kubernetes)")
+    func encryptionKeysAreWired() async throws {
+        let compose = try await check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(of: "INDEX_KEY: ${SHIPPING_INDEX_KEY:-}", with: "INDEX_KEY: c2hvcnQ=")
+        }
+        #expect(compose.contains("compose: shipping INDEX_KEY must come from SHIPPING_INDEX_KEY in the environment"))
+        let k8s = try await check(editing: "Deploy/k8s/payment.yaml") {
+            $0.replacingOccurrences(of: "secretName: sagamart-payment-keys", with: "secretName: sagamart-secrets")
+        }
+        #expect(k8s.contains("k8s: payment does not read ENCRYPTION_KEYS from a file of the sagamart-payment-keys Secret"))
+    }
 }
 
 /// `make run-pg` reads docker-compose.yml and starts the same topology here; a checkout through it proves it.

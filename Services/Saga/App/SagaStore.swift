@@ -12,14 +12,21 @@ struct SagaStore: Sendable {
     let replica: String
     /// How long a lease lasts without renewal; another replica takes the saga over after that.
     let lease: TimeInterval
+    /// Seals a checkout's payment token and address in the stored state.
+    let keyring: Keyring
+
+    /// What `saga rotate-keys` brings under the active key.
+    static func sealedColumns(_ keyring: Keyring) -> [SealedColumn] {
+        [SealedColumn(table: "sagas", key: "id", column: "state") { try StoredSaga.resealed($0, keyring: keyring) }]
+    }
 
     /// Inserts a new saga, or returns the existing one with this id (a repeated start).
     func insertOrFetch(_ saga: StoredSaga) async throws -> (StoredSaga, created: Bool) {
-        let state = try saga.encodedJSON()
+        let state = try saga.encodedJSON(keyring)
         let (replica, lease) = (self.replica, self.lease)
         return try await database.write { connection in
             if let row = try connection.queryOne("SELECT kind, state FROM sagas WHERE id = $1", saga.id) {
-                return (try Self.decode(row), false)
+                return (try decode(row), false)
             }
             let now = Date()
             try connection.execute(
@@ -39,14 +46,14 @@ struct SagaStore: Sendable {
     /// The saga of `kind` for an order, if any.
     func find(orderId: String, kind: String) async throws -> StoredSaga? {
         try await database.read { connection in
-            try connection.queryOne("SELECT kind, state FROM sagas WHERE order_id = $1 AND kind = $2", orderId, kind).map(Self.decode)
+            try connection.queryOne("SELECT kind, state FROM sagas WHERE order_id = $1 AND kind = $2", orderId, kind).map(decode)
         }
     }
 
     /// Writes the saga's new state and renews this replica's lease: the step boundary is durable once this
     /// returns true. False means another replica holds the lease now; this one must stop driving the saga.
     func save(_ saga: StoredSaga) async throws -> Bool {
-        let state = try saga.encodedJSON()
+        let state = try saga.encodedJSON(keyring)
         let replica = self.replica
         let until: Date? = saga.status.isFinished ? nil : Date().addingTimeInterval(lease)
         return try await database.write { connection in
@@ -64,7 +71,7 @@ struct SagaStore: Sendable {
 
     /// An operator's change (retry): saved whoever held the lease, and the lease taken by this replica.
     func saveTakingLease(_ saga: StoredSaga) async throws {
-        let state = try saga.encodedJSON()
+        let state = try saga.encodedJSON(keyring)
         let replica = self.replica
         let until = Date().addingTimeInterval(lease)
         try await database.write { connection in
@@ -106,7 +113,7 @@ struct SagaStore: Sendable {
 
     func load(_ id: String) async throws -> StoredSaga? {
         try await database.read { connection in
-            try connection.queryOne("SELECT kind, state FROM sagas WHERE id = $1", id).map(Self.decode)
+            try connection.queryOne("SELECT kind, state FROM sagas WHERE id = $1", id).map(decode)
         }
     }
 
@@ -125,13 +132,13 @@ struct SagaStore: Sendable {
                 status ?? "",
                 after ?? "",
                 limit + 1
-            ).map(Self.decode)
+            ).map(decode)
         }
         let items = Array(sagas.prefix(limit))
         return (items, sagas.count > limit ? items.last?.id : nil)
     }
 
-    private static func decode(_ row: Row) throws -> StoredSaga {
-        try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"))
+    private func decode(_ row: Row) throws -> StoredSaga {
+        try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"), keyring: keyring)
     }
 }

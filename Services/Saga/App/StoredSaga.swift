@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import HTTP
 import SagaCore
+import ServiceKit
 import Storage
 
 /// A saga of either kind, as the store keeps it and the runner drives it.
@@ -31,20 +32,36 @@ enum StoredSaga: Sendable, Equatable {
     var orderId: String { saga.orderId }
     var failureCode: String? { saga.failureCode }
 
-    /// The state as stored in the `state` column.
-    func encodedJSON() throws -> String {
+    /// The context of the sealed member of a checkout saga's state.
+    static let sealedContext = "sagas.state.sealed"
+
+    /// The state as stored in the `state` column: a checkout's payment token and address sealed.
+    func encodedJSON(_ keyring: Keyring) throws -> String {
         switch self {
-        case .checkout(let saga): return saga.encodedJSON()
+        case .checkout(let saga): return saga.encodedJSON { keyring.seal($0, context: Self.sealedContext) }
         case .cancellation(let saga): return String(decoding: try JSONEncoder().encode(saga), as: UTF8.self)
         }
     }
 
-    static func decode(kind: String, state: String) throws -> StoredSaga {
-        let data = Data(state.utf8)
+    static func decode(kind: String, state: String, keyring: Keyring) throws -> StoredSaga {
         switch kind {
-        case "cancellation": return .cancellation(try JSONDecoder().decode(CancellationSaga.self, from: data))
-        default: return .checkout(try JSONDecoder().decode(CheckoutSaga.self, from: data))
+        case "cancellation": return .cancellation(try JSONDecoder().decode(CancellationSaga.self, from: Data(state.utf8)))
+        default:
+            let clear = try CheckoutSaga.unsealing(state) { try keyring.open($0, context: sealedContext) }
+            return .checkout(try JSONDecoder().decode(CheckoutSaga.self, from: Data(clear.utf8)))
         }
+    }
+
+    /// What `saga rotate-keys` does to a stored state: re-seals a sealed member under the active key,
+    /// seals the clear token and address of a state written before encryption; nil when up to date.
+    static func resealed(_ state: String, keyring: Keyring) throws -> String? {
+        if let sealed = CheckoutSaga.sealedMember(of: state) {
+            guard let fresh = try keyring.resealed(String(sealed), context: sealedContext) else { return nil }
+            return state.replacingOccurrences(of: String(sealed), with: fresh)
+        }
+        guard state.contains("\"paymentToken\":") else { return nil }
+        let saga = try JSONDecoder().decode(CheckoutSaga.self, from: Data(state.utf8))
+        return saga.encodedJSON { keyring.seal($0, context: sealedContext) }
     }
 
     /// What the runner does after a step.

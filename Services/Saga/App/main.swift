@@ -4,7 +4,17 @@ import ServiceKit
 
 /// saga: orchestrates checkout across order, inventory, payment and shipping (port 8085).
 await ServiceMain.run("saga") {
+    let migrations = Bundle.module.url(forResource: "Migrations", withExtension: nil)!
+    if try await KeyRotationCommand.runIfAsked(
+        "saga",
+        defaultURL: "sqlite://data/saga.db",
+        migrations: migrations,
+        columns: SagaStore.sealedColumns
+    ) {
+        return
+    }
     let runtime = try ServiceRuntime(name: "saga", defaultPort: 8085)
+    let keyring = try runtime.keyring()
     let environment = runtime.environment
     let participants = Participants(
         runtime: runtime,
@@ -15,17 +25,15 @@ await ServiceMain.run("saga") {
         callTimeout: try environment.get("SAGA_CALL_TIMEOUT", default: Duration.seconds(5))
     )
     let stepDeadline = try environment.get("SAGA_STEP_DEADLINE", default: Duration.seconds(30))
-    let (database, migrator) = try await runtime.openDatabase(
-        defaultURL: "sqlite://data/saga.db",
-        migrations: Bundle.module.url(forResource: "Migrations", withExtension: nil)!
-    )
+    let (database, migrator) = try await runtime.openDatabase(defaultURL: "sqlite://data/saga.db", migrations: migrations)
     let lease = try environment.get("SAGA_LEASE", default: Duration.seconds(10))
     let store = SagaStore(
         database: database,
         // Stable across restarts on one host and port, unique among live replicas: a restarted replica takes
         // its own sagas back at once instead of waiting for their leases to expire.
         replica: try environment.get("SAGA_REPLICA_ID", default: "\(ProcessInfo.processInfo.hostName):\(runtime.port)"),
-        lease: Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        lease: Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18,
+        keyring: keyring
     )
     let runner = SagaRunner(
         store: store,
