@@ -29,6 +29,8 @@ struct StartupTests {
             "PATH": "/usr/bin:/bin", "SERVICE_SECRET": "Hq4sV9pXw2LrT7mNc5KzB8dYf3GjA6eU",
             "ADMIN_API_KEY": "Zt7Rk2Wq9Xm4Lp8Vn3Hs6Jd5Fb1Gc0Ya",
             "DATABASE_URL": "sqlite://\(temporaryDirectory())/gateway.db",
+            "ENCRYPTION_KEYS": "k1:" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
+            "INDEX_KEY": Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
         ]
         environment.merge(settings) { _, new in new }
         let process = try ChildProcess(productsDirectory + "/gateway", environment: environment)

@@ -11,7 +11,9 @@ func makeRuntime(_ name: String, sink: MemoryLogSink = MemoryLogSink()) throws -
     try ServiceRuntime(
         name: name,
         defaultPort: 0,
-        environment: Environment(["SERVICE_SECRET": "test-secret-0123456789abcdef", "PORT": "0", "LOG_LEVEL": "debug"]),
+        environment: Environment([
+            "SERVICE_SECRET": "test-secret-0123456789abcdef", "PORT": "0", "LOG_LEVEL": "debug", "SAGAMART_ENV": "development",
+        ]),
         logSink: sink
     )
 }
