@@ -3,7 +3,7 @@ SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
 FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/EchoServer Benchmarks/CheckoutBench Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill
+.PHONY: certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill
 DATA_DIR ?= ./data
 # The running system's layout, written by make run and make run-pg, for the operators' commands.
 OPS = set -a; . $(DATA_DIR)/ops.env || { echo 'no $(DATA_DIR)/ops.env: start the system once with make run or make run-pg' >&2; exit 1; }; set +a;
@@ -18,9 +18,13 @@ build: deps
 run: deps
 	@scripts/run.sh
 
+# The development certificate for the TLS edge (make run TLS=1, make run-pg TLS=1, docker compose).
+certs:
+	@scripts/dev-cert.sh $(DATA_DIR)/tls
+
 run-pg: deps
 	$(SWIFT) build
-	@scripts/run_pg.py
+	@scripts/run_pg.py $(if $(filter 1,$(TLS)),--tls)
 
 lint:
 	$(SWIFT) format lint -r --strict $(FORMAT_PATHS)

@@ -25,6 +25,10 @@ need postgresql bash -c 'ls /usr/lib/postgresql/*/bin/initdb'
 need procps command -v pkill
 # Backups of the PostgreSQL-backed services (make backup, make restore, the restore drill).
 need pgbackrest command -v pgbackrest
+# The TLS edge (make run TLS=1 and its test): nginx from Debian, a certificate made with openssl.
+need nginx bash -c 'command -v nginx || test -x /usr/sbin/nginx'
+need openssl command -v openssl
+need curl command -v curl
 if [[ ${1:-} == --bench ]]; then
     need wrk command -v wrk
 fi

@@ -65,6 +65,8 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
+# TLS=1: the TLS edge in front of the gateway, which then takes X-Forwarded-For from loopback.
+if [[ ${TLS:-0} == 1 ]]; then export TRUSTED_PROXIES=${TRUSTED_PROXIES:-127.0.0.1}; fi
 for index in "${!services[@]}"; do
     name=${services[$index]}
     PORT=$((BASE_PORT + index)) DATABASE_URL="sqlite://$DATA_DIR/$name.db" "$BIN/$name" >>"$DATA_DIR/logs/$name.log" 2>&1 &
@@ -94,6 +96,19 @@ if [[ -f $DATA_DIR/RECONCILE_PENDING ]]; then
 fi
 
 GATEWAY=http://127.0.0.1:$BASE_PORT
+if [[ ${TLS:-0} == 1 ]]; then
+    # The same nginx template docker-compose runs, from Debian's package, with a development certificate.
+    HTTPS_PORT=${HTTPS_PORT:-8443} EDGE_HTTP_PORT=${EDGE_HTTP_PORT:-8000}
+    scripts/dev-cert.sh "$DATA_DIR/tls"
+    scripts/edge.sh "$DATA_DIR/edge" "127.0.0.1:$BASE_PORT" "$HTTPS_PORT" "$EDGE_HTTP_PORT" "$DATA_DIR/tls" >>"$DATA_DIR/logs/edge.log" 2>&1 &
+    pids+=($!)
+    echo "edge $!" >>"$DATA_DIR/pids"
+    for _ in $(seq 1 100); do
+        curl -sf --cacert "$DATA_DIR/tls/dev-ca.pem" "https://localhost:$HTTPS_PORT/health/live" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    printf "  %-10s https://localhost:%-5s ready (trust %s)\n" edge "$HTTPS_PORT" "$DATA_DIR/tls/dev-ca.pem"
+fi
 seed() {
     curl -s -o /dev/null -X POST "$GATEWAY/v1/products" -H "Authorization: Bearer $ADMIN_API_KEY" -H 'Content-Type: application/json' -d "$1"
 }
@@ -111,5 +126,8 @@ SagaMart is running. Gateway: $GATEWAY
 Try:  curl -s $GATEWAY/v1/products -H 'Authorization: Bearer alice-dev-key'
 Ctrl-C stops every service.
 TEXT
+if [[ ${TLS:-0} == 1 ]]; then
+    echo "Over TLS: curl -s --cacert $DATA_DIR/tls/dev-ca.pem https://localhost:$HTTPS_PORT/v1/products -H 'Authorization: Bearer alice-dev-key'"
+fi
 wait -n "${pids[@]}" || true
 echo "a service exited; see $DATA_DIR/logs" >&2

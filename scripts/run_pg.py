@@ -13,6 +13,7 @@ A hot standby (the compose file's postgres-replica) is made beside it at every s
 --check starts everything, runs one checkout through the gateway, stops, and exits 0 if all went well.
 """
 import argparse
+import ssl
 import json
 import os
 import pathlib
@@ -35,6 +36,9 @@ parser.add_argument("--pg-port", type=int, default=15432)
 parser.add_argument("--replica-port", type=int, default=None, help="the hot standby's port (default: --pg-port + 1)")
 parser.add_argument("--bin", default=None, help="folder with the built executables")
 parser.add_argument("--check", action="store_true")
+parser.add_argument("--tls", action="store_true", help="start the TLS edge (Deploy/edge, Debian's nginx) in front of the gateway")
+parser.add_argument("--https-port", type=int, default=8443, help="the edge's HTTPS port (compose: 443), shifted by --port-offset")
+parser.add_argument("--http-port", type=int, default=8000, help="the edge's redirecting HTTP port (compose: 80), shifted too")
 args = parser.parse_args()
 data = pathlib.Path(args.data).resolve()
 replica_port = args.replica_port or args.pg_port + 1
@@ -74,7 +78,7 @@ def substitute(text):
 
 
 compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-services = {name: spec for name, spec in compose["services"].items() if name not in ("postgres", "postgres-replica")}
+services = {name: spec for name, spec in compose["services"].items() if name not in ("postgres", "postgres-replica", "edge")}
 offset = args.port_offset
 
 
@@ -263,8 +267,29 @@ try:
         else:
             raise SystemExit(f"{name} did not become ready")
         print(f"  {name:10} {health}  ready")
-    published = services["gateway"]["ports"][0].split(":")[0]
-    gateway = f"http://127.0.0.1:{int(published) + offset}"
+    gateway = f"http://127.0.0.1:{int(services['gateway']['environment']['PORT']) + offset}"
+    tls_context = None
+    if args.tls:
+        # The edge compose runs, from Debian's nginx, with a development certificate made here.
+        tls = data / "tls"
+        run(["bash", str(ROOT / "scripts" / "dev-cert.sh"), str(tls)])
+        https_port = args.https_port + offset
+        log = open(data / "logs" / "edge.log", "a")
+        edge = subprocess.Popen(["bash", str(ROOT / "scripts" / "edge.sh"), str(data / "edge"), gateway.removeprefix("http://"),
+                                 str(https_port), str(args.http_port + offset), str(tls)],
+                                stdout=log, stderr=log)
+        processes.append(("edge", edge))
+        tls_context = ssl.create_default_context(cafile=str(tls / "dev-ca.pem"))
+        gateway = f"https://localhost:{https_port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(gateway + "/health/live", timeout=2, context=tls_context)
+                break
+            except Exception:
+                if edge.poll() is not None:
+                    raise SystemExit(f"the TLS edge exited: see {data / 'logs' / 'edge.log'}")
+                time.sleep(0.1)
+        print(f"  edge       {gateway}  ready (trust {tls / 'dev-ca.pem'})")
     # After make restore: bring the services back to one consistent state, and report what the restore lost.
     if (data / "RECONCILE_PENDING").exists():
         report = data / f"restore-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
@@ -276,7 +301,7 @@ try:
             request = urllib.request.Request(gateway + path, method=method, data=json.dumps(body).encode() if body else None,
                                              headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", **(headers or {})})
             try:
-                with urllib.request.urlopen(request, timeout=30) as response:
+                with urllib.request.urlopen(request, timeout=30, context=tls_context) as response:
                     return response.status, json.loads(response.read() or b"{}")
             except urllib.error.HTTPError as error:
                 return error.code, json.loads(error.read() or b"{}")
@@ -309,6 +334,18 @@ try:
             time.sleep(0.1)
         else:
             raise AssertionError("the product never reached the standby")
+        if args.tls:
+            # Plain HTTP at the edge only redirects to HTTPS, and no client trusts the edge without the CA.
+            import http.client
+            plain = http.client.HTTPConnection("127.0.0.1", args.http_port + offset, timeout=10)
+            plain.request("GET", "/v1/products")
+            redirect = plain.getresponse()
+            assert redirect.status == 301 and redirect.getheader("Location", "").startswith("https://"), f"http: {redirect.status}"
+            try:
+                urllib.request.urlopen(gateway + "/health/live", timeout=10, context=ssl.create_default_context())
+                raise AssertionError("the edge's certificate was trusted without the development CA")
+            except urllib.error.URLError as error:
+                assert isinstance(error.reason, ssl.SSLCertVerificationError), f"unexpected: {error}"
         print(f"check passed: checkout {answer['checkoutId']} APPROVED through {gateway}; the standby streams")
     else:
         print(f"\nSagaMart (compose topology) is running. Gateway: {gateway}\nCtrl-C stops every service and PostgreSQL.")

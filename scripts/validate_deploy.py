@@ -4,7 +4,9 @@
 - docker-compose.yml validates against ../shared/schemas/compose-spec.json (draft 7);
 - every environment variable a service reads without a default is set for it, and nothing it does not read;
 - each *_URL points at the named service on the port that service listens on; health checks hit that port's
-  /health/ready; dependencies wait for service_healthy; only the gateway publishes a port;
+  /health/ready; dependencies wait for service_healthy; only the TLS edge publishes ports (443, and 80
+  redirecting), proxies to the gateway with the template make run TLS=1 uses, and is the gateway's one
+  trusted proxy; Kubernetes reaches the gateway through an Ingress with a TLS secret;
 - every Kubernetes manifest validates against its kind's schema in ../shared/schemas/k8s/, probes hit
   /health/ready and /health/live on the container port, and the saga runs two replicas;
 - a hot standby (postgres-replica) made by pg_basebackup -R from the replication role the primary's init
@@ -109,8 +111,8 @@ def check_compose():
         for dependency, condition in service.get("depends_on", {}).items():
             if condition.get("condition") != "service_healthy":
                 problems.append(f"compose: {name} depends on {dependency} without service_healthy")
-        if ("ports" in service) != (name == "gateway"):
-            problems.append(f"compose: {name} {'publishes' if 'ports' in service else 'does not publish'} a port")
+        if "ports" in service:
+            problems.append(f"compose: {name} publishes a port (only the TLS edge may)")
         for variable in KEY_VARIABLES if seals_data(name) else ():
             if not re.fullmatch(rf"\$\{{{name.upper()}_{variable}:-\}}", str(environment.get(variable, ""))):
                 problems.append(f"compose: {name} {variable} must come from {name.upper()}_{variable} in the environment")
@@ -119,7 +121,7 @@ def check_compose():
             if variable in environment and not re.fullmatch(r"\$\{[A-Z_]+:\?[^}]*\}", value):
                 problems.append(f"compose: {name} {variable} must come from the environment with no default")
     for name, service in services.items():
-        if name not in SERVICES and name not in ("postgres", "postgres-replica"):
+        if name not in SERVICES and name not in ("postgres", "postgres-replica", "edge"):
             problems.append(f"compose: unexpected service {name}")
     # The cluster archives its WAL into a pgBackRest repository on a volume, with the stanza made at init.
     postgres = services.get("postgres", {})
@@ -173,6 +175,7 @@ def check_standby(services):
         problems.append("compose: postgres-replica's health check does not know it is a standby")
     if replica.get("depends_on", {}).get("postgres", {}).get("condition") != "service_healthy":
         problems.append("compose: postgres-replica does not wait for a healthy postgres")
+    check_edge(services)
     # Every PostgreSQL database a service uses has its reads' twin on the standby: same role, same database.
     for name in ("inventory", "order", "saga"):
         environment = services.get(name, {}).get("environment", {})
@@ -183,11 +186,42 @@ def check_standby(services):
             problems.append(f"compose: {name} does not read from the standby's copy of each of its databases")
 
 
+def check_edge(services):
+    """The TLS terminator: nginx with the shared template, publishing 443 and 80 only, on a fixed address the
+    gateway trusts for X-Forwarded-For."""
+    edge = services.get("edge")
+    if edge is None:
+        problems.append("compose: no TLS edge service (edge)")
+        return
+    if not str(edge.get("image", "")).startswith("nginx:"):
+        problems.append("compose: the edge is not nginx's official image")
+    if sorted(str(p) for p in edge.get("ports", [])) != ["443:443", "80:80"]:
+        problems.append("compose: the edge must publish exactly 443 and 80")
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in edge.get("volumes", []) if isinstance(v, str)}
+    if mounts.get("/etc/nginx/templates/default.conf.template") != "./Deploy/edge/edge.conf.template":
+        problems.append("compose: the edge does not run Deploy/edge/edge.conf.template")
+    environment = edge.get("environment", {})
+    if environment.get("GATEWAY_UPSTREAM") != "gateway:8080":
+        problems.append("compose: the edge does not proxy to gateway:8080")
+    template = (ROOT / "Deploy" / "edge" / "edge.conf.template").read_text()
+    for needle in ("listen ${EDGE_HTTPS_PORT} ssl", "return 301 https://", "proxy_pass http://${GATEWAY_UPSTREAM}",
+                   "X-Forwarded-For $proxy_add_x_forwarded_for", "ssl_protocols TLSv1.2 TLSv1.3"):
+        if needle not in template:
+            problems.append(f"edge template: missing {needle}")
+    address = edge.get("networks", {}).get("default", {}).get("ipv4_address")
+    trusted = services.get("gateway", {}).get("environment", {}).get("TRUSTED_PROXIES")
+    if not address or trusted != address:
+        problems.append("compose: the gateway's TRUSTED_PROXIES is not the edge's fixed address")
+
+
 def check_kubernetes():
     schemas = {}
     for kind, file in [("Deployment", "deployment-apps-v1"), ("Service", "service-v1"), ("ConfigMap", "configmap-v1"),
                        ("Secret", "secret-v1"), ("StatefulSet", "statefulset-apps-v1")]:
         schemas[kind] = json.loads((SCHEMAS / "k8s" / "v1.33.0-standalone-strict" / f"{file}.json").read_text())
+    # Ingress is not among the shared schemas: the project keeps one made the same way (scripts/schemas).
+    schemas["Ingress"] = json.loads((pathlib.Path(__file__).resolve().parent / "schemas" / "ingress-networking-v1.json").read_text())
+    ingresses = []
     workloads = {}
     for path in sorted((ROOT / "Deploy" / "k8s").glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text()):
@@ -206,6 +240,8 @@ def check_kubernetes():
                         problems.append(f"k8s: {key} of the {document['metadata']['name']} ConfigMap is not Deploy/postgres/{source}")
             if kind in ("Deployment", "StatefulSet"):
                 workloads[document["metadata"]["name"]] = document
+            if kind == "Ingress":
+                ingresses.append(document)
     for name, port in SERVICES.items():
         workload = workloads.get(name)
         if workload is None:
@@ -227,6 +263,11 @@ def check_kubernetes():
                     problems.append(f"k8s: {name} does not read {variable} from a file of the sagamart-{name}-keys Secret")
         if "requests" not in container.get("resources", {}):
             problems.append(f"k8s: {name} has no resource requests")
+    tls = [ingress for ingress in ingresses if any(entry.get("secretName") for entry in ingress["spec"].get("tls", []))]
+    backends = [path.get("backend", {}).get("service", {}) for ingress in tls for rule in ingress["spec"].get("rules", [])
+                for path in rule.get("http", {}).get("paths", [])]
+    if not tls or {"name": "gateway", "port": {"number": 8080}} not in backends:
+        problems.append("k8s: no Ingress with a TLS secret in front of the gateway")
     if workloads.get("saga", {}).get("spec", {}).get("replicas") != 2:
         problems.append("k8s: the saga Deployment must run 2 replicas")
     if "postgres" not in workloads:

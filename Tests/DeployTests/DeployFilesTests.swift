@@ -20,6 +20,7 @@ struct DeployFilesTests {
         try manager.createDirectory(atPath: "\(root)/Deploy", withIntermediateDirectories: true)
         for item in [
             "Services", "Shared", "Tools", "Package.swift", "docker-compose.yml", "Deploy/k8s", "Deploy/postgres", "Deploy/Dockerfile",
+            "Deploy/edge",
         ] {
             try manager.copyItem(atPath: "\(Self.repository)/\(item)", toPath: "\(root)/\(item)")
         }
@@ -114,6 +115,29 @@ struct DeployFilesTests {
         #expect(k8s.contains("k8s: order does not read from the standby's copy of each of its databases"))
     }
 
+    @Test("the TLS edge is the only way in: nginx with the template, 443 and 80 only, the gateway's one trusted proxy")
+    func theTLSEdgeIsChecked() async throws {
+        let published = try await check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(
+                of: "    volumes:\n      - gateway-data:",
+                with: "    ports:\n      - \"8080:8080\"\n    volumes:\n      - gateway-data:"
+            )
+        }
+        #expect(published.contains("compose: gateway publishes a port (only the TLS edge may)"))
+        let trust = try await check(editing: "docker-compose.yml") {
+            $0.replacingOccurrences(of: "TRUSTED_PROXIES: 172.28.0.10", with: "TRUSTED_PROXIES: 0.0.0.0")
+        }
+        #expect(trust.contains("the gateway's TRUSTED_PROXIES is not the edge's fixed address"))
+        let plain = try await check(editing: "Deploy/edge/edge.conf.template") {
+            $0.replacingOccurrences(of: "return 301 https://", with: "proxy_pass http://")
+        }
+        #expect(plain.contains("edge template: missing return 301 https://"))
+        let ingress = try await check(editing: "Deploy/k8s/ingress.yaml") {
+            $0.replacingOccurrences(of: "    secretName: sagamart-tls\n", with: "")
+        }
+        #expect(ingress.contains("k8s: no Ingress with a TLS secret in front of the gateway"))
+    }
+
     @Test func aDefaultForASecretIsCaught() async throws {
         let output = try await check(editing: "docker-compose.yml") {
             $0.replacingOccurrences(of: "ADMIN_API_KEY: ${ADMIN_API_KEY:?set ADMIN_API_KEY}", with: "ADMIN_API_KEY: admin-dev-key")
@@ -144,16 +168,21 @@ struct RunComposeLocallyTests {
         let offset = try freePorts(count: 6) - 8080
         let pgPort = try freePort()
         let replicaPort = try freePort()
+        let httpsPort = try freePort()
+        let httpPort = try freePort()
         let output = try await offPool {
             try run(
                 "/usr/bin/env",
                 [
                     "python3", "-u", "\(DeployFilesTests.repository)/scripts/run_pg.py", "--data", data, "--port-offset", "\(offset)",
                     "--pg-port", "\(pgPort)", "--replica-port", "\(replicaPort)", "--bin", productsDirectory, "--check",
+                    "--tls", "--https-port", "\(httpsPort - offset)", "--http-port", "\(httpPort - offset)",
                 ]
             )
         }
         #expect(output.contains("check passed"))
+        // The checkout went through the TLS edge, over HTTPS, trusting the development CA only.
+        #expect(output.contains("through https://localhost:\(httpsPort)"), "\(output)")
         #expect(output.contains("the standby streams"))
         #expect(output.contains("saga"))
     }
