@@ -172,7 +172,9 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"], path: "Tests/StorageTests"),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["TestSupport", "HTTP", "ServiceKit", "Storage", "OrderCore", "Contracts"],
+            dependencies: [
+                "TestSupport", "HTTP", "ServiceKit", "Storage", "OrderCore", "Contracts", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "Tests/EndToEndTests"
         ),
         .testTarget(name: "DeployTests", dependencies: ["TestSupport"], path: "Tests/DeployTests"),

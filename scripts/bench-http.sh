@@ -61,7 +61,7 @@ measure() { # measure NAME PORT
     done
 }
 
-SAGAMART_ENV=development SERVICE_SECRET=bench-secret-0123456789abcdef PORT=$OURS_PORT LOG_LEVEL=warning "$ours_bin" >"$work/ours.log" 2>&1 &
+SAGAMART_ENV=development PORT=$OURS_PORT LOG_LEVEL=warning "$ours_bin" >"$work/ours.log" 2>&1 &
 ours_pid=$!
 wait_ready "$OURS_PORT"
 measure sagamart "$OURS_PORT"

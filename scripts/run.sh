@@ -21,7 +21,6 @@ fi
 # only, so no other host can use them.
 export SAGAMART_ENV=${SAGAMART_ENV:-development}
 export HOST=${HOST:-127.0.0.1}
-export SERVICE_SECRET=${SERVICE_SECRET:-dev-service-secret-change-me}
 export ADMIN_API_KEY=${ADMIN_API_KEY:-admin-dev-key}
 export CUSTOMER_API_KEYS=${CUSTOMER_API_KEYS:-alice:alice-dev-key,bob:bob-dev-key}
 export LOG_LEVEL=${LOG_LEVEL:-info}
@@ -50,7 +49,8 @@ if [[ -n ${ORDER_SHARDS:-} ]]; then export ORDER_SHARDS; fi
     printf 'SERVICE_PORTS=%s\n' "$(seq -s, "$BASE_PORT" $((BASE_PORT + 5)))"
     printf 'RECONCILE_MARKER=%s\n' "$DATA_DIR/RECONCILE_PENDING"
     if [[ -n ${ORDER_SHARDS:-} ]]; then printf 'ORDER_SHARDS=%s\n' "$ORDER_SHARDS"; fi
-    printf 'SERVICE_SECRET=%q\n' "$SERVICE_SECRET"
+    # make audit signs as the auditor: the development key pair under SAGAMART_ENV=development.
+    printf 'SAGAMART_ENV=%q\n' "$SAGAMART_ENV"
     for name in INVENTORY ORDER PAYMENT SHIPPING SAGA; do printf '%s_URL=%s\n' "$name" "$(printenv ${name}_URL)"; done
 } >"$DATA_DIR/ops.env"
 rm -f "$DATA_DIR/pids"

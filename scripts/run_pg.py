@@ -237,7 +237,10 @@ try:
         "RECONCILE_MARKER": str(data / "RECONCILE_PENDING"),
         "PGBACKREST_CONFIG": str(pgbackrest_conf), "PGBACKREST_STANZA": "sagamart",
         "PG_DATA": str(pg), "PG_BIN": str(PG_BIN), "PG_PORT": str(args.pg_port), "PG_SERVER_OPTIONS": server_options,
-        "SERVICE_SECRET": environments["saga"]["SERVICE_SECRET"],
+        # make audit signs as the auditor, with its own key (the development pair when none is set).
+        "SAGAMART_ENV": environments["saga"].get("SAGAMART_ENV", "production"),
+        **({"SERVICE_SIGNING_KEY": VALUES["AUDITOR_SIGNING_KEY"]} if VALUES.get("AUDITOR_SIGNING_KEY") else {}),
+        **({"SERVICE_KEYS": VALUES["SERVICE_KEYS"]} if VALUES.get("SERVICE_KEYS") else {}),
         # The repository's cipher passphrase: make backup encrypts the SQLite copies with the same key.
         **({"BACKUP_KEY": VALUES["BACKUP_KEY"]} if VALUES.get("BACKUP_KEY") else {}),
         **{f"{name.upper()}_URL": environments["gateway"][f"{name.upper()}_URL"]

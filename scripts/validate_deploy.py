@@ -116,7 +116,11 @@ def check_compose():
         for variable in KEY_VARIABLES if seals_data(name) else ():
             if not re.fullmatch(rf"\$\{{{name.upper()}_{variable}:-\}}", str(environment.get(variable, ""))):
                 problems.append(f"compose: {name} {variable} must come from {name.upper()}_{variable} in the environment")
-        for variable in ("SERVICE_SECRET", "ADMIN_API_KEY", "CUSTOMER_API_KEYS"):
+        if environment.get("SERVICE_SIGNING_KEY") != f"${{{name.upper()}_SIGNING_KEY:-}}":
+            problems.append(f"compose: {name} SERVICE_SIGNING_KEY must come from {name.upper()}_SIGNING_KEY: a key of its own")
+        if environment.get("SERVICE_KEYS") != "${SERVICE_KEYS:-}":
+            problems.append(f"compose: {name} SERVICE_KEYS must come from SERVICE_KEYS in the environment")
+        for variable in ("ADMIN_API_KEY", "CUSTOMER_API_KEYS"):
             value = str(environment.get(variable, "${:?}"))
             if variable in environment and not re.fullmatch(r"\$\{[A-Z_]+:\?[^}]*\}", value):
                 problems.append(f"compose: {name} {variable} must come from the environment with no default")
@@ -252,8 +256,13 @@ def check_kubernetes():
             problems.append(f"k8s: {name} readiness probe is not /health/ready on {port}")
         if container.get("livenessProbe", {}).get("httpGet") != {"path": "/health/live", "port": port}:
             problems.append(f"k8s: {name} liveness probe is not /health/live on {port}")
+        env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+        mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+        volumes = {v["name"]: v.get("secret", {}).get("secretName") for v in workload["spec"]["template"]["spec"].get("volumes", [])}
+        signing = [volume for volume, root in mounts.items() if env.get("SERVICE_SIGNING_KEY_FILE", "").startswith(root + "/")]
+        if not signing or volumes.get(signing[0]) != f"sagamart-{name}-keys":
+            problems.append(f"k8s: {name} does not sign with a key of its own (SERVICE_SIGNING_KEY_FILE from sagamart-{name}-keys)")
         if seals_data(name):
-            env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
             mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
             volumes = {v["name"]: v.get("secret", {}).get("secretName") for v in workload["spec"]["template"]["spec"].get("volumes", [])}
             for variable in KEY_VARIABLES:

@@ -46,7 +46,8 @@ public struct ServiceRuntime: Sendable {
     public let client: HTTPClient
     public let port: Int
 
-    /// Reads `PORT`, `LOG_LEVEL`, `LOG_FORMAT` and `SERVICE_SECRET` (required: there is no production default).
+    /// Reads `PORT`, `LOG_LEVEL`, `LOG_FORMAT` and the service's credentials (`ServiceAuthenticator`:
+    /// `SERVICE_SIGNING_KEY` and `SERVICE_KEYS`, required outside development).
     public init(name: String, defaultPort: Int, environment: Environment = Environment(), logSink: LogSink = StandardErrorSink()) throws {
         self.name = name
         self.environment = environment
@@ -54,10 +55,7 @@ public struct ServiceRuntime: Sendable {
         let format = try environment.get("LOG_FORMAT", default: LogFormat.json)
         logger = Logger(label: name) { label in JSONLogHandler(label: label, service: name, level: level, format: format, sink: logSink) }
         metrics = PrometheusRegistry()
-        let secret = try environment.require("SERVICE_SECRET", as: String.self)
-        guard secret.utf8.count >= 16 else { throw ConfigError(variable: "SERVICE_SECRET", problem: "must be at least 16 bytes long") }
-        try environment.checkSecret(secret, variable: "SERVICE_SECRET")
-        authenticator = ServiceAuthenticator(service: name, secret: secret)
+        authenticator = try ServiceAuthenticator(environment: environment, service: name)
         client = HTTPClient()
         port = try environment.port(default: defaultPort)
     }
@@ -78,7 +76,7 @@ public struct ServiceRuntime: Sendable {
             ServiceMiddleware.metrics(router: router, factory: metrics),
             ServiceMiddleware.errors(logger: logger),
         ]
-        if authenticated { middleware.append(authenticator.middleware()) }
+        if authenticated { middleware.append(authenticator.middleware(router: router, access: ServiceAccess.of(name))) }
         middleware += extraMiddleware
         if let delay = try environment.optional("TEST_COMMAND_DELAY", as: Duration.self) {
             // Test-only: holds every command (POST) so an end-to-end test can stop a process in the middle of a step.

@@ -5,8 +5,10 @@ import Synchronization
 
 /// A signed token one service presents to another: who calls, for whom, until when.
 ///
-/// Format: `base64url(JSON {sub, aud, exp})` `.` `base64url(HMAC-SHA256(secret, first part))`, sent as
-/// `Authorization: Bearer <token>`. Verification is constant-time and checks audience and expiry.
+/// Format: `base64url(JSON {sub, aud, exp})` `.` `base64url(Ed25519 signature of the first part)`, sent as
+/// `Authorization: Bearer <token>`. Each service signs with its own private key; a receiver verifies with
+/// the public key of the service the token names, so a service can speak only for itself: a compromised
+/// shipping service cannot pass for the saga.
 public struct ServiceToken: Sendable, Equatable, Codable {
     /// The calling service (`saga`, `gateway`).
     public let caller: String
@@ -27,48 +29,136 @@ public struct ServiceToken: Sendable, Equatable, Codable {
         self.expiry = expiry
     }
 
+    /// The longest a token may live: a receiver refuses one that expires later than this from now.
+    public static let maximumLifetime: TimeInterval = 60
+    /// Clock difference between hosts that is tolerated on top.
+    static let clockSkew: TimeInterval = 5
+
     /// Why a token was refused (for logs; the client only sees 401).
     public enum Failure: Error, Sendable, Equatable {
         case malformed
+        case unknownCaller
         case badSignature
         case expired
+        case lifetimeTooLong
         case wrongAudience
     }
 
-    public func sign(secret: SymmetricKey) -> String {
+    public func sign(with key: Curve25519.Signing.PrivateKey) -> String {
         let payload = base64url(try! JSONEncoder().encode(self))
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(payload.utf8), using: secret)
-        return payload + "." + base64url(Data(mac))
+        let signature = try! key.signature(for: Data(payload.utf8))
+        return payload + "." + base64url(signature)
     }
 
-    /// Checks signature, audience and expiry.
-    public static func verify(_ token: String, secret: SymmetricKey, audience: String, now: Date = Date()) throws(Failure) -> ServiceToken {
+    /// Checks signature (with the named caller's public key), audience, expiry and lifetime.
+    public static func verify(
+        _ token: String,
+        publicKeys: [String: Data],
+        audience: String,
+        now: Date = Date()
+    ) throws(Failure) -> ServiceToken {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let signature = decodeBase64url(String(parts[1])) else { throw .malformed }
-        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Data(parts[0].utf8), using: secret) else {
-            throw .badSignature
+        guard parts.count == 2, let signature = decodeBase64url(String(parts[1])),
+            let json = decodeBase64url(String(parts[0])), let claimed = try? JSONDecoder().decode(ServiceToken.self, from: json)
+        else { throw .malformed }
+        guard let raw = publicKeys[claimed.caller], let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
+            throw .unknownCaller
         }
-        guard let json = decodeBase64url(String(parts[0])), let token = try? JSONDecoder().decode(ServiceToken.self, from: json) else {
-            throw .malformed
-        }
-        guard token.audience == audience else { throw .wrongAudience }
-        guard Double(token.expiry) > now.timeIntervalSince1970 else { throw .expired }
-        return token
+        guard key.isValidSignature(signature, for: Data(parts[0].utf8)) else { throw .badSignature }
+        guard claimed.audience == audience else { throw .wrongAudience }
+        let seconds = now.timeIntervalSince1970
+        guard Double(claimed.expiry) > seconds else { throw .expired }
+        guard Double(claimed.expiry) <= seconds + maximumLifetime + clockSkew else { throw .lifetimeTooLong }
+        return claimed
     }
 }
 
-/// Signs tokens for outgoing calls and verifies those of incoming ones, with `SERVICE_SECRET`.
+/// Signs tokens for outgoing calls with this service's private key (`SERVICE_SIGNING_KEY`) and verifies
+/// incoming ones with the callers' public keys (`SERVICE_KEYS=gateway:base64,saga:base64,...`).
 public struct ServiceAuthenticator: Sendable {
     public let service: String
-    private let secret: Data
-    private var key: SymmetricKey { SymmetricKey(data: secret) }
+    private let signingKey: Data
+    private let publicKeys: [String: Data]
     public let lifetime: TimeInterval
 
-    public init(service: String, secret: String, lifetime: TimeInterval = 60) {
+    public init(service: String, signingKey: Data, publicKeys: [String: Data], lifetime: TimeInterval = ServiceToken.maximumLifetime) {
         self.service = service
-        self.secret = Data(secret.utf8)
-        self.lifetime = lifetime
+        self.signingKey = signingKey
+        self.publicKeys = publicKeys
+        self.lifetime = min(lifetime, ServiceToken.maximumLifetime)
     }
+
+    /// The services and tools that call others, each with a key pair of its own.
+    public static let callers = ["gateway", "inventory", "order", "payment", "shipping", "saga", "auditor"]
+
+    /// The development key pair of `service` (fixed, so `make run` and the tests need no keys), and the
+    /// authenticator that uses it with every caller's development public key. Refused in production.
+    public static func development(service: String) -> ServiceAuthenticator {
+        ServiceAuthenticator(
+            service: service,
+            signingKey: developmentKey(service).rawRepresentation,
+            publicKeys: Dictionary(uniqueKeysWithValues: callers.map { ($0, developmentKey($0).publicKey.rawRepresentation) })
+        )
+    }
+
+    static func developmentKey(_ service: String) -> Curve25519.Signing.PrivateKey {
+        try! Curve25519.Signing.PrivateKey(
+            rawRepresentation: SHA256.hash(data: Data("sagamart development signing key for \(service)".utf8))
+        )
+    }
+
+    /// From the environment: `SERVICE_SIGNING_KEY` (base64 of a 32-byte Ed25519 private key) and
+    /// `SERVICE_KEYS` (`name:base64-public-key,...`), or files named by `SERVICE_SIGNING_KEY_FILE` and
+    /// `SERVICE_KEYS_FILE`. In development both default to the development keys.
+    public init(environment: Environment, service: String) throws {
+        let deployment = try environment.deployment()
+        let development = Self.development(service: service)
+        var signingKey = development.signingKey
+        var publicKeys = development.publicKeys
+        if let text = try environment.optional("SERVICE_SIGNING_KEY", as: String.self) ?? Self.file(environment, "SERVICE_SIGNING_KEY_FILE")
+        {
+            guard let raw = Data(base64Encoded: text), (try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)) != nil else {
+                throw ConfigError(variable: "SERVICE_SIGNING_KEY", problem: "must be a 32-byte Ed25519 private key in base64")
+            }
+            signingKey = raw
+        } else if deployment == .production {
+            throw ConfigError(variable: "SERVICE_SIGNING_KEY", problem: "is required but not set")
+        }
+        if let text = try environment.optional("SERVICE_KEYS", as: String.self) ?? Self.file(environment, "SERVICE_KEYS_FILE") {
+            publicKeys = [:]
+            for entry in text.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
+                let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, let raw = Data(base64Encoded: parts[1]),
+                    (try? Curve25519.Signing.PublicKey(rawRepresentation: raw)) != nil
+                else { throw ConfigError(variable: "SERVICE_KEYS", problem: "must be a comma-separated list of service:base64-public-key") }
+                publicKeys[parts[0]] = raw
+            }
+        } else if deployment == .production {
+            throw ConfigError(variable: "SERVICE_KEYS", problem: "is required but not set")
+        }
+        if deployment == .production {
+            let developmentKeys = Set(Self.callers.map { Self.developmentKey($0).publicKey.rawRepresentation })
+            let own = try Curve25519.Signing.PrivateKey(rawRepresentation: signingKey).publicKey.rawRepresentation
+            if developmentKeys.contains(own) {
+                throw ConfigError(variable: "SERVICE_SIGNING_KEY", problem: "holds a development key; set a key of this service's own")
+            }
+            if publicKeys.values.contains(where: developmentKeys.contains) {
+                throw ConfigError(variable: "SERVICE_KEYS", problem: "holds a development key")
+            }
+        }
+        self.init(service: service, signingKey: signingKey, publicKeys: publicKeys)
+    }
+
+    private static func file(_ environment: Environment, _ variable: String) throws -> String? {
+        guard let path = try environment.optional(variable, as: String.self) else { return nil }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigError(variable: variable, problem: "names a file that cannot be read")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// This service's public key, to list in the others' `SERVICE_KEYS`.
+    public var publicKey: Data { (try! Curve25519.Signing.PrivateKey(rawRepresentation: signingKey)).publicKey.rawRepresentation }
 
     private let cache = TokenCache()
 
@@ -77,7 +167,7 @@ public struct ServiceAuthenticator: Sendable {
         let now = Date().timeIntervalSince1970
         if let cached = cache.issued(for: audience, now: now, minimumLeft: lifetime / 2) { return cached }
         let token = ServiceToken(caller: service, audience: audience, expiry: Int64(now + lifetime))
-        let signed = token.sign(secret: key)
+        let signed = token.sign(with: try! Curve25519.Signing.PrivateKey(rawRepresentation: signingKey))
         cache.store(signed, token: token, for: audience)
         return signed
     }
@@ -94,14 +184,19 @@ public struct ServiceAuthenticator: Sendable {
         let now = Date()
         // A token already verified is trusted until its own expiry: the signature cannot have changed.
         if let known = cache.verified(text), Double(known.expiry) > now.timeIntervalSince1970 { return known }
-        let token = try ServiceToken.verify(text, secret: key, audience: service, now: now)
+        let token = try ServiceToken.verify(text, publicKeys: publicKeys, audience: service, now: now)
         cache.remember(text, token)
         return token
     }
 
-    /// Middleware answering 401 `unauthorized` to a request without a valid service token, except on
-    /// the paths listed as public (health and metrics).
-    public func middleware(publicPaths: Set<String> = ["/health/live", "/health/ready", "/metrics"]) -> Middleware {
+    /// Middleware answering 401 `unauthorized` to a request without a valid service token (except on the
+    /// public paths: health and metrics), and 403 `forbidden` to a caller the route's rule does not name.
+    /// A route without a rule is refused to every caller: each must be declared (`ServiceAccess`).
+    public func middleware(
+        router: Router? = nil,
+        access: ServiceAccess? = nil,
+        publicPaths: Set<String> = ["/health/live", "/health/ready", "/metrics"]
+    ) -> Middleware {
         let authenticator = self
         return { request, next in
             if publicPaths.contains(request.path) { return try await next(request) }
@@ -115,6 +210,12 @@ public struct ServiceAuthenticator: Sendable {
                     detail: "A valid service token is required.",
                     headers: HTTPHeaders([("WWW-Authenticate", "Bearer")])
                 )
+            }
+            if let router, let access, let pattern = router.pattern(for: request) {
+                let method = request.method == "HEAD" ? "GET" : request.method
+                guard access.allows(token.caller, method: method, pattern: pattern) else {
+                    throw HTTPError(.forbidden, code: "forbidden", detail: "This service may not call \(method) \(pattern).")
+                }
             }
             // Outside the catch: the handler's own errors must pass through unchanged.
             return try await CallerContext.$caller.withValue(token.caller) { try await next(request) }

@@ -237,7 +237,10 @@ struct RunAfterRestoreTests {
 func listeningAddresses(ports: Range<Int>) throws -> [String] {
     var found: [String] = []
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+        // Read to the end: procfs files report no size, and a table of many sockets is long.
+        guard let handle = FileHandle(forReadingAtPath: table) else { continue }
+        let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        try? handle.close()
         for line in text.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
             // sl local_address rem_address st ...; state 0A is LISTEN.

@@ -38,7 +38,7 @@ extension SagaMartSystem {
 
     /// Available stock as inventory has it now (the gateway's catalog cache follows it a moment later).
     func available(_ sku: String) async throws -> Int {
-        let token = ServiceAuthenticator(service: "gateway", secret: secret).authorization(for: "inventory")
+        let token = ServiceAuthenticator.development(service: "gateway").authorization(for: "inventory")
         return try await client.get("\(url("inventory"))/v1/products/\(sku)", headers: token).object["available"] as? Int ?? -1
     }
 
@@ -58,9 +58,20 @@ extension SagaMartSystem {
         (try await call("GET", "/v1/orders/\(id)", key: key)).object
     }
 
-    /// A call to one service as the gateway makes it (with a service token), bypassing the public API.
-    func service(_ service: String, _ method: String, _ path: String, json: String? = nil) async throws -> Response {
-        var headers = ServiceAuthenticator(service: "gateway", secret: secret).authorization(for: service)
+    /// A call to one service as a caller the access table allows would make it (the saga for a command,
+    /// the gateway for a read), bypassing the public API.
+    func service(
+        _ service: String,
+        _ method: String,
+        _ path: String,
+        json: String? = nil,
+        as caller: String? = nil
+    ) async throws
+        -> Response
+    {
+        let allowed = ServiceAccess.of(service).rule(method: method, path: path)?.callers ?? []
+        let chosen = caller ?? ["saga", "gateway", "order", "auditor"].first { allowed.contains($0) } ?? "gateway"
+        var headers = ServiceAuthenticator.development(service: chosen).authorization(for: service)
         if json != nil { headers.add(name: "Content-Type", value: "application/json") }
         headers.add(name: "Idempotency-Key", value: UUID().uuidString)
         return try await client.execute(

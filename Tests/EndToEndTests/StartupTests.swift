@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import HTTP
 import TestSupport
 import Testing
 
@@ -9,15 +11,16 @@ struct StartupTests {
     func aMissingSecretEndsTheStartWithStatus78(_ service: String) async throws {
         let process = try ChildProcess(productsDirectory + "/" + service, environment: ["PATH": "/usr/bin:/bin"])
         #expect(await process.wait() == 78)
-        #expect(process.output.contains("\(service): configuration error: SERVICE_SECRET is required but not set"))
+        #expect(process.output.contains("\(service): configuration error: SERVICE_SIGNING_KEY is required but not set"))
         #expect(!process.output.contains("Fatal error"))
     }
 
     @Test(
         "outside development, a known development secret, a short key or a placeholder stops the start",
         arguments: [
-            (["SERVICE_SECRET": "dev-service-secret-change-me"], "SERVICE_SECRET holds a development value or a placeholder"),
-            (["SERVICE_SECRET": "a-real-looking-but-short-secret"], "SERVICE_SECRET must be at least 32 bytes long"),
+            (["SERVICE_SIGNING_KEY": "replace-me"], "SERVICE_SIGNING_KEY must be a 32-byte Ed25519 private key in base64"),
+            (["SERVICE_SIGNING_KEY": StartupTests.developmentGatewayKey], "SERVICE_SIGNING_KEY holds a development key"),
+            (["SERVICE_KEYS": "replace-me"], "SERVICE_KEYS must be a comma-separated list of service:base64-public-key"),
             (["ADMIN_API_KEY": "replace-me"], "ADMIN_API_KEY holds a development value or a placeholder"),
             (["ADMIN_API_KEY": "x9Qv2LmTz8Rk"], "ADMIN_API_KEY must be at least 32 bytes long"),
             (["CUSTOMER_API_KEYS": "alice:alice-dev-key"], "CUSTOMER_API_KEYS holds a development value or a placeholder"),
@@ -25,17 +28,56 @@ struct StartupTests {
         ]
     )
     func productionRefusesWeakSecrets(_ settings: [String: String], _ message: String) async throws {
-        var environment = [
-            "PATH": "/usr/bin:/bin", "SERVICE_SECRET": "Hq4sV9pXw2LrT7mNc5KzB8dYf3GjA6eU",
+        var environment = try Self.productionKeys()
+        environment.merge([
+            "PATH": "/usr/bin:/bin",
             "ADMIN_API_KEY": "Zt7Rk2Wq9Xm4Lp8Vn3Hs6Jd5Fb1Gc0Ya",
             "DATABASE_URL": "sqlite://\(temporaryDirectory())/gateway.db",
             "ENCRYPTION_KEYS": "k1:" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
             "INDEX_KEY": Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
-        ]
+        ]) { _, new in new }
         environment.merge(settings) { _, new in new }
         let process = try ChildProcess(productsDirectory + "/gateway", environment: environment)
         #expect(await process.wait() == 78)
         #expect(process.output.contains("gateway: configuration error: \(message)"), "\(process.output)")
+    }
+
+    /// The gateway's development signing key (what `ServiceAuthenticator.development` derives).
+    static let developmentGatewayKey = Data(SHA256.hash(data: Data("sagamart development signing key for gateway".utf8)))
+        .base64EncodedString()
+
+    /// A production set of credentials for the gateway, made by `scripts/service-keys.sh` as an operator would.
+    static func productionKeys() throws -> [String: String] {
+        let output = try run("/bin/bash", [FileManager.default.currentDirectoryPath + "/scripts/service-keys.sh"])
+        var keys: [String: String] = [:]
+        for line in output.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            if parts[0] == "GATEWAY_SIGNING_KEY" { keys["SERVICE_SIGNING_KEY"] = parts[1] }
+            if parts[0] == "SERVICE_KEYS" { keys["SERVICE_KEYS"] = parts[1] }
+        }
+        return keys
+    }
+
+    @Test("with keys made by scripts/service-keys.sh and no development value, a production gateway starts and serves")
+    func productionStartsWithRealKeys() async throws {
+        let port = try freePort()
+        var environment = try Self.productionKeys()
+        environment.merge([
+            "PATH": "/usr/bin:/bin", "PORT": "\(port)", "ADMIN_API_KEY": "Zt7Rk2Wq9Xm4Lp8Vn3Hs6Jd5Fb1Gc0Ya",
+            "DATABASE_URL": "sqlite://\(temporaryDirectory())/gateway.db",
+            "ENCRYPTION_KEYS": "k1:" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
+            "INDEX_KEY": Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
+        ]) { _, new in new }
+        let process = try ChildProcess(productsDirectory + "/gateway", environment: environment)
+        let client = HTTPClient()
+        var live = false
+        for _ in 0..<200 where !live {
+            live = (try? await client.get("http://127.0.0.1:\(port)/health/live").status.code) == 200
+            if !live { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        #expect(live, "\(process.output)")
+        process.signal(SIGKILL)
     }
 
     @Test func anUnknownSubcommandPrintsTheUsage() async throws {

@@ -39,17 +39,17 @@ struct ConfigTests {
     }
 
     @Test func serviceRuntimeRequiresAStrongSecret() throws {
-        #expect(throws: ConfigError(variable: "SERVICE_SECRET", problem: "is required but not set")) {
+        #expect(throws: ConfigError(variable: "SERVICE_SIGNING_KEY", problem: "is required but not set")) {
             try ServiceRuntime(name: "t", defaultPort: 0, environment: Environment([:]))
         }
-        #expect(throws: ConfigError(variable: "SERVICE_SECRET", problem: "must be at least 16 bytes long")) {
-            try ServiceRuntime(name: "t", defaultPort: 0, environment: Environment(["SERVICE_SECRET": "short"]))
+        #expect(throws: ConfigError(variable: "SERVICE_SIGNING_KEY", problem: "must be a 32-byte Ed25519 private key in base64")) {
+            try ServiceRuntime(name: "t", defaultPort: 0, environment: Environment(["SERVICE_SIGNING_KEY": "short"]))
         }
         #expect(throws: ConfigError(variable: "LOG_FORMAT", problem: "must be json or text")) {
             try ServiceRuntime(
                 name: "t",
                 defaultPort: 0,
-                environment: Environment(["SERVICE_SECRET": String(repeating: "s", count: 32), "LOG_FORMAT": "xml"])
+                environment: Environment(["SAGAMART_ENV": "development", "LOG_FORMAT": "xml"])
             )
         }
     }

@@ -12,7 +12,7 @@ func makeRuntime(_ name: String, sink: MemoryLogSink = MemoryLogSink()) throws -
         name: name,
         defaultPort: 0,
         environment: Environment([
-            "SERVICE_SECRET": "test-secret-0123456789abcdef", "PORT": "0", "LOG_LEVEL": "debug", "SAGAMART_ENV": "development",
+            "PORT": "0", "LOG_LEVEL": "debug", "SAGAMART_ENV": "development",
         ]),
         logSink: sink
     )
@@ -24,7 +24,8 @@ struct ServiceKitLiveTests {
         let downstreamLogs = MemoryLogSink()
         let downstream = try makeRuntime("payment", sink: downstreamLogs)
         var downstreamRouter = Router()
-        downstreamRouter.get("/v1/seen") { request in
+        // A route the access table lets the saga call.
+        downstreamRouter.get("/v1/payments/{id}") { request in
             downstream.logger.info("payment handled", metadata: ["payment.id": "p-1"])
             return try Response.json([
                 "traceparent": request.headers["traceparent"] ?? "",
@@ -40,7 +41,7 @@ struct ServiceKitLiveTests {
         let downstreamPort = downstreamServer.port
         upstreamRouter.get("/v1/call") { _ in
             let response = try await upstream.client.get(
-                "http://127.0.0.1:\(downstreamPort)/v1/seen",
+                "http://127.0.0.1:\(downstreamPort)/v1/payments/seen",
                 headers: upstream.authenticator.authorization(for: "payment")
             )
             return Response(status: response.status, headers: response.headers, body: response.body)
@@ -148,7 +149,7 @@ struct ServiceKitLiveTests {
         let process = try ChildProcess(
             executable,
             environment: [
-                "PORT": "\(port)", "SERVICE_SECRET": "test-secret-0123456789abcdef", "LOG_FORMAT": "json", "SAGAMART_ENV": "development",
+                "PORT": "\(port)", "LOG_FORMAT": "json", "SAGAMART_ENV": "development",
             ]
         )
         let client = HTTPClient()
@@ -178,7 +179,7 @@ struct ServiceKitLiveTests {
             "/bin/sh",
             ["-c", "ulimit -n 40 && exec \(executable)"],
             environment: [
-                "PORT": "\(port)", "SERVICE_SECRET": "test-secret-0123456789abcdef", "LOG_FORMAT": "json", "SAGAMART_ENV": "development",
+                "PORT": "\(port)", "LOG_FORMAT": "json", "SAGAMART_ENV": "development",
             ]
         )
         let client = HTTPClient()

@@ -7,8 +7,8 @@ import Testing
 
 @Suite("Service tokens")
 struct ServiceTokenTests {
-    let saga = ServiceAuthenticator(service: "saga", secret: "a-long-enough-shared-secret")
-    let payment = ServiceAuthenticator(service: "payment", secret: "a-long-enough-shared-secret")
+    let saga = ServiceAuthenticator.development(service: "saga")
+    let payment = ServiceAuthenticator.development(service: "payment")
 
     @Test func aSignedTokenVerifiesForItsAudience() throws {
         let token = saga.token(for: "payment")
@@ -20,17 +20,61 @@ struct ServiceTokenTests {
     @Test func refusals() throws {
         let token = saga.token(for: "payment")
         #expect(throws: ServiceToken.Failure.wrongAudience) { try saga.verify(authorization: "Bearer \(token)") }
-        let other = ServiceAuthenticator(service: "payment", secret: "a-different-secret-of-length")
+        // A payment service that knows another public key for the saga refuses the saga's signature.
+        let impostor = Curve25519.Signing.PrivateKey()
+        let other = ServiceAuthenticator(
+            service: "payment",
+            signingKey: Curve25519.Signing.PrivateKey().rawRepresentation,
+            publicKeys: ["saga": impostor.publicKey.rawRepresentation]
+        )
         #expect(throws: ServiceToken.Failure.badSignature) { try other.verify(authorization: "Bearer \(token)") }
+        // A token signed by one service that names another as its caller: shipping cannot pass for the saga.
+        let shippingKey = ServiceAuthenticator.developmentKey("shipping")
+        let forged = ServiceToken(caller: "saga", audience: "payment", expiry: Int64(Date().timeIntervalSince1970) + 30).sign(
+            with: shippingKey
+        )
+        #expect(throws: ServiceToken.Failure.badSignature) { try payment.verify(authorization: "Bearer \(forged)") }
+        let stranger = ServiceToken(caller: "mallory", audience: "payment", expiry: Int64(Date().timeIntervalSince1970) + 30)
+            .sign(with: shippingKey)
+        #expect(throws: ServiceToken.Failure.unknownCaller) { try payment.verify(authorization: "Bearer \(stranger)") }
         var tampered = Array(token)
         tampered[3] = tampered[3] == "A" ? "B" : "A"
         #expect(throws: ServiceToken.Failure.self) { try payment.verify(authorization: "Bearer \(String(tampered))") }
         #expect(throws: ServiceToken.Failure.malformed) { try payment.verify(authorization: nil) }
         #expect(throws: ServiceToken.Failure.malformed) { try payment.verify(authorization: "Basic abc") }
         #expect(throws: ServiceToken.Failure.malformed) { try payment.verify(authorization: "Bearer not-a-token") }
-        let key = SymmetricKey(data: Data("a-long-enough-shared-secret".utf8))
-        let expired = ServiceToken(caller: "saga", audience: "payment", expiry: Int64(Date().timeIntervalSince1970) - 1).sign(secret: key)
+        let sagaKey = ServiceAuthenticator.developmentKey("saga")
+        let expired = ServiceToken(caller: "saga", audience: "payment", expiry: Int64(Date().timeIntervalSince1970) - 1).sign(with: sagaKey)
         #expect(throws: ServiceToken.Failure.expired) { try payment.verify(authorization: "Bearer \(expired)") }
+        // A token may live 60 s at most: one valid for an hour is refused, however well signed.
+        let longLived = ServiceToken(caller: "saga", audience: "payment", expiry: Int64(Date().timeIntervalSince1970) + 3600)
+            .sign(with: sagaKey)
+        #expect(throws: ServiceToken.Failure.lifetimeTooLong) { try payment.verify(authorization: "Bearer \(longLived)") }
+        #expect(ServiceAuthenticator(service: "x", signingKey: sagaKey.rawRepresentation, publicKeys: [:], lifetime: 3600).lifetime == 60)
+    }
+
+    @Test("a route serves only the callers its rule names: 403 to others, and to everyone on a route without a rule")
+    func routesDeclareTheirCallers() async throws {
+        var router = Router()
+        router.post("/v1/payments/{id}/capture") { _ in Response.text("captured") }
+        router.get("/v1/undeclared") { _ in Response.text("never") }
+        let access = ServiceAccess([("POST", "/v1/payments/{id}/capture", ["saga"])])
+        let responder = chain(
+            [ServiceMiddleware.errors(logger: .init(label: "t")), payment.middleware(router: router, access: access)],
+            router.responder
+        )
+        let shipping = ServiceAuthenticator.development(service: "shipping")
+        func call(_ method: String, _ path: String, as caller: ServiceAuthenticator) async throws -> Response {
+            try await responder(
+                Request(method: method, target: path, headers: caller.authorization(for: "payment").fields.map { ($0.name, $0.value) })
+            )
+        }
+        #expect(try await call("POST", "/v1/payments/p1/capture", as: saga).bodyText == "captured")
+        let refused = try await call("POST", "/v1/payments/p1/capture", as: shipping)
+        #expect(refused.status.code == 403)
+        #expect(refused.bodyText.contains("may not call POST /v1/payments/{id}/capture"))
+        #expect(try await call("GET", "/v1/undeclared", as: saga).status.code == 403)
+        #expect(try await call("GET", "/v1/no-such-route", as: saga).status.code == 404)
     }
 
     @Test func middlewareAnswers401WithoutAValidTokenAndLetsHealthThrough() async throws {

@@ -44,7 +44,6 @@ public final class SagaMartSystem: @unchecked Sendable {
     public static let services = ["gateway", "inventory", "order", "payment", "shipping", "saga"]
     public let directory: String
     public private(set) var ports: [String: Int]
-    public let secret = "e2e-service-secret-0123456789"
     public let client = HTTPClient(configuration: HTTPClientConfiguration(requestTimeout: .seconds(60)))
     private var environments: [String: [String: String]]
     private let lock = NSLock()
@@ -65,7 +64,6 @@ public final class SagaMartSystem: @unchecked Sendable {
             var environment = [
                 "PORT": "\(ports[name]!)",
                 "DATABASE_URL": "sqlite://\(directory)/\(name).db",
-                "SERVICE_SECRET": secret,
                 "SAGAMART_ENV": "development",
                 // Tests drive the system like a load test; the limits have tests of their own.
                 "RATE_LIMITS": "off",

@@ -4,7 +4,7 @@ import HTTP
 import ServiceKit
 
 /// `audit`: the consistency auditor as a command. Reads every service through its API with a service token
-/// (`SERVICE_SECRET`, `INVENTORY_URL`, `ORDER_URL`, `PAYMENT_URL`, `SHIPPING_URL`, `SAGA_URL`) and prints
+/// (its own key: `SERVICE_SIGNING_KEY`, and `SERVICE_KEYS`; `INVENTORY_URL`, `ORDER_URL`, `PAYMENT_URL`, `SHIPPING_URL`, `SAGA_URL`) and prints
 /// the report. Exit status: 0 no violation, 1 violations, 2 a service could not be read, 64 bad usage.
 ///
 ///     audit               the report as text
@@ -17,7 +17,8 @@ let usage = """
                                     repair what a restore left disagreeing, then check again, and report the
                                     checkouts acknowledged before the restore that it lost
 
-    environment: SERVICE_SECRET (required), INVENTORY_URL, ORDER_URL, PAYMENT_URL, SHIPPING_URL, SAGA_URL
+    environment: SERVICE_SIGNING_KEY and SERVICE_KEYS (the auditor's key pair and the services' public keys;
+                 development keys under SAGAMART_ENV=development), INVENTORY_URL, ORDER_URL, PAYMENT_URL, SHIPPING_URL, SAGA_URL
                  (default http://127.0.0.1:8081 ... 8085), AUDIT_STUCK_AFTER (120s), AUDIT_LAG_LIMIT (60s)
     """
 var arguments = Array(CommandLine.arguments.dropFirst())
@@ -46,15 +47,14 @@ func fail(_ message: String) -> Never {
 let environment = Environment()
 let auditor: Auditor
 do {
-    let secret: String = try environment.get("SERVICE_SECRET", default: "")
-    guard secret.utf8.count >= 16 else { fail("configuration error: SERVICE_SECRET is required (at least 16 bytes)") }
+    let authenticator = try ServiceAuthenticator(environment: environment, service: "auditor")
     var urls: [String: String] = [:]
     for (index, service) in ["inventory", "order", "payment", "shipping", "saga"].enumerated() {
         urls[service] = try environment.url("\(service.uppercased())_URL", default: "http://127.0.0.1:\(8081 + index)")
     }
     auditor = Auditor(
         client: HTTPClient(configuration: HTTPClientConfiguration(requestTimeout: .seconds(30))),
-        authenticator: ServiceAuthenticator(service: "auditor", secret: secret),
+        authenticator: authenticator,
         urls: urls,
         limits: try AuditLimits(environment: environment)
     )
