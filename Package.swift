@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "gateway", targets: ["Gateway"]),
         .executable(name: "audit", targets: ["Audit"]),
         .executable(name: "backup", targets: ["Backup"]),
+        .executable(name: "fuzz", targets: ["Fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -152,6 +153,8 @@ let package = Package(
             path: "Tools/Backup/Core"
         ),
         .executableTarget(name: "Backup", dependencies: ["BackupCore", "Storage"], path: "Tools/Backup/App"),
+        // libFuzzer targets (make fuzz builds them with -sanitize=fuzzer,address and -DFUZZING).
+        .executableTarget(name: "Fuzz", dependencies: ["HTTP", "Contracts"], path: "Tools/Fuzz/Sources"),
         .executableTarget(
             name: "Gateway",
             dependencies: ["AuditorCore", "ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],

@@ -3,12 +3,10 @@ import Foundation
 import HTTP
 import ServiceKit
 
-/// The body of `POST /v1/checkout` (DESIGN, "Public API").
-struct CheckoutRequest: Codable, Sendable {
-    var items: [Item]
-    var payment: PaymentAPI.Card
-    var shipping: ShippingAPI.Address
+/// The body of `POST /v1/checkout` (DESIGN, "Public API"), as the gateway checks it.
+typealias CheckoutRequest = GatewayAPI.Checkout
 
+extension GatewayAPI.Checkout {
     /// What tells a retry from another request under the same Idempotency-Key: a keyed HMAC of the items
     /// and the address, the card left out (it is a token by the time anything is stored), so no stored
     /// value derives from card data and none can be matched against guesses without the key.
