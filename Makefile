@@ -3,7 +3,7 @@ SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
 FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/EchoServer Benchmarks/CheckoutBench Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill
+.PHONY: audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill
 DATA_DIR ?= ./data
 # The running system's layout, written by make run and make run-pg, for the operators' commands.
 OPS = set -a; . $(DATA_DIR)/ops.env || { echo 'no $(DATA_DIR)/ops.env: start the system once with make run or make run-pg' >&2; exit 1; }; set +a;
@@ -43,6 +43,11 @@ FUZZ_TEST_RUNS ?= 20000
 RUNS ?= 10000000
 fuzz:
 	@scripts/fuzz.sh $(RUNS)
+
+# The services' audit trails: each hash chain checked through the services' APIs.
+audit-verify: deps
+	@$(SWIFT) build --product audit >/dev/null
+	@$(OPS) $(BIN)/audit verify
 
 # The consistency auditor against the running system: exit 0 only when the services agree.
 # Moves a bucket of customers' orders to another shard while the system runs (make run ORDER_SHARDS=N).

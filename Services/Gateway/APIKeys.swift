@@ -18,6 +18,9 @@ struct Principal: Sendable, Equatable {
 
     var isAdmin: Bool { role == .admin }
 
+    /// How the audit trails name this caller: `operator:ana`, `customer:alice`.
+    var actor: String { isAdmin ? "operator:\(operatorName)" : "customer:\(customerId)" }
+
     @TaskLocal static var current: Principal?
 }
 

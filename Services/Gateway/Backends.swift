@@ -26,6 +26,8 @@ struct Backends: Sendable {
         for field in runtime.authenticator.authorization(for: service).fields {
             request.headers.replaceOrAdd(name: field.name, value: field.value)
         }
+        // The person the request acts for, for the services' audit trails (believed from the gateway only).
+        if let principal = Principal.current { request.headers.replaceOrAdd(name: "X-Actor", value: principal.actor) }
         // The client's read-your-writes token goes to every service its request reads from.
         if let token = ConsistencyTokens.current { request.headers.replaceOrAdd(name: ConsistentReads.header, value: token) }
         let response: Response

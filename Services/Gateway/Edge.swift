@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import HTTP
 import ServiceKit
+import Storage
 
 /// What the gateway decides about a request from its head alone, before a byte of the body is read:
 /// per-address rate limit, authentication (one 401 for everything without a valid key), per-key and
@@ -101,8 +102,13 @@ struct GatewayEdge: Sendable {
                 return response
             }
             guard let principal else { throw APIKeys.unauthorized }
-            if request.path == "/metrics" { try Principal.$current.withValue(principal) { try Access.requireAdmin() } }
-            var response = try await Principal.$current.withValue(principal) { try await next(request) }
+            if request.path == "/metrics" || request.path == "/v1/audit-log" {
+                try Principal.$current.withValue(principal) { try Access.requireAdmin() }
+            }
+            let audit = AuditContext.forRequest(actor: principal.actor)
+            var response = try await Principal.$current.withValue(principal) {
+                try await AuditContext.$current.withValue(audit) { try await next(request) }
+            }
             if let limits = edge.limits, response.status.code != 429 {
                 let state = limits.perKey.peek(APIKeys.digest(request.headers["Authorization"] ?? ""))
                 for (name, value) in limits.perKey.headerFields(state) { response.headers.replaceOrAdd(name: name, value: value) }

@@ -87,6 +87,21 @@ struct GatewayRoutes {
                 try await backends.call("saga", "POST", "/v1/sagas/\(pathSegment(request.parameters["id"] ?? ""))/retry")
             )
         }
+        // Each service's audit trail for operators: who changed what, when (`service` defaults to the gateway's own).
+        router.get("/v1/admin/audit") { request in
+            try Access.requireAdmin()
+            var parameters = request.query
+            let service = parameters.removeValue(forKey: "service") ?? "gateway"
+            let query = parameters.filter { ["after", "limit", "target", "actor"].contains($0.key) }.sorted { $0.key < $1.key }
+                .map { "\(formEncode($0.key))=\(formEncode($0.value))" }.joined(separator: "&")
+            if service == "gateway" {
+                return try Response.json(
+                    try await AuditLogRoute.page(Request(method: "GET", target: "/v1/audit-log?" + query), database: checkouts.database)
+                )
+            }
+            guard backends.urls[service] != nil else { throw HTTPError.notFound("No service by this name.") }
+            return try passThrough(try await backends.call(service, "GET", "/v1/audit-log?" + query))
+        }
         // The services' feed consumers (behind service tokens) for operators with the admin key.
         for (method, suffix) in [("GET", ""), ("GET", "/dead-letters"), ("POST", "/dead-letters/{id}/redrive"), ("POST", "/rewind")] {
             router.on(method, "/v1/admin/services/{service}/consumers/{name}" + suffix) { request in

@@ -34,8 +34,11 @@ struct InventoryRoutes {
             check.currency(command.currency, "currency")
             check.range(command.stock, "stock", 0...1_000_000_000)
             try check.validate()
+            let audit = AuditContext.current
             let product = try await database.write { connection in
-                try mappingProblems { try InventoryStore.create(connection, command) }
+                let product = try mappingProblems { try InventoryStore.create(connection, command) }
+                try AuditTrail.append(connection, action: "product.create", target: command.sku, context: audit)
+                return product
             }
             return try Response.json(product, status: .created)
         }
@@ -45,9 +48,12 @@ struct InventoryRoutes {
             check.range(command.available, "available", 0...1_000_000_000)
             try check.validate()
             let sku = request.parameters["sku"] ?? ""
+            let audit = AuditContext.current
             return try Response.json(
                 try await database.write { connection in
-                    try mappingProblems { try InventoryStore.setStock(connection, sku: sku, available: command.available) }
+                    let product = try mappingProblems { try InventoryStore.setStock(connection, sku: sku, available: command.available) }
+                    try AuditTrail.append(connection, action: "stock.set", target: sku, context: audit)
+                    return product
                 }
             )
         }

@@ -48,7 +48,9 @@ struct PaymentRoutes {
         }
         router.post("/v1/payments/{id}/refund") { request in
             let id = request.parameters["id"] ?? ""
-            return try await database.command(request, keyring: store.keyring) { try Response.json(try store.refund($0, id: id)) }
+            return try await database.command(request, keyring: store.keyring, audit: ("payment.refund", id)) {
+                try Response.json(try store.refund($0, id: id))
+            }
         }
         // Tombstones of voids that overtook their authorisation (no order) are left out: they hold nothing.
         Reconciliation.mountEffects(

@@ -27,13 +27,13 @@ struct ShippingRoutes {
         }
         router.post("/v1/shipments/{id}/dispatch") { request in
             let id = request.parameters["id"] ?? ""
-            return try await database.command(request, keyring: keyring) {
+            return try await database.command(request, keyring: keyring, audit: ("shipment.dispatch", id)) {
                 try Response.json(try ShippingStore.advance($0, id: id, from: "SCHEDULED", to: "DISPATCHED"))
             }
         }
         router.post("/v1/shipments/{id}/deliver") { request in
             let id = request.parameters["id"] ?? ""
-            return try await database.command(request, keyring: keyring) {
+            return try await database.command(request, keyring: keyring, audit: ("shipment.deliver", id)) {
                 try Response.json(try ShippingStore.advance($0, id: id, from: "DISPATCHED", to: "DELIVERED"))
             }
         }

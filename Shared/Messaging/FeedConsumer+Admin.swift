@@ -57,10 +57,12 @@ extension FeedConsumer {
     /// consumed before are recognised by their ids in the inbox and change nothing.
     public func rewind(to seq: Int64) async throws {
         let name = self.name
+        let audit = AuditContext.current
         try await database.write { connection in
             if try connection.execute("UPDATE consumer_cursors SET seq = $1 WHERE consumer = $2", seq, name) == 0 {
                 try connection.execute("INSERT INTO consumer_cursors (consumer, seq) VALUES ($1, $2)", name, seq)
             }
+            try AuditTrail.append(connection, action: "consumer.rewind", target: "\(name)@\(seq)", context: audit)
         }
     }
 

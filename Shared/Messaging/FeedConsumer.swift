@@ -338,6 +338,7 @@ public final class FeedConsumer: Service, Sendable {
     /// Applies a dead-lettered event again (operator's re-drive); on success it leaves the dead-letter table.
     public func redrive(deadLetter id: String) async throws -> Bool {
         let (name, handler, upcaster) = (self.name, self.handler, self.upcaster)
+        let audit = AuditContext.current
         return try await database.write { connection in
             guard let row = try connection.queryOne("SELECT event FROM dead_letters WHERE id = $1 AND consumer = $2", id, name) else {
                 return false
@@ -352,6 +353,7 @@ public final class FeedConsumer: Service, Sendable {
                 try connection.execute("INSERT INTO consumed_events (consumer, event_id) VALUES ($1, $2)", name, event.id)
             }
             try connection.execute("DELETE FROM dead_letters WHERE id = $1", id)
+            try AuditTrail.append(connection, action: "consumer.redrive", target: "\(name)/\(id)", context: audit)
             return true
         }
     }

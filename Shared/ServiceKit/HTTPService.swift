@@ -118,6 +118,7 @@ public struct ServiceRuntime: Sendable {
     ) async throws {
         var router = router
         OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: metrics)
+        AuditLogRoute.mount(on: &router, database: database)
         let server = try makeServer(router: router, authenticated: authenticated, extraMiddleware: extraMiddleware, edge: edge)
         try await run(services + [HTTPService(server: server)])
         await database.close()

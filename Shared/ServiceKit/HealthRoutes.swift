@@ -36,3 +36,45 @@ public enum OperationsRoutes {
         ["database": { await database.ping() }, "migrations": { await migrator.isUpToDate(database) }]
     }
 }
+
+/// `GET /v1/audit-log?after=&limit=&target=&actor=`: a service's audit trail, oldest first, with each entry's
+/// hashes, so `audit verify` can check the chain from outside (behind service tokens; the gateway and the
+/// audit command may read it).
+public enum AuditLogRoute {
+    public static let maxPageSize = 5000
+
+    public static func mount(on router: inout Router, database: any Database) {
+        router.get("/v1/audit-log") { request in
+            try Response.json(try await page(request, database: database))
+        }
+    }
+
+    /// One page of entries for the query of `request`.
+    public static func page(_ request: Request, database: any Database) async throws -> AuditLogPage {
+        let query = request.query
+        guard let after = Int64(query["after"] ?? "0"), after >= 0 else {
+            throw HTTPError.validation("after must be a non-negative integer.")
+        }
+        let limit = min(max(Int(query["limit"] ?? "500") ?? 500, 1), maxPageSize)
+        let (target, actor) = (query["target"], query["actor"])
+        let entries = try await database.read { try AuditTrail.page($0, after: after, limit: limit, target: target, actor: actor) }
+        let head = try await database.read { connection in
+            try connection.queryOne("SELECT seq, hash FROM audit_head WHERE id = 1").map {
+                AuditLogPage.Head(seq: try $0.decode("seq"), hash: try $0.decode("hash"))
+            }
+        }
+        return AuditLogPage(items: entries, next: entries.count == limit ? entries.last?.seq : nil, head: head)
+    }
+}
+
+/// A page of an audit trail, with the head (the last entry's position and hash) to check the end against.
+public struct AuditLogPage: Codable, Sendable {
+    public struct Head: Codable, Sendable {
+        public let seq: Int64
+        public let hash: String
+    }
+
+    public let items: [AuditTrail.Entry]
+    public let next: Int64?
+    public let head: Head?
+}

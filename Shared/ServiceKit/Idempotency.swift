@@ -55,6 +55,7 @@ public enum Idempotency {
         key: String,
         body: [UInt8],
         keyring: Keyring? = nil,
+        audit: AuditedAction? = nil,
         _ effect: () throws -> Response
     ) throws -> Response {
         let fingerprint = fingerprint(body, keyring: keyring)
@@ -79,6 +80,10 @@ public enum Idempotency {
         } catch let error as ProblemConvertible {
             response = error.problem.response
         }
+        // The change is made (not refused, not a replay): its audit entry joins the same transaction.
+        if let audit, (200..<300).contains(response.status.code) {
+            try AuditTrail.append(connection, action: audit.action, target: audit.target, context: audit.context)
+        }
         try connection.execute(
             "INSERT INTO idempotency_keys (key, fingerprint, status, content_type, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
             key,
@@ -100,16 +105,32 @@ public enum Idempotency {
 extension Database {
     /// Runs a participant command once per `Idempotency-Key`: in one write transaction, the recorded answer
     /// for the key, or `effect` with its answer recorded beside its writes.
-    /// With `keyring`, the fingerprint is keyed and the recorded answer sealed.
+    /// With `keyring`, the fingerprint is keyed and the recorded answer sealed. With `audit`, a change that
+    /// is made (2xx, not a replay) is written to the audit trail in the same transaction, as the request's actor.
     public func command(
         _ request: Request,
         keyring: Keyring? = nil,
+        audit: (action: String, target: String)? = nil,
         _ effect: @escaping @Sendable (DatabaseConnection) throws -> Response
     ) async throws -> Response {
         let key = try Idempotency.key(of: request)
         let body = request.body
+        let audited = audit.map { AuditedAction(action: $0.action, target: $0.target, context: AuditContext.current) }
         return try await write { connection in
-            try Idempotency.perform(connection, key: key, body: body, keyring: keyring) { try effect(connection) }
+            try Idempotency.perform(connection, key: key, body: body, keyring: keyring, audit: audited) { try effect(connection) }
         }
+    }
+}
+
+/// An audit entry to write with a command's change.
+public struct AuditedAction: Sendable {
+    public let action: String
+    public let target: String
+    public let context: AuditContext?
+
+    public init(action: String, target: String, context: AuditContext?) {
+        self.action = action
+        self.target = target
+        self.context = context
     }
 }

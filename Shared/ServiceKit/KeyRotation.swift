@@ -152,6 +152,12 @@ public enum KeyRotationCommand {
         let start = ContinuousClock.now
         let report = try await KeyRotation.run(database, columns: columns(keyring), batchSize: batch) { print($0) }
         let left = try await KeyRotation.remaining(database, columns: columns(keyring))
+        // Who rotated, to which key, on the service's own audit trail.
+        let operatorName = try environment.optional("OPERATOR", as: String.self) ?? environment.values["USER"] ?? "unknown"
+        let audit = AuditContext(actor: "operator:\(operatorName)")
+        try await database.write { connection in
+            try AuditTrail.append(connection, action: "keys.rotate", target: "key:\(keyring.activeKeyID)", context: audit)
+        }
         await database.close()
         print(
             "rotated to key \(keyring.activeKeyID): \(report.resealed) values re-sealed of \(report.examined) examined in "

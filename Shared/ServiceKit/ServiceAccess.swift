@@ -54,6 +54,7 @@ public struct ServiceAccess: Sendable {
             ("GET", "/v1/reconciliation/stock", operations),
             ("GET", "/v1/reconciliation/reservations", operations),
             ("GET", "/v1/consistency-token", operations),
+            ("GET", "/v1/audit-log", operations),
         ]),
         "order": ServiceAccess([
             ("POST", "/v1/orders", saga),
@@ -74,6 +75,7 @@ public struct ServiceAccess: Sendable {
             ("GET", "/v1/admin/consumers/{name}/dead-letters", operations),
             ("POST", "/v1/admin/consumers/{name}/dead-letters/{id}/redrive", operations),
             ("POST", "/v1/admin/consumers/{name}/rewind", operations),
+            ("GET", "/v1/audit-log", operations),
         ]),
         "payment": ServiceAccess([
             ("POST", "/v1/payment-methods", gateway),
@@ -85,6 +87,7 @@ public struct ServiceAccess: Sendable {
             ("GET", "/v1/payments", gateway),
             ("GET", "/v1/events", ["order", "gateway", "auditor"]),
             ("GET", "/v1/reconciliation/payments", operations),
+            ("GET", "/v1/audit-log", operations),
         ]),
         "shipping": ServiceAccess([
             ("POST", "/v1/shipments", saga),
@@ -94,6 +97,7 @@ public struct ServiceAccess: Sendable {
             ("GET", "/v1/shipments/{id}", ["gateway", "saga", "auditor"]),
             ("GET", "/v1/events", ["order", "gateway", "auditor"]),
             ("GET", "/v1/reconciliation/shipments", operations),
+            ("GET", "/v1/audit-log", operations),
         ]),
         "saga": ServiceAccess([
             ("POST", "/v1/checkouts", gateway),
@@ -105,6 +109,7 @@ public struct ServiceAccess: Sendable {
             ("POST", "/v1/sagas/{id}/redrive", operations),
             ("GET", "/v1/reconciliation/sagas", operations),
             ("GET", "/v1/consistency-token", operations),
+            ("GET", "/v1/audit-log", operations),
         ]),
     ]
 

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HTTP
+import Storage
 import Synchronization
 
 /// A signed token one service presents to another: who calls, for whom, until when.
@@ -217,8 +218,11 @@ public struct ServiceAuthenticator: Sendable {
                     throw HTTPError(.forbidden, code: "forbidden", detail: "This service may not call \(method) \(pattern).")
                 }
             }
+            let audit = AuditContext.forRequest(actor: AuditContext.actor(of: request, caller: token.caller))
             // Outside the catch: the handler's own errors must pass through unchanged.
-            return try await CallerContext.$caller.withValue(token.caller) { try await next(request) }
+            return try await CallerContext.$caller.withValue(token.caller) {
+                try await AuditContext.$current.withValue(audit) { try await next(request) }
+            }
         }
     }
 }
@@ -270,4 +274,29 @@ func decodeBase64url(_ text: String) -> Data? {
     var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
     while base64.count % 4 != 0 { base64.append("=") }
     return Data(base64Encoded: base64)
+}
+
+extension AuditContext {
+    /// Callers whose `X-Actor` is believed: the gateway, which authenticated the person it names.
+    public static let actorVouchers: Set<String> = ["gateway"]
+
+    /// The person a request acts for: the `X-Actor` the gateway sends (`customer:alice`, `operator:ana`),
+    /// else the calling service itself (`service:saga`).
+    public static func actor(of request: Request, caller: String) -> String {
+        if actorVouchers.contains(caller), let actor = request.headers["X-Actor"], isActor(actor) { return actor }
+        return "service:\(caller)"
+    }
+
+    static func isActor(_ text: String) -> Bool {
+        let parts = text.split(separator: ":", maxSplits: 1)
+        return parts.count == 2 && ["customer", "operator"].contains(parts[0]) && (1...64).contains(parts[1].count)
+            && parts[1].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._@-".contains($0)) }
+    }
+
+    /// The audit context of the request being served: `actor`, with its trace and request ids.
+    public static func forRequest(actor: String) -> AuditContext {
+        let context = RequestContext.current
+        let traceID = context?.traceparent.flatMap(TraceContext.init(traceparent:))?.traceID ?? ""
+        return AuditContext(actor: actor, traceID: traceID, requestID: context?.requestID ?? "")
+    }
 }

@@ -139,11 +139,19 @@ struct EncryptionAtRestTests {
             return codes
         }()
         for service in sealing {
-            let (code, output) = try await system.runCommand(service, ["rotate-keys", "--batch", "2"])
+            let (code, output) = try await system.runCommand(service, ["rotate-keys", "--batch", "2"], extra: ["OPERATOR": "ana"])
             #expect(code == 0, "\(service): \(output)")
             #expect(output.contains("rotated to key k2") && output.contains("0 left under other keys"), "\(service): \(output)")
         }
         #expect(try await traffic.allSatisfy { $0 == 201 })
+        // The rotation is on each service's audit trail, as the operator's.
+        let audit = try await system.call("GET", "/v1/admin/audit?service=saga&actor=operator:ana", key: admin)
+        #expect(
+            (audit.object["items"] as? [[String: Any]] ?? []).contains {
+                $0["action"] as? String == "keys.rotate" && $0["target"] as? String == "key:k2"
+            },
+            "\(audit.bodyText)"
+        )
         for service in sealing {
             let files = ["\(service).db", "\(service).db-wal"].map { "\(system.directory)/\($0)" }
             // Every sealed value now names k2; k1's live rows are gone (a WAL frame may still hold an old page).

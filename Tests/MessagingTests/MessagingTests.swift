@@ -28,6 +28,7 @@ final class FeedFixture: Sendable {
         try await consumer.write {
             try $0.executeScript(FeedConsumer.tablesSQL(dialect))
             try $0.executeScript("CREATE TABLE applied (event_id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+            try $0.executeScript(try auditTrailMigration(dialect))
         }
         var router = Router()
         EventFeed(database: producer).mount(on: &router)

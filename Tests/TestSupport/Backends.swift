@@ -41,3 +41,10 @@ public func temporaryDirectory() -> String {
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
+
+/// The audit trail's migration, as every service runs it (one text; the payment service's copy), for
+/// tests that make their own tables.
+public func auditTrailMigration(_ dialect: SQLDialect) throws -> String {
+    let file = dialect == .postgres ? "004_audit.postgres.sql" : "004_audit.sqlite.sql"
+    return try String(contentsOfFile: FileManager.default.currentDirectoryPath + "/Services/Payment/Migrations/" + file, encoding: .utf8)
+}

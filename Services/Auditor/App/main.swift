@@ -13,6 +13,9 @@ import ServiceKit
 ///                         (`--acknowledged FILE`: a restore's report, whose acknowledged checkouts it checks)
 let usage = """
     usage: audit [--json]           check that the services agree (stock, money, sagas, orphans, feeds)
+           audit verify [--database URL ...]
+                                    check each service's audit trail: every entry chained to the one before;
+                                    names the first broken entry (through the services' APIs, or databases)
            audit reconcile [--json] [--acknowledged RESTORE-REPORT]
                                     repair what a restore left disagreeing, then check again, and report the
                                     checkouts acknowledged before the restore that it lost
@@ -33,6 +36,9 @@ let command = arguments
 if arguments.contains("--help") || arguments.contains("-h") {
     print(usage)
     exit(0)
+}
+if command.first == "verify" {
+    await AuditVerify.run(Array(command.dropFirst()), usage: usage)
 }
 guard command.isEmpty || command == ["reconcile"] else {
     FileHandle.standardError.write(Data((usage + "\n").utf8))

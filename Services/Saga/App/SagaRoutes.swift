@@ -91,7 +91,7 @@ struct SagaRoutes {
             guard saga.retryFailed(now: Date()) else {
                 throw HTTPError(.conflict, code: "not_failed", detail: "Only a FAILED saga can be retried.")
             }
-            try await store.saveTakingLease(saga)
+            try await store.saveTakingLease(saga, audit: "saga.retry")
             runner.submit(saga.id)
             return try Response.json(saga.view, status: .accepted)
         }

@@ -20,10 +20,13 @@ struct SagaStore: Sendable {
         [SealedColumn(table: "sagas", key: "id", column: "state") { try StoredSaga.resealed($0, keyring: keyring) }]
     }
 
-    /// Inserts a new saga, or returns the existing one with this id (a repeated start).
+    /// Inserts a new saga, or returns the existing one with this id (a repeated start). A new one is
+    /// written to the audit trail in the same transaction (`checkout.start`, `cancellation.start`), as the
+    /// person the gateway acted for.
     func insertOrFetch(_ saga: StoredSaga) async throws -> (StoredSaga, created: Bool) {
         let state = try saga.encodedJSON(keyring)
         let (replica, lease) = (self.replica, self.lease)
+        let audit = AuditContext.current
         return try await database.write { connection in
             if let row = try connection.queryOne("SELECT kind, state FROM sagas WHERE id = $1", saga.id) {
                 return (try decode(row), false)
@@ -38,6 +41,12 @@ struct SagaStore: Sendable {
                     .text(saga.id), .text(saga.kind), .text(saga.orderId), .text(saga.customerId), .text(saga.status.rawValue),
                     .text(state), .date(now), .text(replica), .date(now.addingTimeInterval(lease)),
                 ]
+            )
+            try AuditTrail.append(
+                connection,
+                action: "\(saga.kind).start",
+                target: saga.kind == "checkout" ? saga.id : saga.orderId,
+                context: audit
             )
             return (saga, true)
         }
@@ -69,12 +78,15 @@ struct SagaStore: Sendable {
         }
     }
 
-    /// An operator's change (retry): saved whoever held the lease, and the lease taken by this replica.
-    func saveTakingLease(_ saga: StoredSaga) async throws {
+    /// An operator's change (retry): saved whoever held the lease, and the lease taken by this replica,
+    /// with its audit entry (`action`) in the same transaction.
+    func saveTakingLease(_ saga: StoredSaga, audit action: String) async throws {
         let state = try saga.encodedJSON(keyring)
         let replica = self.replica
         let until = Date().addingTimeInterval(lease)
+        let audit = AuditContext.current
         try await database.write { connection in
+            try AuditTrail.append(connection, action: action, target: saga.id, context: audit)
             try connection.execute(
                 "UPDATE sagas SET status = $1, state = $2, updated_at = $3, lease_owner = $4, lease_until = $5 WHERE id = $6",
                 saga.status.rawValue,
