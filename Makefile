@@ -1,9 +1,9 @@
 # SagaMart: `make run` starts the system, `make test` runs every test. Both install what is missing first.
 SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
-FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/EchoServer Benchmarks/CheckoutBench Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
+FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/AuditBench Benchmarks/EchoServer Benchmarks/CheckoutBench Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill
+.PHONY: bench-audit audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill
 DATA_DIR ?= ./data
 # The running system's layout, written by make run and make run-pg, for the operators' commands.
 OPS = set -a; . $(DATA_DIR)/ops.env || { echo 'no $(DATA_DIR)/ops.env: start the system once with make run or make run-pg' >&2; exit 1; }; set +a;
@@ -85,7 +85,12 @@ bench-backup: deps
 bench-replica: deps
 	@scripts/bench_replica.py
 
-bench: bench-http bench-checkout bench-events
+bench: bench-http bench-checkout bench-events bench-audit
+
+# The audit trail: appends per second (one durable transaction each) and audit verify over ENTRIES (100,000).
+bench-audit: deps
+	$(SWIFT) build -c release --product audit-bench
+	$$($(SWIFT) build -c release --show-bin-path)/audit-bench --entries $${ENTRIES:-100000}
 
 bench-events: deps
 	$(SWIFT) build -c release --product events-bench

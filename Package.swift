@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "echo-server", targets: ["EchoServer"]),
         .executable(name: "checkout-bench", targets: ["CheckoutBench"]),
         .executable(name: "events-bench", targets: ["EventsBench"]),
+        .executable(name: "audit-bench", targets: ["AuditBench"]),
         .executable(name: "inventory", targets: ["Inventory"]),
         .executable(name: "order", targets: ["Order"]),
         .executable(name: "payment", targets: ["Payment"]),
@@ -89,6 +90,7 @@ let package = Package(
             dependencies: ["ServiceKit", "HTTP"],
             path: "Benchmarks/EchoServer"
         ),
+        .executableTarget(name: "AuditBench", dependencies: ["Storage"], path: "Benchmarks/AuditBench"),
         .executableTarget(
             name: "EventsBench",
             dependencies: ["Messaging", "ServiceKit", "HTTP", "Storage"],

@@ -98,16 +98,21 @@ public enum AuditTrail {
         prevHash: String
     ) -> String {
         var hasher = SHA256()
-        for field in ["\(seq)", at, actor, action, target, traceId, requestId, prevHash] {
+        for field in [String(seq), at, actor, action, target, traceId, requestId, prevHash] {
             let bytes = Array(field.utf8)
             hasher.update(data: Array("\(bytes.count):".utf8))
             hasher.update(data: bytes)
         }
-        return hasher.finalize().map { byte in
-            let digits = Array("0123456789abcdef".utf8)
-            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
-        }.joined()
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in hasher.finalize() {
+            hex.append(hexDigits[Int(byte >> 4)])
+            hex.append(hexDigits[Int(byte & 0xF)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     static func timestamp(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
