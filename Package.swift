@@ -194,6 +194,11 @@ let package = Package(
             path: "Tests/OrderTests"
         ),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "ServiceKit", "HTTP"], path: "Tests/GatewayTests"),
+        .testTarget(
+            name: "SagaStoreTests",
+            dependencies: ["Saga", "SagaCore", "ServiceKit", "Storage", "Contracts"],
+            path: "Tests/SagaStoreTests"
+        ),
         .testTarget(name: "SagaTests", dependencies: ["SagaCore", "Contracts"], path: "Tests/SagaTests"),
         .testTarget(name: "AuditorTests", dependencies: ["AuditorCore", "Contracts"], path: "Tests/AuditorTests"),
         .testTarget(

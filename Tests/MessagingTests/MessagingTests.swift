@@ -196,9 +196,18 @@ struct MessagingTests {
         let listed = try JSONSerialization.jsonObject(with: Data(try await HTTPClient().get(base + "/dead-letters").body)) as? [String: Any]
         let id = try #require((listed?["items"] as? [[String: Any]])?.first?["id"] as? String)
         #expect(id == (try dead[0].decode("id", as: String.self)))
-        let redriven = try await HTTPClient().execute(ClientRequest(method: "POST", url: base + "/dead-letters/\(id)/redrive"))
-        #expect(redriven.status.code == 204)
+        let redriven = try await AuditContext.$current.withValue(AuditContext(actor: "operator:ana")) {
+            // The operator's identity reaches the handler as the service kit sets it; here, as a direct call.
+            try await consumer.redrive(deadLetter: id)
+        }
+        #expect(redriven)
+        #expect(try await HTTPClient().execute(ClientRequest(method: "POST", url: base + "/dead-letters/\(id)/redrive")).status.code == 404)
         await admin.shutdown(gracePeriod: .zero)
+        // The redrive is on the consumer's audit trail, as the operator's, in the transaction that applied it.
+        let audited = try await fixture.consumer.read { try AuditTrail.page($0) }
+        #expect(
+            audited.map(\.action) == ["consumer.redrive"] && audited.first?.actor == "operator:ana" && audited.first?.target == "test/\(id)"
+        )
         #expect(try await fixture.applied() == [1, 2, 3])
         #expect(try await fixture.consumer.read { try $0.query("SELECT id FROM dead_letters", []) }.isEmpty)
         await fixture.close()

@@ -1,0 +1,49 @@
+import Contracts
+import Foundation
+import SagaCore
+import ServiceKit
+import Storage
+import Testing
+
+@testable import Saga
+
+/// The saga store's writes that people cause: a start and an operator's retry are on the audit trail in
+/// their own transaction, as the person; the stored state keeps the token and address sealed.
+@Suite("Saga store: audit entries and sealed state")
+struct SagaStoreAuditTests {
+    @Test func startAndRetryAreAuditedAndTheStateIsSealed() async throws {
+        let database = try await Storage.open(url: DatabaseURL("sqlite::memory:"), poolSize: 1)
+        let migrations = URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/Services/Saga/App/Migrations")
+        _ = try await Migrator(try Migration.load(from: migrations, dialect: .sqlite)).migrate(database)
+        let keyring = try Keyring(environment: Environment(["SAGAMART_ENV": "development"]), service: "saga")
+        let store = SagaStore(database: database, replica: "test", lease: 10, keyring: keyring)
+        let saga = StoredSaga.checkout(
+            CheckoutSaga(
+                id: "c1",
+                customerId: "alice",
+                orderId: "o1",
+                paymentId: "p1",
+                shipmentId: "h1",
+                items: [Item(sku: "MUG", quantity: 1)],
+                paymentToken: "pm_secret",
+                shipping: ShippingAPI.Address(name: "Zelda Q", line1: "742 Way", city: "Lisbon", postalCode: "1100", country: "PT"),
+                now: Date()
+            )
+        )
+        _ = try await AuditContext.$current.withValue(AuditContext(actor: "customer:alice", traceID: "t1", requestID: "r1")) {
+            try await store.insertOrFetch(saga)
+        }
+        try await AuditContext.$current.withValue(AuditContext(actor: "operator:ana")) {
+            try await store.saveTakingLease(saga, audit: "saga.retry")
+        }
+        let entries = try await database.read { try AuditTrail.page($0) }
+        #expect(
+            entries.map { "\($0.actor) \($0.action) \($0.target)" } == ["customer:alice checkout.start c1", "operator:ana saga.retry c1"]
+        )
+        #expect(entries.first?.traceId == "t1" && entries.first?.requestId == "r1")
+        let state = try await database.read { try $0.queryOne("SELECT state FROM sagas WHERE id = 'c1'")!.decode("state", as: String.self) }
+        #expect(!state.contains("pm_secret") && !state.contains("Zelda") && state.contains("\"sealed\":\"enc:v1:dev:"))
+        #expect(try await store.load("c1") == saga, "the state reads back whole")
+        await database.close()
+    }
+}
