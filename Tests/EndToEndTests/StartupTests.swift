@@ -28,7 +28,7 @@ struct StartupTests {
         ]
     )
     func productionRefusesWeakSecrets(_ settings: [String: String], _ message: String) async throws {
-        var environment = try Self.productionKeys()
+        var environment = try await offPool { try Self.productionKeys() }
         environment.merge([
             "PATH": "/usr/bin:/bin",
             "ADMIN_API_KEY": "Zt7Rk2Wq9Xm4Lp8Vn3Hs6Jd5Fb1Gc0Ya",
@@ -62,7 +62,7 @@ struct StartupTests {
     @Test("with keys made by scripts/service-keys.sh and no development value, a production gateway starts and serves")
     func productionStartsWithRealKeys() async throws {
         let port = try freePort()
-        var environment = try Self.productionKeys()
+        var environment = try await offPool { try Self.productionKeys() }
         environment.merge([
             "PATH": "/usr/bin:/bin", "PORT": "\(port)", "ADMIN_API_KEY": "Zt7Rk2Wq9Xm4Lp8Vn3Hs6Jd5Fb1Gc0Ya",
             "DATABASE_URL": "sqlite://\(temporaryDirectory())/gateway.db",
