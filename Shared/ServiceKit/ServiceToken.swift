@@ -264,16 +264,34 @@ public enum CallerContext {
     @TaskLocal public static var caller: String?
 }
 
+/// Base64url without padding (RFC 4648 section 5), byte by byte: Foundation's `replacingOccurrences` made
+/// it a tenth of the payment service's CPU once every stored card field was sealed.
 func base64url(_ data: Data) -> String {
-    data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        .replacingOccurrences(of: "=", with: "")
+    var bytes = Array(data.base64EncodedData())
+    while bytes.last == 0x3D { bytes.removeLast() }
+    for index in bytes.indices {
+        switch bytes[index] {
+        case 0x2B: bytes[index] = 0x2D  // + -> -
+        case 0x2F: bytes[index] = 0x5F  // / -> _
+        default: break
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 func decodeBase64url(_ text: String) -> Data? {
-    guard text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }), text.allSatisfy(\.isASCII) else { return nil }
-    var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-    while base64.count % 4 != 0 { base64.append("=") }
-    return Data(base64Encoded: base64)
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(text.utf8.count + 3)
+    for byte in text.utf8 {
+        switch byte {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: bytes.append(byte)
+        case 0x2D: bytes.append(0x2B)  // - -> +
+        case 0x5F: bytes.append(0x2F)  // _ -> /
+        default: return nil
+        }
+    }
+    while bytes.count % 4 != 0 { bytes.append(0x3D) }
+    return Data(base64Encoded: Data(bytes))
 }
 
 extension AuditContext {
@@ -296,7 +314,11 @@ extension AuditContext {
     /// The audit context of the request being served: `actor`, with its trace and request ids.
     public static func forRequest(actor: String) -> AuditContext {
         let context = RequestContext.current
-        let traceID = context?.traceparent.flatMap(TraceContext.init(traceparent:))?.traceID ?? ""
+        // This service's own `traceparent` (version 00, checked when made): the trace id is digits 3 to 35.
+        var traceID = ""
+        if let traceparent = context?.traceparent, traceparent.utf8.count == 55 {
+            traceID = String(traceparent.utf8.dropFirst(3).prefix(32))!
+        }
         return AuditContext(actor: actor, traceID: traceID, requestID: context?.requestID ?? "")
     }
 }

@@ -38,6 +38,12 @@ struct AuditTrailTests {
         let page = try await database.read { try AuditTrail.page($0, target: "SKU-1") }
         #expect(page.count == 4 && page.allSatisfy { $0.actor == "operator:ana" && $0.action == "stock.set" })
         #expect(page.first?.traceId == "t1" && page.first?.requestId == "r1")
+        // Times are RFC 3339 in UTC with milliseconds, and say when the entry was written.
+        let at = try #require(page.first?.at)
+        #expect(at.wholeMatch(of: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z/) != nil, "\(at)")
+        let parser = ISO8601DateFormatter()
+        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        #expect(abs(try #require(parser.date(from: at)).timeIntervalSinceNow) < 60)
         for statement in ["UPDATE audit_log SET actor = 'mallory' WHERE seq = 3", "DELETE FROM audit_log WHERE seq = 12"]
             + (backend == .postgres ? ["TRUNCATE audit_log"] : [])
         {

@@ -25,7 +25,7 @@ struct SagaReconciliation {
                 "SELECT kind, state, created_at, updated_at FROM sagas WHERE id > $1 ORDER BY id LIMIT $2",
                 [.text(after), .integer(Int64(limit))]
             ).map { row in
-                try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"), keyring: store.keyring).reconciliation(
+                try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"), seals: store.seals).reconciliation(
                     createdAt: try row.decode("created_at"),
                     updatedAt: try row.decode("updated_at")
                 )

@@ -14,6 +14,15 @@ struct SagaStore: Sendable {
     let lease: TimeInterval
     /// Seals a checkout's payment token and address in the stored state.
     let keyring: Keyring
+    let seals: SealCache
+
+    init(database: any Database, replica: String, lease: TimeInterval, keyring: Keyring) {
+        self.database = database
+        self.replica = replica
+        self.lease = lease
+        self.keyring = keyring
+        seals = SealCache(keyring: keyring)
+    }
 
     /// What `saga rotate-keys` brings under the active key.
     static func sealedColumns(_ keyring: Keyring) -> [SealedColumn] {
@@ -24,7 +33,7 @@ struct SagaStore: Sendable {
     /// written to the audit trail in the same transaction (`checkout.start`, `cancellation.start`), as the
     /// person the gateway acted for.
     func insertOrFetch(_ saga: StoredSaga) async throws -> (StoredSaga, created: Bool) {
-        let state = try saga.encodedJSON(keyring)
+        let state = try saga.encodedJSON(seals)
         let (replica, lease) = (self.replica, self.lease)
         let audit = AuditContext.current
         return try await database.write { connection in
@@ -62,7 +71,7 @@ struct SagaStore: Sendable {
     /// Writes the saga's new state and renews this replica's lease: the step boundary is durable once this
     /// returns true. False means another replica holds the lease now; this one must stop driving the saga.
     func save(_ saga: StoredSaga) async throws -> Bool {
-        let state = try saga.encodedJSON(keyring)
+        let state = try saga.encodedJSON(seals)
         let replica = self.replica
         let until: Date? = saga.status.isFinished ? nil : Date().addingTimeInterval(lease)
         return try await database.write { connection in
@@ -81,7 +90,7 @@ struct SagaStore: Sendable {
     /// An operator's change (retry): saved whoever held the lease, and the lease taken by this replica,
     /// with its audit entry (`action`) in the same transaction.
     func saveTakingLease(_ saga: StoredSaga, audit action: String) async throws {
-        let state = try saga.encodedJSON(keyring)
+        let state = try saga.encodedJSON(seals)
         let replica = self.replica
         let until = Date().addingTimeInterval(lease)
         let audit = AuditContext.current
@@ -151,6 +160,6 @@ struct SagaStore: Sendable {
     }
 
     private func decode(_ row: Row) throws -> StoredSaga {
-        try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"), keyring: keyring)
+        try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"), seals: seals)
     }
 }

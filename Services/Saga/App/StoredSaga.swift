@@ -4,6 +4,7 @@ import HTTP
 import SagaCore
 import ServiceKit
 import Storage
+import Synchronization
 
 /// A saga of either kind, as the store keeps it and the runner drives it.
 enum StoredSaga: Sendable, Equatable {
@@ -36,18 +37,18 @@ enum StoredSaga: Sendable, Equatable {
     static let sealedContext = "sagas.state.sealed"
 
     /// The state as stored in the `state` column: a checkout's payment token and address sealed.
-    func encodedJSON(_ keyring: Keyring) throws -> String {
+    func encodedJSON(_ seals: SealCache) throws -> String {
         switch self {
-        case .checkout(let saga): return saga.encodedJSON { keyring.seal($0, context: Self.sealedContext) }
+        case .checkout(let saga): return saga.encodedJSON { seals.seal($0, id: saga.id) }
         case .cancellation(let saga): return String(decoding: try JSONEncoder().encode(saga), as: UTF8.self)
         }
     }
 
-    static func decode(kind: String, state: String, keyring: Keyring) throws -> StoredSaga {
+    static func decode(kind: String, state: String, seals: SealCache) throws -> StoredSaga {
         switch kind {
         case "cancellation": return .cancellation(try JSONDecoder().decode(CancellationSaga.self, from: Data(state.utf8)))
         default:
-            let clear = try CheckoutSaga.unsealing(state) { try keyring.open($0, context: sealedContext) }
+            let clear = try CheckoutSaga.unsealing(state) { try seals.open($0) }
             return .checkout(try JSONDecoder().decode(CheckoutSaga.self, from: Data(clear.utf8)))
         }
     }
@@ -173,5 +174,44 @@ extension SagaStepRecord {
             finishedAt: finishedAt.map(Timestamp.format),
             error: error
         )
+    }
+}
+
+/// The sealed member of the sagas this process drives: a saga's token and address never change, so they
+/// are sealed once and opened once, not at every save and load (sealing at each of a checkout's saves was
+/// the largest part of the saga's added CPU). Bounded: emptied past `capacity` entries.
+final class SealCache: Sendable {
+    private struct State {
+        var sealedByID: [String: (plain: String, sealed: String)] = [:]
+        var plainBySealed: [String: String] = [:]
+    }
+
+    let keyring: Keyring
+    private let capacity: Int
+    private let state = Mutex(State())
+
+    init(keyring: Keyring, capacity: Int = 10_000) {
+        self.keyring = keyring
+        self.capacity = capacity
+    }
+
+    func seal(_ plain: String, id: String) -> String {
+        if let known = state.withLock({ $0.sealedByID[id] }), known.plain == plain { return known.sealed }
+        let sealed = keyring.seal(plain, context: StoredSaga.sealedContext)
+        remember(id: id, plain: plain, sealed: sealed)
+        return sealed
+    }
+
+    func open(_ sealed: String) throws -> String {
+        if let plain = state.withLock({ $0.plainBySealed[sealed] }) { return plain }
+        return try keyring.open(sealed, context: StoredSaga.sealedContext)
+    }
+
+    private func remember(id: String, plain: String, sealed: String) {
+        state.withLock { state in
+            if state.sealedByID.count >= capacity { state = State() }
+            state.sealedByID[id] = (plain, sealed)
+            state.plainBySealed[sealed] = plain
+        }
     }
 }
