@@ -55,7 +55,7 @@ enum CheckoutAnswer {
                 ].jsonWithNumbers(["totalCents"]),
                 status: .created
             )
-        case "COMPENSATED", "FAILED":
+        case "COMPENSATED":
             let code = saga.failureCode ?? "checkout_failed"
             let status: HTTPStatus
             switch code {
@@ -65,13 +65,10 @@ enum CheckoutAnswer {
             case "service_unavailable": status = .serviceUnavailable
             default: status = .conflict
             }
-            let failed = saga.status == "FAILED"
-            return HTTPError(
-                failed ? .internalServerError : status,
-                code: failed ? "checkout_failed" : code,
-                detail: failed ? "The checkout could not be undone automatically; an operator will look at it." : saga.failureDetail,
-                extra: ["orderId": saga.orderId, "checkoutId": saga.id]
-            ).response
+            return HTTPError(status, code: code, detail: saga.failureDetail, extra: ["orderId": saga.orderId, "checkoutId": saga.id]).response
+        // RUNNING, COMPENSATING, and FAILED (parked for an operator, whose retry moves it on): not final, so
+        // 202 with the checkout's address and never kept for replay. A client is never answered 500 for a
+        // saga's state.
         default:
             var response = try Response.json(["checkoutId": saga.id, "status": saga.status], status: .accepted)
             response.headers.add(name: "Location", value: "/v1/checkouts/\(saga.id)")

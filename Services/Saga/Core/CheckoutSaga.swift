@@ -157,8 +157,9 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
 
     /// Applies a participant's reply to the command in progress.
     /// - Parameters:
-    ///   - stepDeadline: how long a step's technical failures are retried before the saga compensates
-    ///     (before the pivot) or, for a compensation, before the saga is left `FAILED`.
+    ///   - stepDeadline: how long an action's technical failures are retried before the saga compensates
+    ///     (before the pivot only: a compensation, or an action past the pivot, is retried for as long as
+    ///     its failures are technical; `FAILED` is only for a refused compensation).
     public mutating func handle(_ reply: SagaReply, now: Date, stepDeadline: TimeInterval) -> SagaDecision<CheckoutStep> {
         guard !status.isFinished else { return .finished(status) }
         attempts += 1
@@ -199,15 +200,13 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
 
         case .failure(let message):
             timeline[timeline.count - 1].failedOnce(attempts: attempts, error: message)
+            // An outage of any length delays a compensation, it never ends it; after the pivot the saga
+            // only goes forward. Only an action before the pivot gives up at its deadline.
             let overdue = now.timeIntervalSince(stepStartedAt) >= stepDeadline
-            if !overdue || (!compensating && current.isAtOrAfterPivot) {
+            if !overdue || compensating || current.isAtOrAfterPivot {
                 return .retry(command(current, compensation: compensating), attempt: attempts)
             }
             finishRecord(status: "FAILED", error: message, now: now)
-            if compensating {
-                status = .failed
-                return .finished(.failed)
-            }
             // The step may have applied before its reply was lost: compensate it too (a participant that
             // never applied it succeeds doing nothing and keeps the late action out).
             applied.append(current)
