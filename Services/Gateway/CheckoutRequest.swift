@@ -65,7 +65,8 @@ enum CheckoutAnswer {
             case "service_unavailable": status = .serviceUnavailable
             default: status = .conflict
             }
-            return HTTPError(status, code: code, detail: saga.failureDetail, extra: ["orderId": saga.orderId, "checkoutId": saga.id]).response
+            return HTTPError(status, code: code, detail: saga.failureDetail, extra: ["orderId": saga.orderId, "checkoutId": saga.id])
+                .response
         // RUNNING, COMPENSATING, and FAILED (parked for an operator, whose retry moves it on): not final, so
         // 202 with the checkout's address and never kept for replay. A client is never answered 500 for a
         // saga's state.

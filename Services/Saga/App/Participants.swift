@@ -15,7 +15,10 @@ struct Participants: Sendable {
     let callTimeout: Duration
 
     func send(_ command: SagaCommand<CheckoutStep>, for saga: CheckoutSaga) async -> SagaReply {
-        await send(command.idempotencyKey, step: command.compensation ? (command.step.compensationName ?? command.step.name) : command.step.name) {
+        await send(
+            command.idempotencyKey,
+            step: command.compensation ? (command.step.compensationName ?? command.step.name) : command.step.name
+        ) {
             let (audience, request) = try makeRequest(command, saga)
             return (audience, request, command.step == .createOrder && !command.compensation)
         }
