@@ -1,44 +1,66 @@
 import CSystem
 import Glibc
 
-/// Waits once for a descriptor to become ready, or for a deadline.
+/// Waits once for a descriptor to become ready, for a deadline, or for the waiting task's cancellation.
+/// Touched only on its event loop.
 private final class IOWaiter: EventLoopHandler, @unchecked Sendable {
     let fd: Int32
     let loop: EventLoop
     let deadline: ContinuousClock.Instant
     private var continuation: CheckedContinuation<Void, any Error>?
+    private var cancelled = false
 
-    init(fd: Int32, loop: EventLoop, deadline: ContinuousClock.Instant, continuation: CheckedContinuation<Void, any Error>) {
+    init(fd: Int32, loop: EventLoop, deadline: ContinuousClock.Instant) {
         self.fd = fd
         self.loop = loop
         self.deadline = deadline
+    }
+
+    /// Starts waiting, unless the task was cancelled first.
+    func start(_ continuation: CheckedContinuation<Void, any Error>, events: UInt32) {
+        guard !cancelled else {
+            continuation.resume(throwing: CancellationError())
+            return
+        }
         self.continuation = continuation
+        loop.register(fd: fd, events: events, handler: self)
     }
 
     func handleEvents(_ events: UInt32) {
-        loop.deregister(fd: fd)
-        continuation?.resume()
-        continuation = nil
+        finish(nil)
     }
 
     func checkDeadline(now: ContinuousClock.Instant) {
         guard now >= deadline else { return }
+        finish(HTTPClientError(.timeout, "deadline passed"))
+    }
+
+    /// The task was cancelled (a graceful shutdown of a long poll): stop waiting at once.
+    func cancel() {
+        cancelled = true
+        finish(CancellationError())
+    }
+
+    private func finish(_ error: (any Error)?) {
+        guard let continuation else { return }
+        self.continuation = nil
         loop.deregister(fd: fd)
-        continuation?.resume(throwing: HTTPClientError(.timeout, "deadline passed"))
-        continuation = nil
+        if let error { continuation.resume(throwing: error) } else { continuation.resume() }
     }
 }
 
 extension EventLoop {
-    /// Suspends until `fd` is readable (`write == false`) or writable, or throws a timeout at `deadline`.
+    /// Suspends until `fd` is readable (`write == false`) or writable; throws a timeout at `deadline`, and
+    /// `CancellationError` when the task is cancelled.
     func waitForIO(fd: Int32, write: Bool, deadline: ContinuousClock.Instant) async throws {
         let events = (write ? EPOLLOUT.rawValue : EPOLLIN.rawValue) | EPOLLRDHUP.rawValue
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let register: @Sendable () -> Void = {
-                let waiter = IOWaiter(fd: fd, loop: self, deadline: deadline, continuation: continuation)
-                self.register(fd: fd, events: events, handler: waiter)
+        let waiter = IOWaiter(fd: fd, loop: self, deadline: deadline)
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                if inEventLoop { waiter.start(continuation, events: events) } else { execute { waiter.start(continuation, events: events) } }
             }
-            if inEventLoop { register() } else { execute(register) }
+        } onCancel: {
+            self.execute { waiter.cancel() }
         }
     }
 }

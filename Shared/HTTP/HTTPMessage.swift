@@ -60,6 +60,8 @@ public struct Request: Sendable {
     public var parameters: [String: String]
     /// The numeric address of the peer that sent the request (empty when not made by a server).
     public var remoteAddress: String = ""
+    /// Raised when the server that read this request begins to shut down.
+    public var drain: DrainSignal = .never
 
     public init(head: RequestHead, body: [UInt8] = [], trailers: HTTPHeaders = HTTPHeaders(), parameters: [String: String] = [:]) {
         self.head = head

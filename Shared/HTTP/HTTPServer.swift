@@ -7,6 +7,21 @@ import Synchronization
 /// A thrown `HTTPError` becomes its problem document; any other error a generic 500.
 public typealias HTTPResponder = @Sendable (Request) async throws -> Response
 
+/// Whether the server that read a request has begun to shut down: a handler that holds a request open
+/// (a feed's long poll) answers at once instead of keeping the shutdown waiting for its grace period.
+public final class DrainSignal: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    public init() {}
+
+    public var isDraining: Bool { flag.load(ordering: .relaxed) }
+
+    public func begin() { flag.store(true, ordering: .relaxed) }
+
+    /// For requests no server read (tests, in-process calls).
+    public static let never = DrainSignal()
+}
+
 /// An HTTP/1.1 server on non-blocking sockets and the event loops of an `EventLoopGroup`.
 ///
 /// One listening socket is registered with every loop (`EPOLLEXCLUSIVE`, so one loop wakes per
@@ -21,6 +36,8 @@ public final class HTTPServer: Sendable {
     /// Runs on each request head before its body is read (authentication, per-route body limits).
     let headFilter: HeadFilter?
     private let connections = Atomic<Int>(0)
+    /// Raised when a shutdown begins; every request this server reads carries it.
+    let drain = DrainSignal()
     private let bufferedBody = Atomic<Int>(0)
     private let perClient = Mutex<[String: Int]>([:])
     private let acceptPauses = Atomic<Int>(0)
@@ -129,6 +146,7 @@ public final class HTTPServer: Sendable {
             try? await run()
             return
         }
+        drain.begin()
         await forEachLoop { loop in
             loop.deregister(fd: fd)
             for case let connection as ServerConnection in loop.registeredHandlers where connection.server === self {

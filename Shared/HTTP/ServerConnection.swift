@@ -152,6 +152,7 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
                 head = nil
                 var request = Request(head: requestHead, body: body, trailers: trailers)
                 request.remoteAddress = peer
+                request.drain = server.drain
                 dispatch(request)
                 return
             case .responseHead:

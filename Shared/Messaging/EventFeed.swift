@@ -40,8 +40,11 @@ public struct EventFeed: Sendable {
             throw HTTPError.validation("wait must be 0 to 30 seconds.")
         }
         let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
-        // A held request looks for events only; the page it answers is read whole, from one snapshot.
-        while ContinuousClock.now < deadline, try await read(after: after, limit: limit, whole: false).events.isEmpty {
+        // A held request looks for events only; the page it answers is read whole, from one snapshot. A
+        // shutdown ends the wait at once (the reader asks again, of this service's successor).
+        while ContinuousClock.now < deadline, !request.drain.isDraining,
+            try await read(after: after, limit: limit, whole: false).events.isEmpty
+        {
             try await Task.sleep(for: pollInterval)
         }
         let page = try await read(after: after, limit: limit, whole: true)

@@ -110,6 +110,12 @@ public final class FeedConsumer: Service, Sendable {
     }
 
     public func run() async throws {
+        // Cancelled at graceful shutdown: a long poll or a backoff in progress ends at once (each event's
+        // transaction is whole or absent either way), so a SIGTERM does not wait for the feed.
+        try? await cancelWhenGracefulShutdown { await self.follow() }
+    }
+
+    private func follow() async {
         var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
@@ -120,6 +126,7 @@ public final class FeedConsumer: Service, Sendable {
                 try await consume(after: cursor)
                 failures = 0
             } catch {
+                if Task.isCancelled { return }
                 failures += 1
                 logger.warning("feed consumer retrying", metadata: ["consumer": "\(name)", "error": "\(error)"])
                 try? await Task.sleep(for: Self.feedRetry.backoff(attempt: failures))
@@ -296,7 +303,9 @@ public final class FeedConsumer: Service, Sendable {
                     Counter(label: "feed_dead_letters_total", dimensions: [("consumer", name)], factory: metrics).increment()
                     return
                 }
-                try? await Task.sleep(for: Self.handlerRetry.backoff(attempt: attempt))
+                // A shutdown stops the retries: the event is tried again at the next start, never
+                // dead-lettered for want of its backoffs.
+                try await Task.sleep(for: Self.handlerRetry.backoff(attempt: attempt))
             }
         }
     }

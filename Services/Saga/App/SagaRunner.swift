@@ -54,6 +54,12 @@ final class SagaRunner: Service, Sendable {
     }
 
     func run() async throws {
+        // Cancelled at graceful shutdown: backoffs and calls in progress end at once, and each saga stops at
+        // its last saved boundary (the next start resumes it), so a SIGTERM does not wait for an outage.
+        try? await cancelWhenGracefulShutdown { await self.driveAll() }
+    }
+
+    private func driveAll() async {
         await withDiscardingTaskGroup { group in
             // Unfinished sagas with a free or expired lease: those of a replica that died, and at start
             // those this service was driving when it stopped.
@@ -130,6 +136,9 @@ final class SagaRunner: Service, Sendable {
         while !saga.status.isFinished {
             if Task.isShuttingDownGracefully || Task.isCancelled { return }
             let progress = await saga.advance(participants, stepDeadline: stepDeadline)
+            // Cancelled by a shutdown in the middle of a call: its reply is unknown, so nothing is saved; the
+            // next start sends the command again with the same key.
+            if Task.isCancelled { return }
             guard await saveRetrying(saga) else { return }
             switch progress {
             case .next:
