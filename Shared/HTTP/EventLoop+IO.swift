@@ -57,7 +57,11 @@ extension EventLoop {
         let waiter = IOWaiter(fd: fd, loop: self, deadline: deadline)
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                if inEventLoop { waiter.start(continuation, events: events) } else { execute { waiter.start(continuation, events: events) } }
+                if inEventLoop {
+                    waiter.start(continuation, events: events)
+                } else {
+                    execute { waiter.start(continuation, events: events) }
+                }
             }
         } onCancel: {
             self.execute { waiter.cancel() }
