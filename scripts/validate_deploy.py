@@ -32,7 +32,8 @@ OPTIONAL = {"HTTP_MAX_CONNECTIONS", "HTTP_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT", 
             "DATABASE_READ_URL", "READ_REPLICA_MAX_LAG", "BUCKET_FENCE_TIMEOUT", "HOST", "HTTP_MAX_CONNECTIONS_PER_CLIENT",
             "HTTP_MAX_BUFFERED_BODY", "RATE_LIMITS", "RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_ADDRESS", "RATE_LIMIT_CHECKOUTS",
             "TRUSTED_PROXIES", "GATEWAY_MAX_BODY", "CATALOG_CACHE_ENTRIES", "ADMIN_API_KEYS",
-            "OPERATOR"}
+            "OPERATOR", "RESERVATION_TTL", "RESERVATION_SWEEP_INTERVAL", "CHECKOUT_SAGA_VERSION", "FRAUD_REVIEW_CENTS",
+            "SAGA_STUCK_AFTER"}
 # The keys of a service that seals data at rest (Keyring): set from the environment in compose (empty means
 # the development keys, which production refuses), mounted from a Secret as files in Kubernetes.
 KEY_VARIABLES = ("ENCRYPTION_KEYS", "ENCRYPTION_ACTIVE_KEY", "INDEX_KEY")

@@ -61,7 +61,7 @@ enum CheckoutAnswer {
             switch code {
             case "out_of_stock": status = .conflict
             case "payment_declined": status = .paymentRequired
-            case "undeliverable", "unknown_sku", "mixed_currencies": status = .unprocessableContent
+            case "undeliverable", "unknown_sku", "mixed_currencies", "fraud_suspected": status = .unprocessableContent
             case "service_unavailable": status = .serviceUnavailable
             default: status = .conflict
             }

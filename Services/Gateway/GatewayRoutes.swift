@@ -81,11 +81,23 @@ struct GatewayRoutes {
             try Access.requireAdmin()
             return try passThrough(try await backends.call("saga", "GET", "/v1/sagas" + query(request)))
         }
-        router.post("/v1/sagas/{id}/retry") { request in
-            try Access.requireAdmin()
-            return try passThrough(
-                try await backends.call("saga", "POST", "/v1/sagas/\(pathSegment(request.parameters["id"] ?? ""))/retry")
-            )
+        // An operator's actions on a saga: retry a FAILED one, resume a stuck one, compensate a running one
+        // before its pivot. Each needs a reason ({"reason": "..."}) and an Idempotency-Key; the saga service
+        // notes both with the operator's name on the timeline and the audit trail.
+        for action in ["retry", "resume", "compensate"] {
+            router.post("/v1/sagas/{id}/\(action)") { request in
+                try Access.requireAdmin()
+                let key = try Idempotency.key(of: request)
+                return try passThrough(
+                    try await backends.call(
+                        "saga",
+                        "POST",
+                        "/v1/sagas/\(pathSegment(request.parameters["id"] ?? ""))/\(action)",
+                        body: request.body,
+                        headers: HTTPHeaders([("Idempotency-Key", key)])
+                    )
+                )
+            }
         }
         // Each service's audit trail for operators: who changed what, when (`service` defaults to the gateway's own).
         router.get("/v1/admin/audit") { request in

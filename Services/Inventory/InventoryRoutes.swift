@@ -11,6 +11,8 @@ struct InventoryRoutes {
     /// one and it may serve them. A product's detail stays on the primary: the order service prices a checkout
     /// from it, and a product created a moment ago must be there.
     let reads: ConsistentReads
+    /// How long a reservation holds its stock unless it is made to hold until commit (`RESERVATION_TTL`).
+    let reservationTTL: TimeInterval
 
     func mount(on router: inout Router) {
         router.get("/v1/products") { request in
@@ -67,13 +69,18 @@ struct InventoryRoutes {
                 check.range(item.quantity, "items[\(index)].quantity", 1...1000)
             }
             try check.validate()
+            let ttl = reservationTTL
             return try await database.command(request) { connection in
-                try Response.json(try InventoryStore.reserve(connection, command), status: .created)
+                try Response.json(try InventoryStore.reserve(connection, command, ttl: ttl), status: .created)
             }
         }
         router.post("/v1/reservations/{id}/release") { request in
             let id = request.parameters["id"] ?? ""
             return try await database.command(request) { try Response.json(try InventoryStore.release($0, id: id)) }
+        }
+        router.post("/v1/reservations/{id}/hold") { request in
+            let id = request.parameters["id"] ?? ""
+            return try await database.command(request) { try Response.json(try InventoryStore.hold($0, id: id)) }
         }
         router.post("/v1/reservations/{id}/commit") { request in
             let id = request.parameters["id"] ?? ""
@@ -119,6 +126,8 @@ extension InventoryError: ProblemConvertible {
         case .outOfStock(let sku):
             return HTTPError(.conflict, code: "out_of_stock", detail: "Not enough stock for \(sku).", extra: ["sku": sku])
         case .reservationReleased: return HTTPError(.conflict, code: "reservation_released", detail: "The reservation was released.")
+        case .reservationExpired:
+            return HTTPError(.conflict, code: "reservation_expired", detail: "The reservation's hold ran out; its stock went back on sale.")
         case .reservationNotFound: return HTTPError(.notFound, code: "not_found", detail: "No reservation with this id.")
         case .reservationCommitted: return HTTPError(.conflict, code: "reservation_committed", detail: "The reservation is committed.")
         case .reservationNotCommitted(let status):

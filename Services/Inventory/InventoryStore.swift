@@ -9,6 +9,7 @@ enum InventoryError: Error, Equatable {
     case unknownProduct(String)
     case outOfStock(String)
     case reservationReleased
+    case reservationExpired
     case reservationNotFound
     case reservationCommitted
     case reservationNotCommitted(String)
@@ -73,9 +74,15 @@ enum InventoryStore {
 
     /// Holds stock for every item, or nothing. A reservation id that was released first (a compensation
     /// that overtook its action) stays released: the late action is refused.
-    static func reserve(_ connection: DatabaseConnection, _ command: InventoryAPI.Reserve) throws -> InventoryAPI.Reservation {
+    /// The hold lasts `ttl` seconds unless the command asks to hold until commit.
+    static func reserve(
+        _ connection: DatabaseConnection,
+        _ command: InventoryAPI.Reserve,
+        ttl: TimeInterval
+    ) throws -> InventoryAPI.Reservation {
         if let existing = try reservation(connection, id: command.reservationId) {
             if existing.status == "RELEASED" { throw InventoryError.reservationReleased }
+            if existing.status == "EXPIRED" { throw InventoryError.reservationExpired }
             return existing
         }
         var merged: [String: Int64] = [:]
@@ -89,9 +96,10 @@ enum InventoryStore {
         }
         let now = Date()
         try connection.execute(
-            "INSERT INTO reservations (id, status, created_at, updated_at) VALUES ($1, 'RESERVED', $2, $2)",
+            "INSERT INTO reservations (id, status, created_at, updated_at, expires_at) VALUES ($1, 'RESERVED', $2, $2, $3)",
             command.reservationId,
-            now
+            now,
+            command.holdUntilCommit == true ? nil : now.addingTimeInterval(ttl)
         )
         for (sku, quantity) in merged.sorted(by: { $0.key < $1.key }) {
             try connection.execute(
@@ -119,7 +127,7 @@ enum InventoryStore {
             return InventoryAPI.Reservation(reservationId: id, status: "RELEASED", items: [])
         }
         switch existing.status {
-        case "RELEASED": return existing
+        case "RELEASED", "EXPIRED": return existing
         case "COMMITTED", "RESTOCKED": throw InventoryError.reservationCommitted
         default: break
         }
@@ -129,12 +137,62 @@ enum InventoryStore {
         return InventoryAPI.Reservation(reservationId: id, status: "RELEASED", items: existing.items)
     }
 
+    /// Makes a reservation's hold last until commit or release (the checkout saga, just before its pivot).
+    /// A hold that ran out is released here and now if the sweeper has not done it yet, and refused: no
+    /// money is taken for stock that is no longer held.
+    static func hold(_ connection: DatabaseConnection, id: String, now: Date = Date()) throws -> InventoryAPI.Reservation {
+        guard let existing = try reservation(connection, id: id) else { throw InventoryError.reservationNotFound }
+        switch existing.status {
+        case "COMMITTED", "RESTOCKED": return existing
+        case "RELEASED": throw InventoryError.reservationReleased
+        case "EXPIRED": throw InventoryError.reservationExpired
+        default: break
+        }
+        if let expiresAt = existing.expiresAt.flatMap(Timestamp.parse), expiresAt <= now {
+            try expire(connection, existing, now: now)
+            throw InventoryError.reservationExpired
+        }
+        try connection.execute("UPDATE reservations SET expires_at = NULL, updated_at = $1 WHERE id = $2", now, id)
+        return InventoryAPI.Reservation(reservationId: id, status: "RESERVED", items: existing.items)
+    }
+
+    /// Releases up to `limit` reservations whose hold ran out before `now`, each with its event; returns
+    /// their ids.
+    static func expireHolds(_ connection: DatabaseConnection, now: Date, limit: Int) throws -> [String] {
+        let ids = try connection.query(
+            "SELECT id FROM reservations WHERE status = 'RESERVED' AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+            [.date(now), .integer(Int64(limit))]
+        ).map { try $0.decode("id", as: String.self) }
+        for id in ids {
+            if let existing = try reservation(connection, id: id), existing.status == "RESERVED" {
+                try expire(connection, existing, now: now)
+            }
+        }
+        return ids
+    }
+
+    private static func expire(_ connection: DatabaseConnection, _ reservation: InventoryAPI.Reservation, now: Date) throws {
+        try connection.execute(
+            "UPDATE reservations SET status = 'RELEASED', released_reason = 'expired', updated_at = $1 WHERE id = $2 AND status = 'RESERVED'",
+            now,
+            reservation.reservationId
+        )
+        try Outbox.append(
+            connection,
+            type: InventoryAPI.ReservationExpired.type,
+            aggregateId: reservation.reservationId,
+            data: InventoryAPI.ReservationExpired(reservationId: reservation.reservationId, items: reservation.items)
+        )
+        try putBackOnSale(connection, reservation.items, fromHeld: true, now: now)
+    }
+
     /// Turns held stock into sold stock.
     static func commit(_ connection: DatabaseConnection, id: String) throws -> InventoryAPI.Reservation {
         guard let existing = try reservation(connection, id: id) else { throw InventoryError.reservationNotFound }
         switch existing.status {
         case "COMMITTED", "RESTOCKED": return existing
         case "RELEASED": throw InventoryError.reservationReleased
+        case "EXPIRED": throw InventoryError.reservationExpired
         default: break
         }
         let now = Date()
@@ -222,7 +280,8 @@ enum InventoryStore {
         guard
             let row = try connection.queryOne(
                 """
-                SELECT CASE WHEN r.reservation_id IS NULL THEN s.status ELSE 'RESTOCKED' END AS status
+                SELECT CASE WHEN r.reservation_id IS NOT NULL THEN 'RESTOCKED'
+                    WHEN s.released_reason = 'expired' THEN 'EXPIRED' ELSE s.status END AS status, s.expires_at
                 FROM reservations s LEFT JOIN restocks r ON r.reservation_id = s.id WHERE s.id = $1
                 """,
                 id
@@ -231,7 +290,13 @@ enum InventoryStore {
         let items = try connection.query("SELECT sku, quantity FROM reservation_items WHERE reservation_id = $1 ORDER BY sku", id).map {
             Item(sku: try $0.decode("sku"), quantity: try $0.decode("quantity"))
         }
-        return InventoryAPI.Reservation(reservationId: id, status: try row.decode("status"), items: items)
+        let status: String = try row.decode("status")
+        return InventoryAPI.Reservation(
+            reservationId: id,
+            status: status,
+            items: items,
+            expiresAt: status == "RESERVED" ? try row.decode("expires_at", as: Date?.self).map(Timestamp.format) : nil
+        )
     }
 
     private static func product(from row: Row) throws -> InventoryAPI.Product {

@@ -41,10 +41,27 @@ public enum InventoryAPI {
     }
 
     /// `POST /v1/reservations`: hold stock for one checkout.
+    /// The stock is held for inventory's `RESERVATION_TTL` and then released by inventory itself, unless
+    /// `holdUntilCommit` (the checkout saga's version 1, which has no `inventory.hold` before its pivot) or
+    /// until `POST /v1/reservations/{id}/hold` makes the hold last until commit or release.
     public struct Reserve: Codable, Sendable {
         public var reservationId: String
         public var items: [Item]
+        public var holdUntilCommit: Bool?
 
+        public init(reservationId: String, items: [Item], holdUntilCommit: Bool? = nil) {
+            self.reservationId = reservationId
+            self.items = items
+            self.holdUntilCommit = holdUntilCommit
+        }
+    }
+
+    /// Event `inventory.reservation_expired`, version 1: inventory released a reservation whose hold ran out
+    /// (its saga was abandoned or too slow); the stock is back on sale.
+    public struct ReservationExpired: Codable, Sendable, Equatable {
+        public static let type = "inventory.reservation_expired"
+        public var reservationId: String
+        public var items: [Item]
         public init(reservationId: String, items: [Item]) {
             self.reservationId = reservationId
             self.items = items
@@ -59,13 +76,16 @@ public enum InventoryAPI {
         public init(sku: String) { self.sku = sku }
     }
 
-    /// A reservation and its state: `RESERVED`, `RELEASED` or `COMMITTED`.
+    /// A reservation and its state: `RESERVED`, `RELEASED`, `EXPIRED` (released by inventory when its hold
+    /// ran out), `COMMITTED` or `RESTOCKED`; `expiresAt` while the hold is timed.
     public struct Reservation: Codable, Sendable, Equatable {
         public var reservationId: String
         public var status: String
         public var items: [Item]
+        public var expiresAt: String?
 
-        public init(reservationId: String, status: String, items: [Item]) {
+        public init(reservationId: String, status: String, items: [Item], expiresAt: String? = nil) {
+            self.expiresAt = expiresAt
             self.reservationId = reservationId
             self.status = status
             self.items = items

@@ -108,4 +108,14 @@ public enum OrderAPI {
             self.updatedAt = updatedAt
         }
     }
+
+    /// The answer of `POST /v1/orders/{id}/screen` when the order passes (a refusal is 422 `fraud_suspected`).
+    public struct Screening: Codable, Sendable {
+        public var orderId: String
+        public var verdict: String
+        public init(orderId: String, verdict: String) {
+            self.orderId = orderId
+            self.verdict = verdict
+        }
+    }
 }

@@ -36,8 +36,20 @@ public enum SagaAPI {
         public var startedAt: String?
         public var finishedAt: String?
         public var error: String?
+        /// An operator's action here: who, and why.
+        public var note: String?
 
-        public init(name: String, action: String, status: String, attempts: Int, startedAt: String?, finishedAt: String?, error: String?) {
+        public init(
+            name: String,
+            action: String,
+            status: String,
+            attempts: Int,
+            startedAt: String?,
+            finishedAt: String?,
+            error: String?,
+            note: String? = nil
+        ) {
+            self.note = note
             self.name = name
             self.action = action
             self.status = status
@@ -63,6 +75,9 @@ public enum SagaAPI {
         public var failureDetail: String?
         public var totalCents: Int64?
         public var currency: String?
+        /// The version of the saga's definition it started with (and finishes on).
+        public var version: Int?
+        public var stuck: Bool?
         public var steps: [Step]
 
         public init(
@@ -77,8 +92,12 @@ public enum SagaAPI {
             failureDetail: String?,
             totalCents: Int64?,
             currency: String?,
+            version: Int? = nil,
+            stuck: Bool? = nil,
             steps: [Step]
         ) {
+            self.version = version
+            self.stuck = stuck
             self.id = id
             self.kind = kind
             self.customerId = customerId

@@ -107,7 +107,7 @@ extension ServiceRuntime {
         return ReadReplica(
             primary: database,
             replica: try PostgresDatabase(conninfo: conninfo, poolSize: pool, logger: logger),
-            maxLag: Double(maxLag.components.seconds) + Double(maxLag.components.attoseconds) / 1e18,
+            maxLag: maxLag.seconds,
             onRead: { Counter(label: "db_reads_total", dimensions: [("target", $0.rawValue)] + labels, factory: metrics).increment() },
             onLag: { lag.record($0) }
         )

@@ -23,7 +23,7 @@ public struct RatePolicy: Sendable, Equatable {
         return RatePolicy(name: name, quota: quota, window: window)
     }
 
-    var windowSeconds: Double { Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18 }
+    var windowSeconds: Double { window.seconds }
 
     /// `RateLimit-Policy` item (draft-ietf-httpapi-ratelimit-headers): `"name";q=600;w=60`.
     public var policyField: String { "\"\(name)\";q=\(quota);w=\(Int(windowSeconds.rounded(.up)))" }
@@ -78,7 +78,7 @@ public final class RateLimiter: Sendable {
     private func refreshed(_ bucket: Bucket?, now: ContinuousClock.Instant) -> Bucket {
         guard var bucket else { return Bucket(tokens: Double(policy.quota), updated: now) }
         let elapsed = now - bucket.updated
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         bucket.tokens = min(Double(policy.quota), bucket.tokens + max(0, seconds) * ratePerSecond)
         bucket.updated = now
         return bucket

@@ -14,18 +14,22 @@ struct DeployFilesTests {
     }
 
     /// A copy of the repository's deploy files with one edit, checked by the same script; it must fail.
-    func check(editing file: String, _ edit: (String) -> String) async throws -> String {
+    func check(editing file: String, _ edit: @escaping @Sendable (String) -> String) async throws -> String {
         let root = temporaryDirectory()
-        let manager = FileManager.default
-        try manager.createDirectory(atPath: "\(root)/Deploy", withIntermediateDirectories: true)
-        for item in [
-            "Services", "Shared", "Tools", "Package.swift", "docker-compose.yml", "Deploy/k8s", "Deploy/postgres", "Deploy/Dockerfile",
-            "Deploy/edge",
-        ] {
-            try manager.copyItem(atPath: "\(Self.repository)/\(item)", toPath: "\(root)/\(item)")
+        // Copying the sources is seconds of blocking file I/O: off the cooperative pool (on it, every other
+        // suite's in-process servers and clients stalled until their timeouts).
+        try await offPool {
+            let manager = FileManager.default
+            try manager.createDirectory(atPath: "\(root)/Deploy", withIntermediateDirectories: true)
+            for item in [
+                "Services", "Shared", "Tools", "Package.swift", "docker-compose.yml", "Deploy/k8s", "Deploy/postgres", "Deploy/Dockerfile",
+                "Deploy/edge",
+            ] {
+                try manager.copyItem(atPath: "\(Self.repository)/\(item)", toPath: "\(root)/\(item)")
+            }
+            let path = "\(root)/\(file)"
+            try edit(try String(contentsOfFile: path, encoding: .utf8)).write(toFile: path, atomically: true, encoding: .utf8)
         }
-        let path = "\(root)/\(file)"
-        try edit(try String(contentsOfFile: path, encoding: .utf8)).write(toFile: path, atomically: true, encoding: .utf8)
         do {
             _ = try await offPool { try run("/usr/bin/env", ["python3", "\(Self.repository)/scripts/validate_deploy.py", "--root", root]) }
             return ""

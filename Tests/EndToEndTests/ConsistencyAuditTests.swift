@@ -80,8 +80,8 @@ import Testing
         )
         try await paymentDatabase.write { connection in
             try connection.execute("DELETE FROM payments WHERE id = $1", paymentId)
-            try connection.execute("DELETE FROM idempotency_keys WHERE key LIKE $1", "%:3:do")
-            try connection.execute("DELETE FROM idempotency_keys WHERE key LIKE $1", "%:5:do")
+            try connection.execute("DELETE FROM idempotency_keys WHERE key LIKE $1", "%:payment.authorize:do")
+            try connection.execute("DELETE FROM idempotency_keys WHERE key LIKE $1", "%:payment.capture:do")
         }
 
         let report = try await system.call("GET", "/v1/admin/consistency", key: admin).object

@@ -136,3 +136,11 @@ extension SagaMartSystem {
         #expect(approvedTotal == sold * priceCents)
     }
 }
+
+extension SagaMartSystem {
+    /// The consistency auditor's report through the gateway: nil when clean, else the report.
+    func auditorViolations() async throws -> String? {
+        let report = try await call("GET", "/v1/admin/consistency", key: admin).object
+        return report["ok"] as? Bool == true ? nil : "\(report)"
+    }
+}

@@ -130,9 +130,12 @@ struct MessagingTests {
     func concurrentWritersNeverLetAFollowerSkipAnEvent(_ backend: Backend) async throws {
         let fixture = try await FeedFixture(backend)
         let seen = Mutex<[Int64]>([])
+        // The follower reads while the writers commit, until it has seen 60 events (or 30 s pass). It is
+        // not cancelled: a cancelled read now ends at once, and under load its first read may still be out.
         let follower = Task {
             var after: Int64 = 0
-            while !Task.isCancelled {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while seen.withLock({ $0.count }) < 60 && ContinuousClock.now < deadline {
                 let events = try EventFeed.parse(try await HTTPClient().get("\(fixture.feedURL)?after=\(after)&limit=1000").body)
                 seen.withLock { $0 += events.map(\.seq) }
                 after = events.last?.seq ?? after
@@ -142,9 +145,7 @@ struct MessagingTests {
             for n in 0..<60 { group.addTask { try await fixture.append(n) } }
             try await group.waitForAll()
         }
-        try await Task.sleep(for: .milliseconds(300))
-        follower.cancel()
-        _ = try? await follower.value
+        try await follower.value
         let all = try await fixture.producer.read {
             try $0.query("SELECT seq FROM outbox ORDER BY seq", []).map { try $0.decode("seq", as: Int64.self) }
         }

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import HTTP
 import SagaCore
 import ServiceKit
 import Storage
@@ -34,7 +35,8 @@ struct SagaStoreAuditTests {
             try await store.insertOrFetch(saga)
         }
         try await AuditContext.$current.withValue(AuditContext(actor: "operator:ana")) {
-            try await store.saveTakingLease(saga, audit: "saga.retry")
+            let request = Request(method: "POST", target: "/v1/sagas/c1/resume", headers: [("Idempotency-Key", "k1")])
+            _ = try await store.operatorAction(request, action: "saga.retry", id: "c1") { _ in }
         }
         let entries = try await database.read { try AuditTrail.page($0) }
         #expect(

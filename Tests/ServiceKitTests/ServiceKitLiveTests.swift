@@ -13,6 +13,9 @@ func makeRuntime(_ name: String, sink: MemoryLogSink = MemoryLogSink()) throws -
         defaultPort: 0,
         environment: Environment([
             "PORT": "0", "LOG_LEVEL": "debug", "SAGAMART_ENV": "development",
+            // The whole test process can stall for seconds while dozens of suites start at once on two
+            // cores; these tests are not about the header timeout (ServerTests are).
+            "HTTP_HEADER_TIMEOUT": "60s",
         ]),
         logSink: sink
     )

@@ -12,6 +12,9 @@ struct OrderRoutes {
     let shards: OrderShards
     let runtime: ServiceRuntime
     let inventoryURL: String
+    /// The fraud screen's rule (checkout saga version 2): an order above this total from a customer with no
+    /// approved order before is refused `fraud_suspected` (`FRAUD_REVIEW_CENTS`).
+    let fraudReviewCents: Int64
 
     func mount(on router: inout Router) {
         router.post("/v1/orders") { request in
@@ -68,6 +71,37 @@ struct OrderRoutes {
                     }
                 }
             }
+        }
+        router.post("/v1/orders/{id}/screen") { request in
+            let id = request.parameters["id"] ?? ""
+            let limit = fraudReviewCents
+            // The bucket the saga stamped into the id (only the saga screens, and only its own orders).
+            let bucket = OrderBuckets.bucket(orderId: id, customerId: "")
+            // On the primary (a write transaction that only reads): the order was created a moment ago.
+            let verdict = try await shards.write(bucket: bucket) { connection -> OrderAPI.Screening in
+                let order = try OrderEventStore.load(connection, id: id)
+                guard order.exists else { throw HTTPError.notFound("No order with this id.") }
+                guard order.totalCents > limit else { return OrderAPI.Screening(orderId: id, verdict: "passed") }
+                let approvedBefore =
+                    try connection.queryOne(
+                        """
+                        SELECT COUNT(*) AS n FROM order_view
+                        WHERE customer_id = $1 AND id <> $2 AND status IN ('APPROVED', 'SHIPPED', 'DELIVERED', 'CANCELLED')
+                        """,
+                        order.customerId,
+                        id
+                    )?.decode("n", as: Int64.self) ?? 0
+                guard approvedBefore > 0 else {
+                    throw HTTPError(
+                        .unprocessableContent,
+                        code: "fraud_suspected",
+                        detail: "A first order above \(limit) cents is held for review.",
+                        extra: ["orderId": id]
+                    )
+                }
+                return OrderAPI.Screening(orderId: id, verdict: "passed")
+            }
+            return try Response.json(verdict)
         }
         router.post("/v1/orders/{id}/approve") { request in
             let approve =

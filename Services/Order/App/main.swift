@@ -76,7 +76,12 @@ await ServiceMain.run("order") {
     }
     var router = Router()
     // Order history, detail, listings and feeds may come from the shards' standbys, with read-your-writes by token.
-    OrderRoutes(shards: shards, runtime: runtime, inventoryURL: inventoryURL).mount(on: &router)
+    OrderRoutes(
+        shards: shards,
+        runtime: runtime,
+        inventoryURL: inventoryURL,
+        fraudReviewCents: Int64(try runtime.environment.get("FRAUD_REVIEW_CENTS", default: 100_000))
+    ).mount(on: &router)
     ShardRoutes(shards: shards, logger: runtime.logger).mount(on: &router)
     FeedConsumer.mountAdmin(consumers, on: &router)
     let keeper = ShardKeeper(

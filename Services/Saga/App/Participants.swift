@@ -6,6 +6,8 @@ import ServiceKit
 
 /// Sends saga commands to the participants over HTTP and turns their answers into `SagaReply`s:
 /// 2xx applied; 402, 409 and 422 are business refusals; anything else, or no answer, a technical failure.
+/// Each command a definition names (an action or a compensation) is one entry of a table, whatever the
+/// definition version or saga kind that sends it.
 struct Participants: Sendable {
     let runtime: ServiceRuntime
     let orderURL: String
@@ -14,84 +16,77 @@ struct Participants: Sendable {
     let shippingURL: String
     let callTimeout: Duration
 
-    func send(_ command: SagaCommand<CheckoutStep>, for saga: CheckoutSaga) async -> SagaReply {
-        await send(
-            command.idempotencyKey,
-            step: command.compensation ? (command.step.compensationName ?? command.step.name) : command.step.name
-        ) {
-            let (audience, request) = try makeRequest(command, saga)
-            return (audience, request, command.step == .createOrder && !command.compensation)
-        }
-    }
+    /// A command's destination (the audience of its service token) and request.
+    typealias Call = (audience: String, request: ClientRequest)
 
-    func send(_ command: SagaCommand<CancellationStep>, for saga: CancellationSaga) async -> SagaReply {
-        await send(command.idempotencyKey, step: command.step.name) {
-            let (audience, request) = try makeRequest(command, saga)
-            return (audience, request, false)
-        }
-    }
-
-    /// Sends one command with its idempotency key and service token. `build` names the audience, the
-    /// request, and whether the answer is a priced order (whose total the checkout saga keeps).
-    private func send(_ key: String, step: String, _ build: () throws -> (String, ClientRequest, Bool)) async -> SagaReply {
+    func send(_ command: SagaCommand, for saga: StoredSaga) async -> SagaReply {
         do {
-            let (audience, request, pricedOrder) = try build()
-            var call = request
-            call.headers.add(name: "Idempotency-Key", value: key)
-            for field in runtime.authenticator.authorization(for: audience).fields {
-                call.headers.replaceOrAdd(name: field.name, value: field.value)
+            let call: Call
+            switch saga {
+            case .checkout(let checkout): call = try checkoutCall(command.name, checkout)
+            case .cancellation(let cancellation): call = try cancellationCall(command.name, cancellation)
             }
-            call.timeout = callTimeout
-            let response = try await runtime.client.execute(call)
-            switch response.status.code {
-            case 200..<300:
-                if pricedOrder {
-                    let order = try response.decode(OrderAPI.Order.self)
-                    return .success(totalCents: order.totalCents, currency: order.currency)
-                }
-                return .success()
-            case 402, 409, 422:
-                let problem = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
-                return .refused(code: problem?["code"] as? String ?? "refused", detail: problem?["detail"] as? String ?? "")
-            default:
-                return .failure("\(audience) answered \(response.status.code)")
-            }
+            return try await send(call, key: command.idempotencyKey, reply: command.reply)
         } catch {
-            return .failure("\(step): \(error)")
+            return .failure("\(command.name): \(error)")
         }
     }
 
-    private func makeRequest(_ command: SagaCommand<CancellationStep>, _ saga: CancellationSaga) throws -> (String, ClientRequest) {
-        switch command.step {
-        case .cancelShipment:
-            return ("shipping", ClientRequest(method: "POST", url: "\(shippingURL)/v1/shipments/\(saga.shipmentId)/cancel"))
-        case .refundPayment:
-            return ("payment", ClientRequest(method: "POST", url: "\(paymentURL)/v1/payments/\(saga.paymentId)/refund"))
-        case .restockInventory:
-            return ("inventory", ClientRequest(method: "POST", url: "\(inventoryURL)/v1/reservations/\(saga.checkoutId)/restock"))
-        case .cancelOrder:
-            return ("order", try .json("POST", "\(orderURL)/v1/orders/\(saga.orderId)/cancel", OrderAPI.Cancel(reason: saga.reason)))
+    /// Sends one command with its idempotency key and service token.
+    private func send(_ call: Call, key: String, reply: ReplyReading) async throws -> SagaReply {
+        var request = call.request
+        request.headers.add(name: "Idempotency-Key", value: key)
+        for field in runtime.authenticator.authorization(for: call.audience).fields {
+            request.headers.replaceOrAdd(name: field.name, value: field.value)
+        }
+        request.timeout = callTimeout
+        let response = try await runtime.client.execute(request)
+        switch response.status.code {
+        case 200..<300:
+            if reply == .pricedOrder {
+                let order = try response.decode(OrderAPI.Order.self)
+                return .success(totalCents: order.totalCents, currency: order.currency)
+            }
+            return .success()
+        case 402, 409, 422:
+            let problem = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+            return .refused(code: problem?["code"] as? String ?? "refused", detail: problem?["detail"] as? String ?? "")
+        default:
+            return .failure("\(call.audience) answered \(response.status.code)")
         }
     }
 
-    private func makeRequest(_ command: SagaCommand<CheckoutStep>, _ saga: CheckoutSaga) throws -> (String, ClientRequest) {
-        switch (command.step, command.compensation) {
-        case (.createOrder, false):
+    struct UnknownCommand: Error, CustomStringConvertible {
+        let name: String
+        var description: String { "no participant call for command \(name)" }
+    }
+
+    private func checkoutCall(_ name: String, _ saga: CheckoutSaga) throws -> Call {
+        switch name {
+        case "order.create":
             let body = OrderAPI.Create(orderId: saga.orderId, customerId: saga.customerId, checkoutId: saga.id, items: saga.items)
             return ("order", try .json("POST", "\(orderURL)/v1/orders", body))
-        case (.createOrder, true):
-            return (
-                "order",
-                try .json("POST", "\(orderURL)/v1/orders/\(saga.orderId)/reject", OrderAPI.Reject(reason: saga.failureCode ?? "cancelled"))
+        case "order.reject":
+            let reason = OrderAPI.Reject(reason: saga.failureCode ?? "cancelled")
+            return ("order", try .json("POST", "\(orderURL)/v1/orders/\(saga.orderId)/reject", reason))
+        case "order.screen":
+            return ("order", ClientRequest(method: "POST", url: "\(orderURL)/v1/orders/\(saga.orderId)/screen"))
+        case "inventory.reserve":
+            // Version 1 has no `inventory.hold` before its pivot: its reservations are held until commit or
+            // release, as they were before reservations expired.
+            let body = InventoryAPI.Reserve(
+                reservationId: saga.id,
+                items: saga.items,
+                holdUntilCommit: saga.definition.version == 1 ? true : nil
             )
-        case (.reserveStock, false):
-            return (
-                "inventory",
-                try .json("POST", "\(inventoryURL)/v1/reservations", InventoryAPI.Reserve(reservationId: saga.id, items: saga.items))
-            )
-        case (.reserveStock, true):
+            return ("inventory", try .json("POST", "\(inventoryURL)/v1/reservations", body))
+        case "inventory.release":
             return ("inventory", ClientRequest(method: "POST", url: "\(inventoryURL)/v1/reservations/\(saga.id)/release"))
-        case (.authorizePayment, false):
+        case "inventory.hold":
+            return ("inventory", ClientRequest(method: "POST", url: "\(inventoryURL)/v1/reservations/\(saga.id)/hold"))
+        case "inventory.commit":
+            return ("inventory", ClientRequest(method: "POST", url: "\(inventoryURL)/v1/reservations/\(saga.id)/commit"))
+        case "payment.authorize":
             let body = PaymentAPI.Authorize(
                 paymentId: saga.paymentId,
                 orderId: saga.orderId,
@@ -100,20 +95,35 @@ struct Participants: Sendable {
                 currency: saga.currency ?? "EUR"
             )
             return ("payment", try .json("POST", "\(paymentURL)/v1/payments/authorize", body))
-        case (.authorizePayment, true):
+        case "payment.void":
             return ("payment", ClientRequest(method: "POST", url: "\(paymentURL)/v1/payments/\(saga.paymentId)/void"))
-        case (.scheduleShipment, false):
+        case "payment.capture":
+            return ("payment", ClientRequest(method: "POST", url: "\(paymentURL)/v1/payments/\(saga.paymentId)/capture"))
+        case "shipping.schedule":
             let body = ShippingAPI.Schedule(shipmentId: saga.shipmentId, orderId: saga.orderId, address: saga.shipping)
             return ("shipping", try .json("POST", "\(shippingURL)/v1/shipments", body))
-        case (.scheduleShipment, true):
+        case "shipping.cancel":
             return ("shipping", ClientRequest(method: "POST", url: "\(shippingURL)/v1/shipments/\(saga.shipmentId)/cancel"))
-        case (.capturePayment, _):
-            return ("payment", ClientRequest(method: "POST", url: "\(paymentURL)/v1/payments/\(saga.paymentId)/capture"))
-        case (.commitReservation, _):
-            return ("inventory", ClientRequest(method: "POST", url: "\(inventoryURL)/v1/reservations/\(saga.id)/commit"))
-        case (.approveOrder, _):
+        case "order.approve":
             let body = OrderAPI.Approve(paymentId: saga.paymentId, shipmentId: saga.shipmentId)
             return ("order", try .json("POST", "\(orderURL)/v1/orders/\(saga.orderId)/approve", body))
+        default:
+            throw UnknownCommand(name: name)
+        }
+    }
+
+    private func cancellationCall(_ name: String, _ saga: CancellationSaga) throws -> Call {
+        switch name {
+        case "shipping.cancel":
+            return ("shipping", ClientRequest(method: "POST", url: "\(shippingURL)/v1/shipments/\(saga.shipmentId)/cancel"))
+        case "payment.refund":
+            return ("payment", ClientRequest(method: "POST", url: "\(paymentURL)/v1/payments/\(saga.paymentId)/refund"))
+        case "inventory.restock":
+            return ("inventory", ClientRequest(method: "POST", url: "\(inventoryURL)/v1/reservations/\(saga.checkoutId)/restock"))
+        case "order.cancel":
+            return ("order", try .json("POST", "\(orderURL)/v1/orders/\(saga.orderId)/cancel", OrderAPI.Cancel(reason: saga.reason)))
+        default:
+            throw UnknownCommand(name: name)
         }
     }
 }

@@ -43,16 +43,8 @@ struct SagaReconciliation {
     /// Sends the saga's commands again, one after another, and says how each went.
     func redrive(_ saga: StoredSaga) async -> ReconciliationAPI.Redrive {
         var outcomes: [ReconciliationAPI.Redrive.Command] = []
-        switch saga {
-        case .checkout(let checkout):
-            for command in checkout.redriveCommands {
-                let name = command.compensation ? (command.step.compensationName ?? command.step.name) : command.step.name
-                outcomes.append(outcome(name, command.idempotencyKey, await participants.send(command, for: checkout)))
-            }
-        case .cancellation(let cancellation):
-            for command in cancellation.redriveCommands {
-                outcomes.append(outcome(command.step.name, command.idempotencyKey, await participants.send(command, for: cancellation)))
-            }
+        for command in saga.saga.redriveCommands {
+            outcomes.append(outcome(command.name, command.idempotencyKey, await participants.send(command, for: saga)))
         }
         logger.notice(
             "saga re-driven",
@@ -80,10 +72,10 @@ extension StoredSaga {
         switch self {
         case .checkout(let saga):
             checkoutId = saga.id
-            succeeded = Redrive.successes(saga.timeline) { $0.name }
+            succeeded = Redrive.successes(saga.timeline)
         case .cancellation(let saga):
             checkoutId = saga.checkoutId
-            succeeded = Redrive.successes(saga.timeline) { $0.name }
+            succeeded = Redrive.successes(saga.timeline)
         }
         return ReconciliationAPI.Saga(
             id: id,

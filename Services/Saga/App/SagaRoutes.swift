@@ -11,6 +11,8 @@ struct SagaRoutes {
     let runner: SagaRunner
     /// The saga list's reads: on the standby when there is one and it may serve them.
     let reads: ConsistentReads
+    /// The definition new checkouts start on (`CHECKOUT_SAGA_VERSION`).
+    let checkoutDefinition: SagaDefinition
 
     func mount(on router: inout Router) {
         router.post("/v1/checkouts") { request in
@@ -32,7 +34,8 @@ struct SagaRoutes {
                 items: start.items,
                 paymentToken: start.paymentToken,
                 shipping: start.shipping,
-                now: Date()
+                now: Date(),
+                definition: checkoutDefinition
             )
             return try await startAndWait(.checkout(saga), wait: wait)
         }
@@ -75,7 +78,7 @@ struct SagaRoutes {
         }
         router.get("/v1/sagas/{id}") { request in
             guard let saga = try await store.load(request.parameters["id"] ?? "") else { throw HTTPError.notFound("No saga with this id.") }
-            return try Response.json(saga.view)
+            return try Response.json(flagged(saga, now: Date()))
         }
         router.get("/v1/sagas") { request in
             let status = request.query["status"]
@@ -84,17 +87,81 @@ struct SagaRoutes {
             }
             let limit = min(max(Int(request.query["limit"] ?? "50") ?? 50, 1), 200)
             let page = try await store.list(status: status, after: request.query["after"], limit: limit, reads: reads, request: request)
-            return try Response.json(Page(items: page.items.map(\.view), next: page.next))
+            let now = Date()
+            return try Response.json(Page(items: page.items.map { flagged($0, now: now) }, next: page.next))
         }
+        // An operator's actions, each with a reason noted on the timeline with the operator's name (and on
+        // the audit trail), each idempotent by its Idempotency-Key.
         router.post("/v1/sagas/{id}/retry") { request in
-            guard var saga = try await store.load(request.parameters["id"] ?? "") else { throw HTTPError.notFound("No saga with this id.") }
-            guard saga.retryFailed(now: Date()) else {
-                throw HTTPError(.conflict, code: "not_failed", detail: "Only a FAILED saga can be retried.")
+            try await operatorAction(request, "saga.retry") { saga, now, note in
+                guard saga.retryFailed(now: now, note: note) else {
+                    throw HTTPError(
+                        .conflict,
+                        code: "not_failed",
+                        detail: "Only a FAILED saga can be retried; this one is \(saga.status.rawValue)."
+                    )
+                }
             }
-            try await store.saveTakingLease(saga, audit: "saga.retry")
-            runner.submit(saga.id)
-            return try Response.json(saga.view, status: .accepted)
         }
+        router.post("/v1/sagas/{id}/resume") { request in
+            try await operatorAction(request, "saga.resume") { saga, now, note in
+                guard saga.resume(now: now, note: note) else {
+                    throw HTTPError(
+                        .conflict,
+                        code: "not_in_progress",
+                        detail: "Only a RUNNING or COMPENSATING saga can be resumed; this one is \(saga.status.rawValue)."
+                    )
+                }
+            }
+        }
+        router.post("/v1/sagas/{id}/compensate") { request in
+            try await operatorAction(request, "saga.compensate") { saga, now, note in
+                guard saga.status == .running else {
+                    throw HTTPError(
+                        .conflict,
+                        code: "not_running",
+                        detail: "Only a RUNNING saga can be compensated; this one is \(saga.status.rawValue)."
+                    )
+                }
+                guard saga.forceCompensation(now: now, reason: note ?? "", note: note) else {
+                    throw HTTPError(.conflict, code: "past_pivot", detail: "The saga has reached its pivot: it can only go forward.")
+                }
+            }
+        }
+    }
+
+    struct OperatorRequest: Codable {
+        let reason: String
+    }
+
+    /// Takes the saga over from its driver in this process, applies `change` in one transaction with its
+    /// audit entry and idempotency record, and drives the saga again.
+    private func operatorAction(
+        _ request: Request,
+        _ action: String,
+        _ change: @escaping @Sendable (inout StoredSaga, Date, String?) throws -> Void
+    ) async throws -> Response {
+        let body = try request.decode(OperatorRequest.self)
+        var check = Validation()
+        check.text(body.reason, "reason", max: 500)
+        try check.validate()
+        _ = try Idempotency.key(of: request)
+        let id = request.parameters["id"] ?? ""
+        let note = "\(AuditContext.current?.actor ?? "operator"): \(body.reason)"
+        await runner.takeOver(id)
+        let response = try await store.operatorAction(request, action: action, id: id) { saga in try change(&saga, Date(), note) }
+        runner.submit(id)
+        return response
+    }
+
+    /// The saga's view with `stuck` set: running or compensating, its step begun longer ago than the
+    /// runner's `stuckAfter` (a FAILED saga is parked: its status says it).
+    private func flagged(_ saga: StoredSaga, now: Date) -> SagaAPI.Checkout {
+        var view = saga.view
+        if !saga.status.isFinished {
+            view.stuck = now.timeIntervalSince(saga.saga.progress.stepStartedAt) > runner.stuckAfter
+        }
+        return view
     }
 
     /// Stores the saga unless one with its id exists (a repeated start), drives a new one here, and answers

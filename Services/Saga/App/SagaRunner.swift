@@ -28,7 +28,17 @@ final class SagaRunner: Service, Sendable {
     private struct RunnerState {
         var active: Set<String> = []
         var waiters: [String: [CheckedContinuation<StoredSaga?, Never>]] = [:]
+        /// The task driving each active saga, so an operator's action can stop it.
+        var tasks: [String: Task<Void, Never>] = [:]
+        /// Sagas an operator's action is taking over: their drivers stop without saving.
+        var interrupted: Set<String> = []
+        var stopWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+        /// When each active saga's current step began (for the stuck gauge).
+        var stepStarted: [String: Date] = [:]
     }
+
+    /// A saga is stuck when its step has run this long (a multiple of the step deadline).
+    let stuckAfter: TimeInterval
 
     /// A saga to drive: its id, and its state when the caller has it at hand (saves a read).
     private struct Submission: Sendable {
@@ -42,8 +52,10 @@ final class SagaRunner: Service, Sendable {
         stepDeadline: TimeInterval,
         claimInterval: Duration,
         logger: Logger,
-        metrics: PrometheusRegistry
+        metrics: PrometheusRegistry,
+        stuckAfter: TimeInterval? = nil
     ) {
+        self.stuckAfter = stuckAfter ?? stepDeadline * 2
         self.claimInterval = claimInterval
         self.store = store
         self.participants = participants
@@ -69,6 +81,7 @@ final class SagaRunner: Service, Sendable {
                         let claimed = try await self.store.claim(limit: 100)
                         if !claimed.isEmpty { self.logger.info("claimed sagas", metadata: ["saga.count": "\(claimed.count)"]) }
                         for id in claimed { self.submit(id) }
+                        try await self.recordGauges()
                     } catch {
                         self.logger.warning("cannot claim sagas", metadata: ["error": "\(error)"])
                     }
@@ -77,7 +90,17 @@ final class SagaRunner: Service, Sendable {
             }
             for await submission in queue.cancelOnGracefulShutdown() {
                 // Driven on an event loop, like a request: the participant calls' I/O waits need no hand-off.
-                group.addTask(executorPreference: EventLoopGroup.shared.next()) { await self.drive(submission) }
+                let loop = EventLoopGroup.shared.next()
+                group.addTask(executorPreference: loop) {
+                    // Its own task, so that an operator's action can cancel one saga's call or backoff.
+                    let task = Task(executorPreference: loop) { await self.drive(submission) }
+                    self.state.withLock { $0.tasks[submission.id] = task }
+                    await withTaskCancellationHandler {
+                        await task.value
+                    } onCancel: {
+                        task.cancel()
+                    }
+                }
             }
         }
     }
@@ -123,22 +146,59 @@ final class SagaRunner: Service, Sendable {
         for waiter in waiters { waiter.resume(returning: saga) }
     }
 
+    /// Stops driving a saga here (an operator's action is about to change it): its driver stops at once,
+    /// without saving what it was doing (the command is sent again, with the same key, by the next driver).
+    /// Returns when no task of this process drives it.
+    func takeOver(_ id: String) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let task = state.withLock { state -> Task<Void, Never>?? in
+                guard state.active.contains(id) else { return .none }
+                state.interrupted.insert(id)
+                state.stopWaiters[id, default: []].append(continuation)
+                return .some(state.tasks[id])
+            }
+            switch task {
+            case .none: continuation.resume()
+            case .some(let task): task?.cancel()
+            }
+        }
+    }
+
+    /// Publishes `sagas_stuck` (driven here, their step running longer than `stuckAfter`) and `sagas_failed`
+    /// (parked for an operator), for alerts.
+    private func recordGauges() async throws {
+        let now = Date()
+        let stuck = state.withLock { $0.stepStarted.values.filter { now.timeIntervalSince($0) > stuckAfter }.count }
+        Gauge(label: "sagas_stuck", factory: metrics).record(stuck)
+        Gauge(label: "sagas_failed", factory: metrics).record(try await store.count(status: .failed))
+    }
+
+    private func interrupted(_ id: String) -> Bool { Task.isCancelled || state.withLock { $0.interrupted.contains(id) } }
+
     private func drive(_ submission: Submission) async {
         let id = submission.id
         var finished: StoredSaga?
         defer {
-            state.withLock { _ = $0.active.remove(id) }
+            let stopWaiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.active.remove(id)
+                state.tasks[id] = nil
+                state.interrupted.remove(id)
+                state.stepStarted[id] = nil
+                return state.stopWaiters.removeValue(forKey: id) ?? []
+            }
             wake(id, with: finished)
+            for waiter in stopWaiters { waiter.resume() }
         }
         var loaded = submission.saga
         if loaded == nil { loaded = await loadRetrying(id) }
         guard var saga = loaded else { return }
         while !saga.status.isFinished {
-            if Task.isShuttingDownGracefully || Task.isCancelled { return }
+            if Task.isShuttingDownGracefully || interrupted(id) { return }
+            state.withLock { $0.stepStarted[id] = saga.saga.progress.stepStartedAt }
             let progress = await saga.advance(participants, stepDeadline: stepDeadline)
-            // Cancelled by a shutdown in the middle of a call: its reply is unknown, so nothing is saved; the
-            // next start sends the command again with the same key.
-            if Task.isCancelled { return }
+            // Cancelled by a shutdown, or taken over by an operator, in the middle of a call: its reply is
+            // unknown, so nothing is saved; the next driver sends the command again with the same key.
+            if interrupted(id) { return }
             guard await saveRetrying(saga) else { return }
             switch progress {
             case .next:

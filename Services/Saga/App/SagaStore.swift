@@ -87,23 +87,53 @@ struct SagaStore: Sendable {
         }
     }
 
-    /// An operator's change (retry): saved whoever held the lease, and the lease taken by this replica,
-    /// with its audit entry (`action`) in the same transaction.
-    func saveTakingLease(_ saga: StoredSaga, audit action: String) async throws {
-        let state = try saga.encodedJSON(seals)
-        let replica = self.replica
-        let until = Date().addingTimeInterval(lease)
-        let audit = AuditContext.current
-        try await database.write { connection in
-            try AuditTrail.append(connection, action: action, target: saga.id, context: audit)
+    /// An operator's action on a saga (`saga.retry`, `saga.resume`, `saga.compensate`), in one transaction
+    /// with its audit entry and its Idempotency-Key's answer: the saga read, `change` applied (it throws a
+    /// problem when the action does not apply), and the new state saved with this replica's lease (a live
+    /// lease of another replica is refused: that replica drives the saga). The answer is the saga's view.
+    func operatorAction(
+        _ request: Request,
+        action: String,
+        id: String,
+        change: @escaping @Sendable (inout StoredSaga) throws -> Void
+    ) async throws -> Response {
+        let (replica, lease, seals) = (self.replica, self.lease, self.seals)
+        return try await database.command(request, audit: (action, id)) { connection in
+            guard let row = try connection.queryOne("SELECT kind, state, lease_owner, lease_until FROM sagas WHERE id = $1", id) else {
+                throw HTTPError.notFound("No saga with this id.")
+            }
+            let now = Date()
+            if let owner = try row.decode("lease_owner", as: String?.self), owner != replica,
+                let until = try row.decode("lease_until", as: Date?.self), until > now
+            {
+                throw HTTPError(
+                    .conflict,
+                    code: "saga_busy",
+                    detail: "Another replica (\(owner)) drives this saga; ask again in a few seconds.",
+                    headers: HTTPHeaders([("Retry-After", "\(Int(until.timeIntervalSince(now).rounded(.up)))")])
+                )
+            }
+            var saga = try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"), seals: seals)
+            try change(&saga)
             try connection.execute(
                 "UPDATE sagas SET status = $1, state = $2, updated_at = $3, lease_owner = $4, lease_until = $5 WHERE id = $6",
                 saga.status.rawValue,
-                state,
-                Date(),
+                try saga.encodedJSON(seals),
+                now,
                 replica,
-                until,
+                saga.status.isFinished ? nil : now.addingTimeInterval(lease),
                 saga.id
+            )
+            return try Response.json(saga.view, status: .accepted)
+        }
+    }
+
+    /// How many sagas are in `status`.
+    func count(status: SagaStatus) async throws -> Int {
+        try await database.read { connection in
+            Int(
+                try connection.queryOne("SELECT COUNT(*) AS n FROM sagas WHERE status = $1", status.rawValue)?.decode("n", as: Int64.self)
+                    ?? 0
             )
         }
     }

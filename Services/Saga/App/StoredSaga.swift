@@ -71,7 +71,7 @@ enum StoredSaga: Sendable, Equatable {
         case retry(attempt: Int)
         case finished(SagaStatus)
 
-        init<Step>(_ decision: SagaDecision<Step>) {
+        init(_ decision: SagaDecision) {
             switch decision {
             case .send: self = .next
             case .retry(_, let attempt): self = .retry(attempt: attempt)
@@ -80,38 +80,38 @@ enum StoredSaga: Sendable, Equatable {
         }
     }
 
-    /// Sends the pending command, feeds the reply to the state machine, and says what comes next.
-    mutating func advance(_ participants: Participants, stepDeadline: TimeInterval) async -> Progress {
-        switch self {
-        case .checkout(var saga):
-            defer { self = .checkout(saga) }
-            return await Self.advance(&saga, stepDeadline: stepDeadline) { await participants.send($0, for: $1) }
-        case .cancellation(var saga):
-            defer { self = .cancellation(saga) }
-            return await Self.advance(&saga, stepDeadline: stepDeadline) { await participants.send($0, for: $1) }
+    /// Applies `change` to the saga whichever its kind.
+    private mutating func update<T>(_ change: (inout any OrchestratedSaga) -> T) -> T {
+        var saga: any OrchestratedSaga = self.saga
+        let result = change(&saga)
+        if let checkout = saga as? CheckoutSaga {
+            self = .checkout(checkout)
+        } else if let cancellation = saga as? CancellationSaga {
+            self = .cancellation(cancellation)
         }
+        return result
     }
 
-    private static func advance<Saga: OrchestratedSaga>(
-        _ saga: inout Saga,
-        stepDeadline: TimeInterval,
-        send: (SagaCommand<Saga.Step>, Saga) async -> SagaReply
-    ) async -> Progress {
-        guard let command = saga.pendingCommand else { return .finished(saga.status) }
-        let reply = await send(command, saga)
-        return Progress(saga.handle(reply, now: Date(), stepDeadline: stepDeadline))
+    /// Sends the pending command, feeds the reply to the state machine, and says what comes next.
+    mutating func advance(_ participants: Participants, stepDeadline: TimeInterval) async -> Progress {
+        guard let command = saga.pendingCommand else { return .finished(status) }
+        let reply = await participants.send(command, for: self)
+        return Progress(update { $0.handle(reply, now: Date(), stepDeadline: stepDeadline) })
     }
 
     /// An operator's retry of a `FAILED` saga; false when the saga is not failed.
-    mutating func retryFailed(now: Date) -> Bool {
-        switch self {
-        case .checkout(var saga):
-            defer { self = .checkout(saga) }
-            return saga.retryFailed(now: now) != nil
-        case .cancellation(var saga):
-            defer { self = .cancellation(saga) }
-            return saga.retryFailed(now: now) != nil
-        }
+    mutating func retryFailed(now: Date, note: String? = nil) -> Bool {
+        update { $0.retryFailed(now: now, note: note) } != nil
+    }
+
+    /// An operator's resume of a stuck saga; false when it is not running or compensating.
+    mutating func resume(now: Date, note: String?) -> Bool {
+        update { $0.resume(now: now, note: note) }
+    }
+
+    /// An operator's forced compensation before the pivot; false when the saga is past it or not running.
+    mutating func forceCompensation(now: Date, reason: String, note: String?) -> Bool {
+        update { $0.forceCompensation(now: now, reason: reason, note: note) } != nil
     }
 
     /// The saga as the API shows it.
@@ -137,7 +137,8 @@ extension CheckoutSaga {
             failureDetail: failureDetail,
             totalCents: totalCents,
             currency: currency,
-            steps: timeline.map { $0.view(named: $0.compensation ? ($0.step.compensationName ?? $0.step.name) : $0.step.name) }
+            version: definition.version,
+            steps: timeline.map { $0.view(in: definition) }
         )
     }
 }
@@ -157,22 +158,24 @@ extension CancellationSaga {
             failureDetail: failureDetail,
             totalCents: nil,
             currency: nil,
-            steps: timeline.map { $0.view(named: $0.step.name) }
+            version: definition.version,
+            steps: timeline.map { $0.view(in: definition) }
         )
     }
 }
 
 extension SagaStepRecord {
-    /// One entry of the timeline as the API shows it.
-    func view(named name: String) -> SagaAPI.Step {
+    /// One entry of the timeline as the API shows it: a compensation by its own name.
+    func view(in definition: SagaDefinition) -> SagaAPI.Step {
         SagaAPI.Step(
-            name: name,
+            name: compensation ? (definition.index(of: step).flatMap { definition.steps[$0].compensation } ?? step) : step,
             action: compensation ? "compensation" : "action",
             status: status,
             attempts: attempts,
             startedAt: Timestamp.format(startedAt),
             finishedAt: finishedAt.map(Timestamp.format),
-            error: error
+            error: error,
+            note: note
         )
     }
 }

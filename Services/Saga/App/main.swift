@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import SagaCore
 import ServiceKit
 
 /// saga: orchestrates checkout across order, inventory, payment and shipping (port 8085).
@@ -32,13 +33,13 @@ await ServiceMain.run("saga") {
         // Stable across restarts on one host and port, unique among live replicas: a restarted replica takes
         // its own sagas back at once instead of waiting for their leases to expire.
         replica: try environment.get("SAGA_REPLICA_ID", default: "\(ProcessInfo.processInfo.hostName):\(runtime.port)"),
-        lease: Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18,
+        lease: lease.seconds,
         keyring: keyring
     )
     let runner = SagaRunner(
         store: store,
         participants: participants,
-        stepDeadline: Double(stepDeadline.components.seconds) + Double(stepDeadline.components.attoseconds) / 1e18,
+        stepDeadline: stepDeadline.seconds,
         claimInterval: try environment.get("SAGA_CLAIM_INTERVAL", default: Duration.seconds(1)),
         logger: runtime.logger,
         metrics: runtime.metrics
@@ -47,7 +48,12 @@ await ServiceMain.run("saga") {
     // The saga list and the auditor's view may come from a standby (DATABASE_READ_URL).
     let reads = try runtime.consistentReads(primary: database)
     reads.mount(on: &router)
-    SagaRoutes(store: store, runner: runner, reads: reads).mount(on: &router)
+    // The checkout definition new sagas start on; a saga finishes on the version it started with.
+    let version = try environment.get("CHECKOUT_SAGA_VERSION", default: SagaDefinition.currentCheckoutVersion)
+    guard let checkoutDefinition = SagaDefinition.checkouts[version] else {
+        throw ConfigError(variable: "CHECKOUT_SAGA_VERSION", problem: "must be one of \(SagaDefinition.checkouts.keys.sorted())")
+    }
+    SagaRoutes(store: store, runner: runner, reads: reads, checkoutDefinition: checkoutDefinition).mount(on: &router)
     SagaReconciliation(store: store, participants: participants, logger: runtime.logger, reads: reads).mount(on: &router)
     try await runtime.serve(router, database: database, migrator: migrator, alongside: [runner])
 }

@@ -1,33 +1,31 @@
 import Contracts
 import Foundation
 
-/// The steps of the cancellation saga, in order (DESIGN, "Cancelling an order is a second saga").
-public enum CancellationStep: Int, SagaStep, CaseIterable {
-    case cancelShipment = 1
-    case refundPayment
-    case restockInventory
-    case cancelOrder
+extension SagaDefinition {
+    /// Cancelling an approved order (DESIGN, "Cancelling an order is a second saga"). Cancelling the
+    /// shipment comes first because it is the only step that can be refused (the parcel left): a refusal
+    /// there ends the saga `COMPENSATED` with nothing changed and nothing to undo. From the refund on (the
+    /// pivot) the saga only goes forward; every step is retried until done, a shipping outage included.
+    public static let cancellationV1 = SagaDefinition(
+        kind: "cancellation",
+        version: 1,
+        steps: [
+            StepDefinition("shipping.cancel"),
+            StepDefinition("payment.refund"),
+            StepDefinition("inventory.restock"),
+            StepDefinition("order.cancel"),
+        ],
+        pivot: "payment.refund",
+        actionsHaveDeadline: false,
+        keysByPosition: true
+    )
 
-    public var name: String {
-        switch self {
-        case .cancelShipment: return "shipping.cancel"
-        case .refundPayment: return "payment.refund"
-        case .restockInventory: return "inventory.restock"
-        case .cancelOrder: return "order.cancel"
-        }
-    }
-
-    public var next: CancellationStep? { CancellationStep(rawValue: rawValue + 1) }
+    public static let cancellations: [Int: SagaDefinition] = [1: cancellationV1]
 }
 
-/// Cancelling an approved order, as a pure state machine like `CheckoutSaga`.
-///
-/// Cancelling the shipment comes first because it is the only step that can be refused (the parcel left):
-/// a refusal there ends the saga `COMPENSATED` with nothing changed and nothing to undo. Once the shipment
-/// is cancelled the saga only goes forward: refund, restock and cancel the order are retried with backoff
-/// until done (each participant's answer is idempotent by key and by state). A refusal after the first step
-/// leaves the saga `FAILED` for an operator; `retryFailed` resumes it where it stopped.
-public struct CancellationSaga: Codable, Sendable, Equatable {
+/// Cancelling an approved order, run by the same interpreter as the checkout. A refusal after the first
+/// step leaves the saga `FAILED` for an operator; `retryFailed` resumes it where it stopped.
+public struct CancellationSaga: Sendable, Equatable {
     public let id: String
     public let customerId: String
     public let orderId: String
@@ -36,13 +34,7 @@ public struct CancellationSaga: Codable, Sendable, Equatable {
     public let paymentId: String
     public let shipmentId: String
     public let reason: String
-    public private(set) var status: SagaStatus
-    public private(set) var current: CancellationStep
-    public private(set) var stepStartedAt: Date
-    public private(set) var attempts = 0
-    public private(set) var failureCode: String?
-    public private(set) var failureDetail: String?
-    public private(set) var timeline: [SagaStepRecord<CancellationStep>]
+    public private(set) var progress: SagaProgress
 
     /// The cancellation of an order has one id, so asking twice finds the first one.
     public static func id(forOrder orderId: String) -> String { "cancel-\(orderId)" }
@@ -63,68 +55,58 @@ public struct CancellationSaga: Codable, Sendable, Equatable {
         self.paymentId = paymentId
         self.shipmentId = shipmentId
         self.reason = reason
-        status = .running
-        current = .cancelShipment
-        stepStartedAt = now
-        timeline = [.started(.cancelShipment, compensation: false, at: now)]
+        progress = SagaProgress(definition: .cancellationV1, now: now)
     }
 
-    /// The command in progress, or nil when finished.
-    public var pendingCommand: SagaCommand<CancellationStep>? {
-        guard !status.isFinished else { return nil }
-        return command(current)
+    public var definition: SagaDefinition { progress.definition }
+    public var status: SagaStatus { progress.status }
+    public var failureCode: String? { progress.failureCode }
+    public var failureDetail: String? { progress.failureDetail }
+    public var timeline: [SagaStepRecord] { progress.timeline }
+    public var pendingCommand: SagaCommand? { progress.pendingCommand(saga: id) }
+
+    public mutating func handle(_ reply: SagaReply, now: Date, stepDeadline: TimeInterval) -> SagaDecision {
+        progress.handle(reply, saga: id, now: now, stepDeadline: stepDeadline)
     }
 
-    private func command(_ step: CancellationStep) -> SagaCommand<CancellationStep> {
-        SagaCommand(saga: id, step: step, compensation: false)
+    public mutating func retryFailed(now: Date, note: String? = nil) -> SagaDecision? {
+        progress.retryFailed(saga: id, now: now, note: note)
     }
 
-    /// Applies a participant's reply to the step in progress. `stepDeadline` is not a limit here (every step
-    /// is retried until done); it is kept for the same call shape as the checkout saga.
-    public mutating func handle(_ reply: SagaReply, now: Date, stepDeadline: TimeInterval) -> SagaDecision<CancellationStep> {
-        guard !status.isFinished else { return .finished(status) }
-        attempts += 1
-        switch reply {
-        case .success:
-            finishRecord(status: "SUCCEEDED", error: nil, now: now)
-            guard let next = current.next else {
-                status = .completed
-                return .finished(.completed)
-            }
-            begin(next, now: now)
-            return .send(command(next))
-        case .refused(let code, let detail):
-            finishRecord(status: "REFUSED", error: "\(code): \(detail)", now: now)
-            failureCode = code
-            failureDetail = detail
-            // Refused at the first step: nothing changed. Later: the shipment is cancelled already, so the
-            // saga cannot go back; an operator must look.
-            status = current == .cancelShipment ? .compensated : .failed
-            return .finished(status)
-        case .failure(let message):
-            timeline[timeline.count - 1].failedOnce(attempts: attempts, error: message)
-            return .retry(command(current), attempt: attempts)
-        }
+    /// An operator's resume of a stuck saga.
+    public mutating func resume(now: Date, note: String?) -> Bool { progress.resume(now: now, note: note) }
+
+    public mutating func forceCompensation(now: Date, reason: String, note: String?) -> SagaDecision? {
+        progress.forceCompensation(saga: id, now: now, code: "cancelled_by_operator", detail: reason, note: note)
+    }
+}
+
+extension CancellationSaga: Codable {
+    private enum Keys: String, CodingKey {
+        case id, customerId, orderId, checkoutId, paymentId, shipmentId, reason
     }
 
-    /// An operator's retry of a `FAILED` cancellation: the step that was refused is sent again.
-    public mutating func retryFailed(now: Date) -> SagaDecision<CancellationStep>? {
-        guard status == .failed else { return nil }
-        status = .running
-        failureCode = nil
-        failureDetail = nil
-        begin(current, now: now)
-        return .send(command(current))
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Keys.self)
+        id = try container.decode(String.self, forKey: .id)
+        customerId = try container.decode(String.self, forKey: .customerId)
+        orderId = try container.decode(String.self, forKey: .orderId)
+        checkoutId = try container.decode(String.self, forKey: .checkoutId)
+        paymentId = try container.decode(String.self, forKey: .paymentId)
+        shipmentId = try container.decode(String.self, forKey: .shipmentId)
+        reason = try container.decode(String.self, forKey: .reason)
+        progress = try SagaProgress(from: decoder, definitions: SagaDefinition.cancellations)
     }
 
-    private mutating func begin(_ step: CancellationStep, now: Date) {
-        current = step
-        attempts = 0
-        stepStartedAt = now
-        timeline.append(.started(step, compensation: false, at: now))
-    }
-
-    private mutating func finishRecord(status: String, error: String?, now: Date) {
-        timeline[timeline.count - 1].finish(status, attempts: attempts, error: error, at: now)
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(customerId, forKey: .customerId)
+        try container.encode(orderId, forKey: .orderId)
+        try container.encode(checkoutId, forKey: .checkoutId)
+        try container.encode(paymentId, forKey: .paymentId)
+        try container.encode(shipmentId, forKey: .shipmentId)
+        try container.encode(reason, forKey: .reason)
+        try progress.encode(to: encoder)
     }
 }

@@ -29,34 +29,12 @@ extension CheckoutSaga {
         } else {
             out += "," + secretMembers
         }
-        string("status", status.rawValue)
-        key("current")
-        out += "\(current.rawValue)"
-        key("applied")
-        out += "[" + applied.map { "\($0.rawValue)" }.joined(separator: ",") + "]"
-        key("stepStartedAt")
-        out += "\(stepStartedAt.timeIntervalSinceReferenceDate)"
-        key("attempts")
-        out += "\(attempts)"
-        string("failureCode", failureCode)
-        string("failureDetail", failureDetail)
         if let totalCents {
             key("totalCents")
             out += "\(totalCents)"
         }
         string("currency", currency)
-        key("timeline")
-        out += "["
-        for (index, record) in timeline.enumerated() {
-            if index > 0 { out += "," }
-            out += "{\"step\":\(record.step.rawValue),\"compensation\":\(record.compensation),\"status\":\(JSONText.quote(record.status)),"
-            out += "\"attempts\":\(record.attempts),\"startedAt\":\(record.startedAt.timeIntervalSinceReferenceDate)"
-            if let finishedAt = record.finishedAt { out += ",\"finishedAt\":\(finishedAt.timeIntervalSinceReferenceDate)" }
-            if let error = record.error { out += ",\"error\":\(JSONText.quote(error))" }
-            out += "}"
-        }
-        out += "]}"
-        return out
+        return out + progress.jsonMembers + "}"
     }
 
     /// The members that are sealed at rest: `"paymentToken":…,"shipping":{…}`.

@@ -1,103 +1,56 @@
 import Contracts
 import Foundation
 
-/// A step of a saga: numbered in order (the number goes into idempotency keys), named on the timeline.
-public protocol SagaStep: RawRepresentable, Codable, Sendable, Equatable where RawValue == Int {
-    var name: String { get }
+extension SagaDefinition {
+    /// The checkout as it was first shipped: seven steps, keys by position.
+    public static let checkoutV1 = SagaDefinition(
+        kind: "checkout",
+        version: 1,
+        steps: [
+            StepDefinition("order.create", compensation: "order.reject", reply: .pricedOrder),
+            StepDefinition("inventory.reserve", compensation: "inventory.release"),
+            StepDefinition("payment.authorize", compensation: "payment.void"),
+            StepDefinition("shipping.schedule", compensation: "shipping.cancel"),
+            StepDefinition("payment.capture"),
+            StepDefinition("inventory.commit"),
+            StepDefinition("order.approve"),
+        ],
+        pivot: "payment.capture",
+        keysByPosition: true
+    )
+
+    /// Version 2: a fraud screen before any money moves (`order.screen`: a large first order is refused
+    /// `fraud_suspected`), and the stock's hold made permanent just before the pivot (`inventory.hold`),
+    /// so a reservation that expired while the saga was slow is found before any money is taken, and a saga
+    /// past the pivot never finds its reservation expired. Keys name steps.
+    public static let checkoutV2 = SagaDefinition(
+        kind: "checkout",
+        version: 2,
+        steps: [
+            StepDefinition("order.create", compensation: "order.reject", reply: .pricedOrder),
+            StepDefinition("inventory.reserve", compensation: "inventory.release"),
+            StepDefinition("order.screen"),
+            StepDefinition("payment.authorize", compensation: "payment.void"),
+            StepDefinition("shipping.schedule", compensation: "shipping.cancel"),
+            StepDefinition("inventory.hold"),
+            StepDefinition("payment.capture"),
+            StepDefinition("inventory.commit"),
+            StepDefinition("order.approve"),
+        ],
+        pivot: "payment.capture"
+    )
+
+    /// Every checkout definition a stored saga may name.
+    public static let checkouts: [Int: SagaDefinition] = [1: checkoutV1, 2: checkoutV2]
+
+    /// The version new checkouts use unless `CHECKOUT_SAGA_VERSION` says otherwise.
+    public static let currentCheckoutVersion = 2
 }
 
-/// The steps of the checkout saga, in order (DESIGN, "Checkout saga").
-public enum CheckoutStep: Int, SagaStep, CaseIterable {
-    case createOrder = 1
-    case reserveStock
-    case authorizePayment
-    case scheduleShipment
-    case capturePayment
-    case commitReservation
-    case approveOrder
-
-    /// The name on the timeline.
-    public var name: String {
-        switch self {
-        case .createOrder: return "order.create"
-        case .reserveStock: return "inventory.reserve"
-        case .authorizePayment: return "payment.authorize"
-        case .scheduleShipment: return "shipping.schedule"
-        case .capturePayment: return "payment.capture"
-        case .commitReservation: return "inventory.commit"
-        case .approveOrder: return "order.approve"
-        }
-    }
-
-    /// The name of the compensation, for steps that have one.
-    public var compensationName: String? {
-        switch self {
-        case .createOrder: return "order.reject"
-        case .reserveStock: return "inventory.release"
-        case .authorizePayment: return "payment.void"
-        case .scheduleShipment: return "shipping.cancel"
-        case .capturePayment, .commitReservation, .approveOrder: return nil
-        }
-    }
-
-    /// Capture is the pivot: once it is attempted the saga only goes forward.
-    public var isAtOrAfterPivot: Bool { rawValue >= CheckoutStep.capturePayment.rawValue }
-
-    public var next: CheckoutStep? { CheckoutStep(rawValue: rawValue + 1) }
-}
-
-/// `RUNNING`, `COMPENSATING`, `COMPLETED`, `COMPENSATED`, `FAILED` (a compensation could not finish).
-public enum SagaStatus: String, Codable, Sendable {
-    case running = "RUNNING"
-    case compensating = "COMPENSATING"
-    case completed = "COMPLETED"
-    case compensated = "COMPENSATED"
-    case failed = "FAILED"
-
-    public var isFinished: Bool { self == .completed || self == .compensated || self == .failed }
-}
-
-/// A command the saga asks its runner to send: a step's action or its compensation, with the idempotency
-/// key the participant records (the same on every retry and after a restart).
-public struct SagaCommand<Step: SagaStep>: Equatable, Sendable {
-    public let step: Step
-    public let compensation: Bool
-    public let idempotencyKey: String
-}
-
-/// What a participant answered.
-public enum SagaReply: Equatable, Sendable {
-    /// The step applied. `createOrder` reports the priced total.
-    case success(totalCents: Int64? = nil, currency: String? = nil)
-    /// A business refusal (`out_of_stock`, `payment_declined`, `undeliverable`): compensate at once.
-    case refused(code: String, detail: String)
-    /// A technical failure (timeout, refused connection, 5xx): retry until the step's deadline.
-    case failure(String)
-}
-
-/// What the runner does next.
-public enum SagaDecision<Step: SagaStep>: Equatable, Sendable {
-    case send(SagaCommand<Step>)
-    /// Send again after a backoff; `attempt` counts the failures so far (1 for the first retry).
-    case retry(SagaCommand<Step>, attempt: Int)
-    case finished(SagaStatus)
-}
-
-/// One entry of the timeline.
-public struct SagaStepRecord<Step: SagaStep>: Codable, Sendable, Equatable {
-    public var step: Step
-    public var compensation: Bool
-    public var status: String
-    public var attempts: Int
-    public var startedAt: Date
-    public var finishedAt: Date?
-    public var error: String?
-}
-
-/// The checkout saga as a pure state machine: replies in, decisions out. No I/O, no clock of its own
-/// (`now` is passed in), so every path is tested without a network or a database; the runner persists the
-/// whole value at each step boundary and drives the decisions.
-public struct CheckoutSaga: Codable, Sendable, Equatable {
+/// The checkout saga: its data, and where it stands in its definition. No I/O, no clock of its own (`now`
+/// is passed in), so every path is tested without a network or a database; the runner persists the whole
+/// value at each step boundary and drives the decisions.
+public struct CheckoutSaga: Sendable, Equatable {
     public let id: String
     public let customerId: String
     public let orderId: String
@@ -106,20 +59,11 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
     public let items: [Item]
     public let paymentToken: String
     public let shipping: ShippingAPI.Address
-    public private(set) var status: SagaStatus
-    /// The step whose action (running) or compensation (compensating) is in progress.
-    public private(set) var current: CheckoutStep
-    /// Actions that applied, or may have, in order: what compensation walks back.
-    public private(set) var applied: [CheckoutStep] = []
-    public private(set) var stepStartedAt: Date
-    public private(set) var attempts = 0
-    public private(set) var failureCode: String?
-    public private(set) var failureDetail: String?
     public private(set) var totalCents: Int64?
     public private(set) var currency: String?
-    public private(set) var timeline: [SagaStepRecord<CheckoutStep>] = []
+    public private(set) var progress: SagaProgress
 
-    /// A new saga at its first step.
+    /// A new saga at its first step, on `definition` (the current version unless told otherwise).
     public init(
         id: String,
         customerId: String,
@@ -129,7 +73,8 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
         items: [Item],
         paymentToken: String,
         shipping: ShippingAPI.Address,
-        now: Date
+        now: Date,
+        definition: SagaDefinition = SagaDefinition.checkouts[SagaDefinition.currentCheckoutVersion]!
     ) {
         self.id = id
         self.customerId = customerId
@@ -139,120 +84,74 @@ public struct CheckoutSaga: Codable, Sendable, Equatable {
         self.items = items
         self.paymentToken = paymentToken
         self.shipping = shipping
-        status = .running
-        current = .createOrder
-        stepStartedAt = now
-        timeline = [.started(.createOrder, compensation: false, at: now)]
+        progress = SagaProgress(definition: definition, now: now)
     }
+
+    public var definition: SagaDefinition { progress.definition }
+    public var status: SagaStatus { progress.status }
+    public var failureCode: String? { progress.failureCode }
+    public var failureDetail: String? { progress.failureDetail }
+    public var timeline: [SagaStepRecord] { progress.timeline }
 
     /// The command in progress (to send first, or again after a restart), or nil when finished.
-    public var pendingCommand: SagaCommand<CheckoutStep>? {
-        guard !status.isFinished else { return nil }
-        return command(current, compensation: status == .compensating)
-    }
+    public var pendingCommand: SagaCommand? { progress.pendingCommand(saga: id) }
 
-    private func command(_ step: CheckoutStep, compensation: Bool) -> SagaCommand<CheckoutStep> {
-        SagaCommand(saga: id, step: step, compensation: compensation)
-    }
-
-    /// Applies a participant's reply to the command in progress.
-    /// - Parameters:
-    ///   - stepDeadline: how long an action's technical failures are retried before the saga compensates
-    ///     (before the pivot only: a compensation, or an action past the pivot, is retried for as long as
-    ///     its failures are technical; `FAILED` is only for a refused compensation).
-    public mutating func handle(_ reply: SagaReply, now: Date, stepDeadline: TimeInterval) -> SagaDecision<CheckoutStep> {
-        guard !status.isFinished else { return .finished(status) }
-        attempts += 1
-        let compensating = status == .compensating
-        switch reply {
-        case .success(let total, let currency):
-            finishRecord(status: "SUCCEEDED", error: nil, now: now)
-            if compensating {
-                return nextCompensation(now: now)
-            }
-            if current == .createOrder {
-                totalCents = total
-                self.currency = currency
-            }
-            applied.append(current)
-            guard let next = current.next else {
-                status = .completed
-                return .finished(.completed)
-            }
-            begin(next, compensation: false, now: now)
-            return .send(command(next, compensation: false))
-
-        case .refused(let code, let detail):
-            if compensating || current.isAtOrAfterPivot {
-                // A compensation, or a step past the pivot, cannot be refused by design: an operator must look.
-                finishRecord(status: "REFUSED", error: "\(code): \(detail)", now: now)
-                if !compensating {
-                    failureCode = failureCode ?? code
-                    failureDetail = failureDetail ?? detail
-                }
-                status = .failed
-                return .finished(.failed)
-            }
-            finishRecord(status: "REFUSED", error: "\(code): \(detail)", now: now)
-            failureCode = code
-            failureDetail = detail
-            return startCompensation(now: now)
-
-        case .failure(let message):
-            timeline[timeline.count - 1].failedOnce(attempts: attempts, error: message)
-            // An outage of any length delays a compensation, it never ends it; after the pivot the saga
-            // only goes forward. Only an action before the pivot gives up at its deadline.
-            let overdue = now.timeIntervalSince(stepStartedAt) >= stepDeadline
-            if !overdue || compensating || current.isAtOrAfterPivot {
-                return .retry(command(current, compensation: compensating), attempt: attempts)
-            }
-            finishRecord(status: "FAILED", error: message, now: now)
-            // The step may have applied before its reply was lost: compensate it too (a participant that
-            // never applied it succeeds doing nothing and keeps the late action out).
-            applied.append(current)
-            failureCode = "service_unavailable"
-            failureDetail = "\(current.name) did not answer before the step deadline"
-            return startCompensation(now: now)
+    /// Applies a participant's reply to the command in progress (see `SagaProgress.handle`); a priced
+    /// order's total is kept.
+    public mutating func handle(_ reply: SagaReply, now: Date, stepDeadline: TimeInterval) -> SagaDecision {
+        if case .success(let total?, let currency) = reply, pendingCommand?.reply == .pricedOrder {
+            totalCents = total
+            self.currency = currency
         }
+        return progress.handle(reply, saga: id, now: now, stepDeadline: stepDeadline)
     }
 
-    /// An operator's retry of a `FAILED` saga: the compensation in progress starts over with a new deadline.
-    public mutating func retryFailed(now: Date) -> SagaDecision<CheckoutStep>? {
-        guard status == .failed else { return nil }
-        if current.isAtOrAfterPivot && !timeline.contains(where: \.compensation) {
-            status = .running
-            begin(current, compensation: false, now: now)
-            return .send(command(current, compensation: false))
-        }
-        status = .compensating
-        begin(current, compensation: true, now: now)
-        return .send(command(current, compensation: true))
+    /// An operator's retry of a `FAILED` saga.
+    public mutating func retryFailed(now: Date, note: String? = nil) -> SagaDecision? {
+        progress.retryFailed(saga: id, now: now, note: note)
     }
 
-    private mutating func startCompensation(now: Date) -> SagaDecision<CheckoutStep> {
-        status = .compensating
-        return nextCompensation(now: now)
+    /// An operator's resume of a stuck saga.
+    public mutating func resume(now: Date, note: String?) -> Bool { progress.resume(now: now, note: note) }
+
+    /// An operator's forced compensation, before the pivot only.
+    public mutating func forceCompensation(now: Date, reason: String, note: String?) -> SagaDecision? {
+        progress.forceCompensation(saga: id, now: now, code: "cancelled_by_operator", detail: reason, note: note)
+    }
+}
+
+extension CheckoutSaga: Codable {
+    private enum Keys: String, CodingKey {
+        case id, customerId, orderId, paymentId, shipmentId, items, paymentToken, shipping, totalCents, currency
     }
 
-    private mutating func nextCompensation(now: Date) -> SagaDecision<CheckoutStep> {
-        while let step = applied.popLast() {
-            if step.compensationName != nil {
-                begin(step, compensation: true, now: now)
-                return .send(command(step, compensation: true))
-            }
-        }
-        status = .compensated
-        return .finished(.compensated)
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Keys.self)
+        id = try container.decode(String.self, forKey: .id)
+        customerId = try container.decode(String.self, forKey: .customerId)
+        orderId = try container.decode(String.self, forKey: .orderId)
+        paymentId = try container.decode(String.self, forKey: .paymentId)
+        shipmentId = try container.decode(String.self, forKey: .shipmentId)
+        items = try container.decode([Item].self, forKey: .items)
+        paymentToken = try container.decode(String.self, forKey: .paymentToken)
+        shipping = try container.decode(ShippingAPI.Address.self, forKey: .shipping)
+        totalCents = try container.decodeIfPresent(Int64.self, forKey: .totalCents)
+        currency = try container.decodeIfPresent(String.self, forKey: .currency)
+        progress = try SagaProgress(from: decoder, definitions: SagaDefinition.checkouts)
     }
 
-    private mutating func begin(_ step: CheckoutStep, compensation: Bool, now: Date) {
-        current = step
-        attempts = 0
-        stepStartedAt = now
-        timeline.append(.started(step, compensation: compensation, at: now))
-    }
-
-    private mutating func finishRecord(status: String, error: String?, now: Date) {
-        timeline[timeline.count - 1].finish(status, attempts: attempts, error: error, at: now)
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(customerId, forKey: .customerId)
+        try container.encode(orderId, forKey: .orderId)
+        try container.encode(paymentId, forKey: .paymentId)
+        try container.encode(shipmentId, forKey: .shipmentId)
+        try container.encode(items, forKey: .items)
+        try container.encode(paymentToken, forKey: .paymentToken)
+        try container.encode(shipping, forKey: .shipping)
+        try container.encodeIfPresent(totalCents, forKey: .totalCents)
+        try container.encodeIfPresent(currency, forKey: .currency)
+        try progress.encode(to: encoder)
     }
 }

@@ -1,49 +1,29 @@
 import Foundation
 
 /// What the saga service's runner and store need of a saga of any kind: its identity and outcome, the
-/// command in progress, and the transitions. `CheckoutSaga` and `CancellationSaga` are the two kinds.
+/// command in progress, and the transitions (all from the interpreter, `SagaProgress`). `CheckoutSaga` and
+/// `CancellationSaga` are the two kinds.
 public protocol OrchestratedSaga: Codable, Sendable, Equatable {
-    associatedtype Step: SagaStep
     var id: String { get }
     var customerId: String { get }
     var orderId: String { get }
-    var status: SagaStatus { get }
-    var failureCode: String? { get }
-    /// The command to send now (first, again, or after a restart), or nil when finished.
-    var pendingCommand: SagaCommand<Step>? { get }
-    mutating func handle(_ reply: SagaReply, now: Date, stepDeadline: TimeInterval) -> SagaDecision<Step>
+    var progress: SagaProgress { get }
+    var pendingCommand: SagaCommand? { get }
+    mutating func handle(_ reply: SagaReply, now: Date, stepDeadline: TimeInterval) -> SagaDecision
     /// An operator's retry of a `FAILED` saga, or nil when it is not failed.
-    mutating func retryFailed(now: Date) -> SagaDecision<Step>?
+    mutating func retryFailed(now: Date, note: String?) -> SagaDecision?
+    /// An operator's resume of a stuck saga; false when it is not running or compensating.
+    mutating func resume(now: Date, note: String?) -> Bool
+    /// An operator's forced compensation of a running saga before its pivot, or nil.
+    mutating func forceCompensation(now: Date, reason: String, note: String?) -> SagaDecision?
+}
+
+extension OrchestratedSaga {
+    public var status: SagaStatus { progress.status }
+    public var failureCode: String? { progress.failureCode }
+    /// The commands a reconciliation sends again after a restore (see `Redrive`).
+    public var redriveCommands: [SagaCommand] { progress.redriveCommands(saga: id) }
 }
 
 extension CheckoutSaga: OrchestratedSaga {}
 extension CancellationSaga: OrchestratedSaga {}
-
-extension SagaCommand {
-    /// A step's action or compensation for saga `sagaId`, with the key the participant records: the same on
-    /// every retry and after a restart, different between the action and its compensation.
-    init(saga sagaId: String, step: Step, compensation: Bool) {
-        self.init(step: step, compensation: compensation, idempotencyKey: "\(sagaId):\(step.rawValue):\(compensation ? "undo" : "do")")
-    }
-}
-
-extension SagaStepRecord {
-    /// A step (or its compensation) begun at `now`.
-    static func started(_ step: Step, compensation: Bool, at now: Date) -> SagaStepRecord {
-        SagaStepRecord(step: step, compensation: compensation, status: "RUNNING", attempts: 0, startedAt: now)
-    }
-
-    /// A technical failure that will be retried: the step stays running.
-    mutating func failedOnce(attempts: Int, error: String) {
-        self.attempts = attempts
-        self.error = error
-    }
-
-    /// The step's end: `SUCCEEDED`, `REFUSED` or `FAILED`.
-    mutating func finish(_ status: String, attempts: Int, error: String?, at now: Date) {
-        self.status = status
-        self.attempts = attempts
-        finishedAt = now
-        self.error = error
-    }
-}

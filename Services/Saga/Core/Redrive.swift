@@ -7,31 +7,15 @@ import Foundation
 /// A completed saga sends the actions that succeeded; a compensated one the compensations that succeeded
 /// (a compensation of an effect the participant never saw records a tombstone, so the actions need not be
 /// repeated first). A failed saga is an operator's (`retry`), and a running one is resumed by the runner.
+/// The commands are `SagaProgress.redriveCommands`.
 public enum Redrive {
-    public static func commands<Step>(sagaId: String, status: SagaStatus, timeline: [SagaStepRecord<Step>]) -> [SagaCommand<Step>] {
-        guard status == .completed || status == .compensated else { return [] }
-        return timeline.filter { $0.status == "SUCCEEDED" && $0.compensation == (status == .compensated) }.map {
-            SagaCommand(saga: sagaId, step: $0.step, compensation: $0.compensation)
-        }
-    }
-
     /// How many times each step's action (`name:do`) or compensation (`name:undo`) succeeded on a timeline:
     /// more than once would be an effect applied twice.
-    public static func successes<Step>(_ timeline: [SagaStepRecord<Step>], name: (Step) -> String) -> [String: Int] {
+    public static func successes(_ timeline: [SagaStepRecord]) -> [String: Int] {
         var counts: [String: Int] = [:]
         for record in timeline where record.status == "SUCCEEDED" {
-            counts["\(name(record.step)):\(record.compensation ? "undo" : "do")", default: 0] += 1
+            counts["\(record.step):\(record.compensation ? "undo" : "do")", default: 0] += 1
         }
         return counts
     }
-}
-
-extension CheckoutSaga {
-    /// The commands a reconciliation sends again (see `Redrive`).
-    public var redriveCommands: [SagaCommand<CheckoutStep>] { Redrive.commands(sagaId: id, status: status, timeline: timeline) }
-}
-
-extension CancellationSaga {
-    /// The commands a reconciliation sends again (see `Redrive`).
-    public var redriveCommands: [SagaCommand<CancellationStep>] { Redrive.commands(sagaId: id, status: status, timeline: timeline) }
 }

@@ -1,0 +1,70 @@
+import Foundation
+import HTTP
+import TestSupport
+import Testing
+
+/// Saga definitions have versions: sagas started on version 1 finish on version 1 after the saga service is
+/// upgraded to version 2 and restarted; new sagas use version 2 (its fraud screen refuses a large first order).
+@Suite("Saga definition versions across an upgrade", .serialized)
+struct SagaVersionTests {
+    @Test func versionOneSagasInFlightFinishOnVersionOneAfterARestartOnVersionTwo() async throws {
+        let system = try await SagaMartSystem(
+            layout: .sqlite,
+            overrides: [
+                "saga": ["CHECKOUT_SAGA_VERSION": "1"], "payment": ["TEST_COMMAND_DELAY": "700ms"], "order": ["FRAUD_REVIEW_CENTS": "5000"],
+            ]
+        )
+        defer { system.stopAll() }
+        let sku = uniqueSKU("VER")
+        try await system.createProduct(sku, stock: 20, priceCents: 1000)
+        var inFlight: [String] = []
+        for _ in 0..<3 {
+            let started = try await system.checkout(checkoutBody(sku: sku, quantity: 1), headers: [("Prefer", "respond-async")])
+            #expect(started.status.code == 202, "\(started.bodyText)")
+            inFlight.append(try #require(started.object["checkoutId"] as? String))
+        }
+        // Each is at a payment step (held by the delay) when the saga service stops.
+        #expect(
+            try await system.eventually {
+                for id in inFlight {
+                    let steps = try await system.call("GET", "/v1/checkouts/\(id)", key: admin).object["steps"] as? [[String: Any]] ?? []
+                    if !steps.contains(where: { ($0["name"] as? String)?.hasPrefix("payment.") == true }) { return false }
+                }
+                return true
+            }
+        )
+        await system.kill("saga")
+        system.setEnvironment("saga", "CHECKOUT_SAGA_VERSION", "2")
+        try system.start("saga")
+        try await system.waitReady("saga")
+
+        for id in inFlight {
+            let finished = try await system.waitForCheckout(id)
+            #expect(finished["status"] as? String == "COMPLETED", "\(finished)")
+            let saga = try await system.service("saga", "GET", "/v1/sagas/\(id)").object
+            #expect(saga["version"] as? Int == 1)
+            let names = (finished["steps"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            #expect(!names.contains("order.screen") && !names.contains("inventory.hold"), "\(names)")
+        }
+
+        // New sagas run version 2: a first order above the review amount is refused, a small one passes.
+        let large = try await system.checkout(checkoutBody(sku: sku, quantity: 6), key: bob)
+        #expect(large.status.code == 422, "\(large.bodyText)")
+        #expect(large.object["code"] as? String == "fraud_suspected")
+        let small = try await system.checkout(checkoutBody(sku: sku, quantity: 1), key: bob)
+        #expect(small.status.code == 201, "\(small.bodyText)")
+        let checkout = try await system.call("GET", "/v1/checkouts/\(small.object["checkoutId"] as? String ?? "")", key: admin).object
+        let names = (checkout["steps"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        #expect(
+            names == [
+                "order.create", "inventory.reserve", "order.screen", "payment.authorize", "shipping.schedule", "inventory.hold",
+                "payment.capture", "inventory.commit", "order.approve",
+            ]
+        )
+        // Once bob has an approved order, a large one passes the screen.
+        let trusted = try await system.checkout(checkoutBody(sku: sku, quantity: 6), key: bob)
+        #expect(trusted.status.code == 201, "\(trusted.bodyText)")
+        #expect(try await system.available(sku) == 20 - 3 - 1 - 6)
+        #expect(try await system.auditorViolations() == nil)
+    }
+}
