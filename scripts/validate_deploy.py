@@ -27,13 +27,13 @@ SCHEMAS = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "sc
 SERVICES = {"gateway": 8080, "inventory": 8081, "order": 8082, "payment": 8083, "shipping": 8084, "saga": 8085}
 # Tuning knobs with safe defaults, and test-only settings: a deployment need not set them.
 OPTIONAL = {"HTTP_MAX_CONNECTIONS", "HTTP_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT", "HTTP_IDLE_TIMEOUT", "DATABASE_POOL_SIZE",
-            "SAGA_CALL_TIMEOUT", "CHECKOUT_WAIT", "TEST_COMMAND_DELAY", "SAGA_STEP_DEADLINE",
+            "SAGA_CALL_TIMEOUT", "CHECKOUT_WAIT", "FAULT_INJECTION", "FAULTS", "SAGA_STEP_DEADLINE",
             "SAGA_LEASE", "SAGA_CLAIM_INTERVAL", "SAGA_REPLICA_ID", "CATALOG_CACHE_TTL", "FEED_WAIT_SECONDS",
             "DATABASE_READ_URL", "READ_REPLICA_MAX_LAG", "BUCKET_FENCE_TIMEOUT", "HOST", "HTTP_MAX_CONNECTIONS_PER_CLIENT",
             "HTTP_MAX_BUFFERED_BODY", "RATE_LIMITS", "RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_ADDRESS", "RATE_LIMIT_CHECKOUTS",
             "TRUSTED_PROXIES", "GATEWAY_MAX_BODY", "CATALOG_CACHE_ENTRIES", "ADMIN_API_KEYS",
             "OPERATOR", "RESERVATION_TTL", "RESERVATION_SWEEP_INTERVAL", "CHECKOUT_SAGA_VERSION", "FRAUD_REVIEW_CENTS",
-            "SAGA_STUCK_AFTER"}
+            "SAGA_STUCK_AFTER", "CIRCUIT_BREAKER", "CIRCUIT_BREAKER_OPEN"}
 # The keys of a service that seals data at rest (Keyring): set from the environment in compose (empty means
 # the development keys, which production refuses), mounted from a Secret as files in Kubernetes.
 KEY_VARIABLES = ("ENCRYPTION_KEYS", "ENCRYPTION_ACTIVE_KEY", "INDEX_KEY")

@@ -35,12 +35,26 @@ struct Backends: Sendable {
             response = try await runtime.client.execute(request)
         } catch {
             runtime.logger.warning("backend unreachable", metadata: ["backend": "\(service)", "error": "\(error)"])
-            throw HTTPError(.serviceUnavailable, code: "service_unavailable", detail: "The \(service) service is unavailable.")
+            // An open breaker says when it will try again; otherwise a second is a fair guess.
+            let retryAfter =
+                (error as? HTTPClientError)?.retryAfter.map { max(1, Int($0.components.seconds) + ($0.components.attoseconds > 0 ? 1 : 0)) }
+                ?? 1
+            throw Self.unavailable(service, retryAfter: retryAfter)
         }
         if response.status.code >= 500 {
-            throw HTTPError(.serviceUnavailable, code: "service_unavailable", detail: "The \(service) service is unavailable.")
+            throw Self.unavailable(service, retryAfter: Int(response.headers["Retry-After"] ?? "") ?? 1)
         }
         return response
+    }
+
+    /// 503 with `Retry-After`: a client is told when to try again, and is told at once.
+    static func unavailable(_ service: String, retryAfter: Int) -> HTTPError {
+        HTTPError(
+            .serviceUnavailable,
+            code: "service_unavailable",
+            detail: "The \(service) service is unavailable.",
+            headers: HTTPHeaders([("Retry-After", "\(retryAfter)")])
+        )
     }
 
     /// Calls and decodes a 2xx answer; a 4xx answer is thrown on as it came.

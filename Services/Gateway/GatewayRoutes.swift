@@ -99,6 +99,10 @@ struct GatewayRoutes {
                 )
             }
         }
+        // Fault injection for operators (`FAULT_INJECTION=on` in the service): the gateway's own, or any
+        // service's (`?service=`), forwarded with the gateway's token.
+        router.get("/v1/admin/faults") { request in try await faults(request) }
+        router.post("/v1/admin/faults") { request in try await faults(request) }
         // Each service's audit trail for operators: who changed what, when (`service` defaults to the gateway's own).
         router.get("/v1/admin/audit") { request in
             try Access.requireAdmin()
@@ -132,6 +136,16 @@ struct GatewayRoutes {
 
     /// Services that follow other services' feeds (the gateway's own consumer is at `/v1/admin/consumers`).
     static let servicesWithConsumers: Set<String> = ["order"]
+
+    private func faults(_ request: Request) async throws -> Response {
+        try Access.requireAdmin()
+        let service = request.query["service"] ?? "gateway"
+        guard service != "gateway" else { return try await FaultInjection.handle(request) }
+        guard backends.urls[service] != nil else {
+            throw HTTPError.validation("service must be one of gateway, \(backends.urls.keys.sorted().joined(separator: ", ")).")
+        }
+        return try passThrough(try await backends.call(service, request.method, "/v1/admin/faults", body: request.body))
+    }
 
     // MARK: Checkout
 
@@ -388,7 +402,10 @@ struct GatewayRoutes {
 
     private func passThrough(_ response: Response) throws -> Response {
         var headers = HTTPHeaders()
-        if let type = response.headers["Content-Type"] { headers.add(name: "Content-Type", value: type) }
+        // What a client acts on: the body's type, when to come back, and whether this is a replayed answer.
+        for name in ["Content-Type", "Retry-After", "Idempotent-Replay"] {
+            if let value = response.headers[name] { headers.add(name: name, value: value) }
+        }
         return Response(status: response.status, headers: headers, body: response.body)
     }
 

@@ -12,14 +12,21 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
         case connectionClosed
         case responseTooLarge
         case invalidResponse
+        /// The connection was dropped after the request was sent (an injected `reset`): it may have applied.
+        case connectionReset
+        /// The destination's circuit breaker is open: the call failed at once, without connecting.
+        case circuitOpen
     }
 
     public let kind: Kind
     public let detail: String
+    /// For `circuitOpen`: how long until the breaker lets a probe through.
+    public var retryAfter: Duration?
 
-    public init(_ kind: Kind, _ detail: String) {
+    public init(_ kind: Kind, _ detail: String, retryAfter: Duration? = nil) {
         self.kind = kind
         self.detail = detail
+        self.retryAfter = retryAfter
     }
 
     public var description: String { "\(kind): \(detail)" }
@@ -61,6 +68,10 @@ public struct ClientRequest: Sendable {
     public var body: [UInt8]
     public var timeout: Duration?
     public var retry: RetryPolicy?
+    /// Whether the destination's circuit breaker guards this call (and learns from it). A background
+    /// poller with its own backoff (a feed consumer) passes by it, so that its failures while a peer starts
+    /// do not shut the peer off from the requests people make.
+    public var guardedByBreaker = true
 
     public init(
         method: String = "GET",
@@ -101,14 +112,18 @@ public struct HTTPClientConfiguration: Sendable {
     public var maxIdlePerHost: Int
     /// Idle connections older than this are closed instead of reused.
     public var idleTimeout: Duration
+    /// The circuit breaker each destination (host and port) gets.
+    public var breaker: CircuitBreaker.Policy
 
     public init(
         connectTimeout: Duration = .seconds(2),
         requestTimeout: Duration = .seconds(10),
         limits: HTTPParserLimits = HTTPParserLimits(maxBodyBytes: 8 << 20),
         maxIdlePerHost: Int = 64,
-        idleTimeout: Duration = .seconds(30)
+        idleTimeout: Duration = .seconds(30),
+        breaker: CircuitBreaker.Policy = CircuitBreaker.Policy()
     ) {
+        self.breaker = breaker
         self.connectTimeout = connectTimeout
         self.requestTimeout = requestTimeout
         self.limits = limits
@@ -126,6 +141,38 @@ public final class HTTPClient: Sendable {
     public let configuration: HTTPClientConfiguration
     private let group: EventLoopGroup
     private let idle = Mutex<[String: [IdleConnection]]>([:])
+    private let peers = Mutex<[String: Peer]>([:])
+
+    /// What the client knows of one destination: its breaker, and counters for `/metrics`.
+    private struct Peer {
+        var breaker: CircuitBreaker
+        var connects = 0
+        var rejected = 0
+    }
+
+    /// One destination as `/metrics` shows it.
+    public struct PeerStatus: Sendable {
+        public let peer: String
+        public let state: CircuitBreaker.State
+        /// Connections opened to it so far.
+        public let connects: Int
+        /// Calls failed at once by its open breaker so far.
+        public let rejected: Int
+    }
+
+    /// Every destination called so far, by `host:port`.
+    public func peerStatuses() -> [PeerStatus] {
+        peers.withLock { peers in
+            peers.map { PeerStatus(peer: $0.key, state: $0.value.breaker.state, connects: $0.value.connects, rejected: $0.value.rejected) }
+                .sorted { $0.peer < $1.peer }
+        }
+    }
+
+    private func withPeer<T>(_ key: String, _ body: (inout Peer) -> T) -> T {
+        peers.withLock { peers in
+            body(&peers[key, default: Peer(breaker: CircuitBreaker(policy: configuration.breaker))])
+        }
+    }
 
     private struct IdleConnection: Sendable {
         let fd: Int32
@@ -171,7 +218,7 @@ public final class HTTPClient: Sendable {
                 }
                 return response
             } catch let error as HTTPClientError {
-                guard let retry = request.retry, attempt < retry.maxAttempts, error.kind != .responseTooLarge,
+                guard let retry = request.retry, attempt < retry.maxAttempts, error.kind != .responseTooLarge, error.kind != .circuitOpen,
                     error.kind != .invalidURL, ContinuousClock.now < deadline
                 else { throw error }
                 try await Task.sleep(for: retry.backoff(attempt: attempt))
@@ -189,17 +236,56 @@ public final class HTTPClient: Sendable {
         -> Response
     {
         guard ContinuousClock.now < deadline else { throw HTTPClientError(.timeout, "deadline passed before sending") }
+        guard request.guardedByBreaker else { return try await attempt(request, to: target, context: context, deadline: deadline) }
+        let gate = withPeer(target.key) { peer -> (allowed: Bool, retryAfter: Duration) in
+            let gate = peer.breaker.allow(now: .now)
+            if !gate.allowed { peer.rejected += 1 }
+            return gate
+        }
+        guard gate.allowed else {
+            throw HTTPClientError(.circuitOpen, "circuit open for \(target.key)", retryAfter: gate.retryAfter)
+        }
+        do {
+            let response = try await attempt(request, to: target, context: context, deadline: deadline)
+            // A gateway's 502 or 504 says the peer behind it is gone; a 503 comes from a live service that
+            // cannot do this one thing now (a fenced bucket, its database restarting) and says so at once.
+            let failed = response.status.code == 502 || response.status.code == 504
+            withPeer(target.key) { $0.breaker.record(failed: failed, now: .now) }
+            return response
+        } catch let error as HTTPClientError {
+            // A refused, reset or timed-out call is the destination's failure; a response too large is not.
+            let failed = error.kind != .responseTooLarge && error.kind != .invalidURL
+            withPeer(target.key) { $0.breaker.record(failed: failed, now: .now) }
+            throw error
+        } catch {
+            // Cancelled: says nothing about the destination (a probe in flight is given back).
+            withPeer(target.key) { $0.breaker.abandon() }
+            throw error
+        }
+    }
+
+    private func attempt(
+        _ request: ClientRequest,
+        to target: Target,
+        context: RequestContext?,
+        deadline: ContinuousClock.Instant
+    ) async throws -> Response {
+        switch await Faults.shared.visit("client.before_send", "\(request.method) \(request.url)") {
+        case .fail(let status)?: return Faults.Injected(outcome: .fail(status: status), point: "client.before_send").response
+        case .reset?: throw HTTPClientError(.connectFailed, "injected reset before sending")
+        case nil: break
+        }
         let bytes = serialize(request, target: target, context: context, deadline: deadline)
         let loop = group.next()
         if let fd = takeIdle(target.key) {
             do {
-                return try await exchange(fd: fd, bytes: bytes, method: request.method, target: target, loop: loop, deadline: deadline)
+                return try await exchange(fd: fd, bytes: bytes, request: request, target: target, loop: loop, deadline: deadline)
             } catch let error as HTTPClientError where error.kind == .connectionClosed {
                 // The server closed the pooled connection before reading this request: use a new one.
             }
         }
         let fd = try await connect(target, loop: loop, deadline: deadline)
-        return try await exchange(fd: fd, bytes: bytes, method: request.method, target: target, loop: loop, deadline: deadline)
+        return try await exchange(fd: fd, bytes: bytes, request: request, target: target, loop: loop, deadline: deadline)
     }
 
     private func serialize(_ request: ClientRequest, target: Target, context: RequestContext?, deadline: ContinuousClock.Instant) -> [UInt8]
@@ -231,6 +317,7 @@ public final class HTTPClient: Sendable {
     }
 
     private func connect(_ target: Target, loop: EventLoop, deadline: ContinuousClock.Instant) async throws -> Int32 {
+        withPeer(target.key) { $0.connects += 1 }
         let address: sockaddr_storage
         let started: (fd: Int32, connected: Bool)
         do {
@@ -260,7 +347,7 @@ public final class HTTPClient: Sendable {
     private func exchange(
         fd: Int32,
         bytes: [UInt8],
-        method: String,
+        request: ClientRequest,
         target: Target,
         loop: EventLoop,
         deadline: ContinuousClock.Instant
@@ -282,6 +369,13 @@ public final class HTTPClient: Sendable {
                 throw HTTPClientError(.connectionClosed, "write failed")
             }
         }
+        // Sent: an injected fault here loses the answer of a request that may have applied.
+        switch await Faults.shared.visit("client.after_send", "\(request.method) \(request.url)") {
+        case .fail(let status)?: return Faults.Injected(outcome: .fail(status: status), point: "client.after_send").response
+        case .reset?: throw HTTPClientError(.connectionReset, "injected reset after sending")
+        case nil: break
+        }
+        let method = request.method
         var reader = ResponseReader(method: method, limits: configuration.limits)
         var scratch = [UInt8](repeating: 0, count: 16384)
         while true {

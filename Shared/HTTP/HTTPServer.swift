@@ -193,6 +193,8 @@ public final class HTTPServer: Sendable {
             return try await responder(request)
         } catch let error as HTTPError {
             return error.response
+        } catch let fault as Faults.Injected {
+            return fault.response
         } catch {
             logger.error("handler failed", metadata: ["error": "\(String(reflecting: error))"])
             return HTTPError.internal.response

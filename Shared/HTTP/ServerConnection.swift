@@ -239,6 +239,13 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
             return
         }
         guard state == .handling else { return }
+        if response.abort {
+            // An injected reset: the peer sees the connection torn down with no answer.
+            var linger = linger(l_onoff: 1, l_linger: 0)
+            _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
+            close()
+            return
+        }
         releaseBody()
         served += 1
         let close = !keepAlive || closeAfterWrite || readEOF

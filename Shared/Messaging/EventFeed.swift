@@ -29,6 +29,7 @@ public struct EventFeed: Sendable {
 
     /// Answers a feed request (for a service that serves several feeds under its own routes).
     public func respond(_ request: Request) async throws -> Response {
+        try await Faults.shared.check("outbox.before_page", "\(request.method) \(request.path)")
         let query = request.query
         guard let after = Int64(query["after"] ?? "0"), after >= 0 else {
             throw HTTPError.validation("after must be a non-negative integer.")

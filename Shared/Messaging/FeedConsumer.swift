@@ -44,9 +44,6 @@ public final class FeedConsumer: Service, Sendable {
     let replica: String
     let lease: TimeInterval
     let upcaster: EventUpcaster
-    /// For crash tests (`TEST_CONSUMER_PAUSE_FILE`): after the first effect is applied and before its
-    /// transaction commits, the consumer creates this file and stalls, so a test can kill it there.
-    let pauseFile: String?
     /// `feed_consumer_lag_events{consumer}`: the feed's newest seq minus this consumer's cursor.
     let lag: Gauge
 
@@ -63,11 +60,9 @@ public final class FeedConsumer: Service, Sendable {
         replica: String = UUID().uuidString,
         lease: TimeInterval = 10,
         upcaster: EventUpcaster = EventUpcaster(),
-        pauseFile: String? = ProcessInfo.processInfo.environment["TEST_CONSUMER_PAUSE_FILE"],
         handler: @escaping Handler
     ) {
         self.upcaster = upcaster
-        self.pauseFile = pauseFile
         lag = Gauge(label: "feed_consumer_lag_events", dimensions: [("consumer", name)], factory: metrics)
         self.name = name
         self.feedURL = feedURL
@@ -171,6 +166,7 @@ public final class FeedConsumer: Service, Sendable {
             timeout: .seconds(Int64(wait) + 10)
         )
         request.headers.replaceOrAdd(name: "Accept", value: "application/json")
+        request.guardedByBreaker = false
         let response = try await client.execute(request)
         guard response.status.code == 200 else { throw FeedError.unavailable(response.status.code) }
         let page = try EventFeed.parsePage(response.body)
@@ -240,13 +236,14 @@ public final class FeedConsumer: Service, Sendable {
 
     /// Applies a page in one transaction: each event with its inbox entry and cursor move, all or nothing.
     func applyPage(_ events: [StoredEvent], expected cursor: Int64) async throws {
-        let (name, handler, upcaster, pauseFile) = (self.name, self.handler, self.upcaster, self.pauseFile)
+        let (name, handler, upcaster) = (self.name, self.handler, self.upcaster)
         try await database.write { connection in
             var expected = cursor
             for event in events {
                 try Self.record(connection, consumer: name, event: event, expected: expected) {
                     try handler(connection, try upcaster.upcast(event))
-                    if let pauseFile { Self.pauseOnce(pauseFile, event: event) }
+                    // Applied, the cursor not yet moved (fault point `consumer.after_apply`).
+                    try Faults.shared.checkBlocking("consumer.after_apply", name)
                 }
                 expected = event.seq
             }
@@ -259,13 +256,14 @@ public final class FeedConsumer: Service, Sendable {
     /// Applies one event with its inbox entry and cursor move in one transaction, retrying a failing handler
     /// and dead-lettering it after `maxAttempts`.
     func apply(_ event: StoredEvent, expected: Int64) async throws {
-        let (name, handler, upcaster, pauseFile) = (self.name, self.handler, self.upcaster, self.pauseFile)
+        let (name, handler, upcaster) = (self.name, self.handler, self.upcaster)
         for attempt in 1...maxAttempts {
             do {
                 try await database.write { connection in
                     try Self.record(connection, consumer: name, event: event, expected: expected) {
                         try handler(connection, try upcaster.upcast(event))
-                        if let pauseFile { Self.pauseOnce(pauseFile, event: event) }
+                        // Applied, the cursor not yet moved (fault point `consumer.after_apply`).
+                        try Faults.shared.checkBlocking("consumer.after_apply", name)
                     }
                 }
                 return
@@ -335,13 +333,6 @@ public final class FeedConsumer: Service, Sendable {
                 expected
             ) == 1
         else { throw CursorMoved() }
-    }
-
-    /// Creates `file` and stalls the transaction, unless the file exists already (the pause happens once).
-    static func pauseOnce(_ file: String, event: StoredEvent) {
-        guard !FileManager.default.fileExists(atPath: file) else { return }
-        _ = FileManager.default.createFile(atPath: file, contents: Data(event.id.utf8))
-        Thread.sleep(forTimeInterval: 60)
     }
 
     /// Applies a dead-lettered event again (operator's re-drive); on success it leaves the dead-letter table.

@@ -56,8 +56,11 @@ public struct ServiceRuntime: Sendable {
         logger = Logger(label: name) { label in JSONLogHandler(label: label, service: name, level: level, format: format, sink: logSink) }
         metrics = PrometheusRegistry()
         authenticator = try ServiceAuthenticator(environment: environment, service: name)
-        client = HTTPClient()
+        var breaker = CircuitBreaker.Policy(openDuration: try environment.get("CIRCUIT_BREAKER_OPEN", default: Duration.seconds(1)))
+        if try environment.get("CIRCUIT_BREAKER", default: "on") == "off" { breaker = .off }
+        client = HTTPClient(configuration: HTTPClientConfiguration(breaker: breaker))
         port = try environment.port(default: defaultPort)
+        try FaultInjection.configure(environment, logger: logger)
     }
 
     /// The service's data and index keys (`Keyring`), for a service that keeps personal data or tokens.
@@ -78,13 +81,7 @@ public struct ServiceRuntime: Sendable {
         ]
         if authenticated { middleware.append(authenticator.middleware(router: router, access: ServiceAccess.of(name))) }
         middleware += extraMiddleware
-        if let delay = try environment.optional("TEST_COMMAND_DELAY", as: Duration.self) {
-            // Test-only: holds every command (POST) so an end-to-end test can stop a process in the middle of a step.
-            middleware.append { request, next in
-                if request.method == "POST" { try await Task.sleep(for: delay) }
-                return try await next(request)
-            }
-        }
+        if Faults.shared.isEnabled { middleware.append(FaultInjection.middleware()) }
         let configuration = HTTPServerConfiguration(
             host: try environment.get("HOST", default: host),
             port: port,
@@ -117,7 +114,14 @@ public struct ServiceRuntime: Sendable {
         edge: ServerEdge = ServerEdge()
     ) async throws {
         var router = router
-        OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: metrics)
+        OperationsRoutes.mount(
+            on: &router,
+            checks: OperationsRoutes.databaseChecks(database, migrator: migrator),
+            metrics: metrics,
+            beforeRender: { [client, metrics] in OperationsRoutes.recordPeers(client, into: metrics) }
+        )
+        // Behind service tokens only: the gateway (keys, not tokens) mounts its own admin-only route.
+        if authenticated { FaultInjection.mount(on: &router) }
         AuditLogRoute.mount(on: &router, database: database)
         let server = try makeServer(router: router, authenticated: authenticated, extraMiddleware: extraMiddleware, edge: edge)
         try await run(services + [HTTPService(server: server)])

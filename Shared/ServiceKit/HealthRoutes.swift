@@ -1,3 +1,4 @@
+import CoreMetrics
 import HTTP
 import Storage
 
@@ -6,7 +7,12 @@ public enum OperationsRoutes {
     /// A named readiness check: true when the dependency is usable.
     public typealias Check = @Sendable () async -> Bool
 
-    public static func mount(on router: inout Router, checks: [String: Check], metrics: PrometheusRegistry) {
+    public static func mount(
+        on router: inout Router,
+        checks: [String: Check],
+        metrics: PrometheusRegistry,
+        beforeRender: @escaping @Sendable () -> Void = {}
+    ) {
         router.get("/health/live") { _ in try Response.json(["status": "ok"]) }
         router.get("/health/ready") { _ in
             var results: [String: String] = [:]
@@ -23,11 +29,24 @@ public enum OperationsRoutes {
             )
         }
         router.get("/metrics") { _ in
-            Response(
+            FaultInjection.record(into: metrics)
+            beforeRender()
+            return Response(
                 status: .ok,
                 headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]),
                 body: Array(metrics.render().utf8)
             )
+        }
+    }
+
+    /// The HTTP client's view of each peer: `http_client_breaker_state{peer}` (0 closed, 1 half-open, 2 open),
+    /// `http_client_connects{peer}` and `http_client_breaker_rejections{peer}` (totals so far).
+    public static func recordPeers(_ client: HTTPClient, into metrics: PrometheusRegistry) {
+        for status in client.peerStatuses() {
+            let peer = [("peer", status.peer)]
+            Gauge(label: "http_client_breaker_state", dimensions: peer, factory: metrics).record(status.state.gaugeValue)
+            Gauge(label: "http_client_connects", dimensions: peer, factory: metrics).record(status.connects)
+            Gauge(label: "http_client_breaker_rejections", dimensions: peer, factory: metrics).record(status.rejected)
         }
     }
 

@@ -93,6 +93,8 @@ public enum Idempotency {
             keyring.map { $0.seal(response.bodyText, context: answerContext) } ?? response.bodyText,
             Date()
         )
+        // Effect and answer written, not committed: a crash here loses both, a failure rolls both back.
+        try Faults.shared.checkBlocking("participant.before_commit", key)
         return response
     }
 

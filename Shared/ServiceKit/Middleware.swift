@@ -60,6 +60,18 @@ public enum ServiceMiddleware {
                 return try await next(request)
             } catch let error as HTTPError {
                 return error.response
+            } catch let fault as Faults.Injected {
+                return fault.response
+            } catch let error as HTTPClientError where error.kind != .invalidURL && error.kind != .responseTooLarge {
+                // A service this one needs did not answer (or its breaker is open): 503, never a 500.
+                let seconds = error.retryAfter.map { max(1, Int($0.components.seconds) + ($0.components.attoseconds > 0 ? 1 : 0)) } ?? 1
+                logger.warning("a dependency failed", metadata: ["http.path": "\(request.path)", "error": "\(error)"])
+                return HTTPError(
+                    .serviceUnavailable,
+                    code: "service_unavailable",
+                    detail: "A service this request needs is unavailable; try again shortly.",
+                    headers: HTTPHeaders([("Retry-After", "\(seconds)")])
+                ).response
             } catch {
                 logger.error(
                     "request failed",

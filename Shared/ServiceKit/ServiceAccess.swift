@@ -56,6 +56,8 @@ public struct ServiceAccess: Sendable {
             ("GET", "/v1/reconciliation/reservations", operations),
             ("GET", "/v1/consistency-token", operations),
             ("GET", "/v1/audit-log", operations),
+            ("GET", "/v1/admin/faults", operations),
+            ("POST", "/v1/admin/faults", operations),
         ]),
         "order": ServiceAccess([
             ("POST", "/v1/orders", saga),
@@ -78,6 +80,8 @@ public struct ServiceAccess: Sendable {
             ("POST", "/v1/admin/consumers/{name}/dead-letters/{id}/redrive", operations),
             ("POST", "/v1/admin/consumers/{name}/rewind", operations),
             ("GET", "/v1/audit-log", operations),
+            ("GET", "/v1/admin/faults", operations),
+            ("POST", "/v1/admin/faults", operations),
         ]),
         "payment": ServiceAccess([
             ("POST", "/v1/payment-methods", gateway),
@@ -90,6 +94,8 @@ public struct ServiceAccess: Sendable {
             ("GET", "/v1/events", ["order", "gateway", "auditor"]),
             ("GET", "/v1/reconciliation/payments", operations),
             ("GET", "/v1/audit-log", operations),
+            ("GET", "/v1/admin/faults", operations),
+            ("POST", "/v1/admin/faults", operations),
         ]),
         "shipping": ServiceAccess([
             ("POST", "/v1/shipments", saga),
@@ -100,6 +106,8 @@ public struct ServiceAccess: Sendable {
             ("GET", "/v1/events", ["order", "gateway", "auditor"]),
             ("GET", "/v1/reconciliation/shipments", operations),
             ("GET", "/v1/audit-log", operations),
+            ("GET", "/v1/admin/faults", operations),
+            ("POST", "/v1/admin/faults", operations),
         ]),
         "saga": ServiceAccess([
             ("POST", "/v1/checkouts", gateway),
@@ -114,6 +122,8 @@ public struct ServiceAccess: Sendable {
             ("GET", "/v1/reconciliation/sagas", operations),
             ("GET", "/v1/consistency-token", operations),
             ("GET", "/v1/audit-log", operations),
+            ("GET", "/v1/admin/faults", operations),
+            ("POST", "/v1/admin/faults", operations),
         ]),
     ]
 

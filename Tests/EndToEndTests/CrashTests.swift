@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// kill -9 in the middle of a checkout, restart, and check that the saga finishes and the invariants hold.
-/// The service under test holds each command for a moment (`TEST_COMMAND_DELAY`) so the kill lands mid-step.
+/// The service under test holds each command for a moment (`delayedCommands`, a fault injected before each handler) so the kill lands mid-step.
 @Suite("Crashes in the middle of a checkout", .serialized)
 struct CrashTests {
     /// Starts an asynchronous checkout and waits until `step` is in progress.
@@ -28,7 +28,7 @@ struct CrashTests {
 
     @Test(arguments: Layout.available)
     func theSagaServiceKilledMidCheckoutFinishesAfterRestart(_ layout: Layout) async throws {
-        let system = try await SagaMartSystem(layout: layout, overrides: ["payment": ["TEST_COMMAND_DELAY": "700ms"]])
+        let system = try await SagaMartSystem(layout: layout, overrides: ["payment": delayedCommands("700ms")])
         defer { system.stopAll() }
         let sku = uniqueSKU("CRASH")
         try await system.createProduct(sku, stock: 10, priceCents: 700)
@@ -53,7 +53,7 @@ struct CrashTests {
         let (service, step) = target
         let system = try await SagaMartSystem(
             layout: layout,
-            overrides: [service: ["TEST_COMMAND_DELAY": "700ms"], "saga": ["SAGA_STEP_DEADLINE": "60s"]]
+            overrides: [service: delayedCommands("700ms"), "saga": ["SAGA_STEP_DEADLINE": "60s"]]
         )
         defer { system.stopAll() }
         let sku = uniqueSKU("KILL")

@@ -122,7 +122,7 @@ struct OrderEventsTests {
     /// A cancellation in flight when the saga service is killed finishes after the restart, each effect once.
     @Test(arguments: [Layout.sqlite] + (PostgresCluster.isAvailable ? [Layout.postgres] : []))
     func aCancellationResumesAfterTheSagaServiceIsKilled(_ layout: Layout) async throws {
-        let system = try await SagaMartSystem(layout: layout, overrides: ["payment": ["TEST_COMMAND_DELAY": "1s"]])
+        let system = try await SagaMartSystem(layout: layout, overrides: ["payment": delayedCommands("1s")])
         defer { system.stopAll() }
         let sku = uniqueSKU("RESUME")
         try await system.createProduct(sku, stock: 4)
@@ -196,14 +196,16 @@ struct OrderEventsTests {
         #expect(try await system.service("order", "GET", "/v1/admin/consumers/nobody").status.code == 404)
         #expect(try await system.service("order", "GET", "/v1/orders?limit=200").bodyText == viewsBefore)
 
-        // kill -9 inside the transaction that applies the delivery (effect written, cursor not yet).
-        let pauseFile = system.directory + "/consumer-paused"
-        system.setEnvironment("order", "TEST_CONSUMER_PAUSE_FILE", pauseFile)
+        // A crash (as kill -9) inside the transaction that applies the delivery: effect written, cursor not yet.
+        system.setEnvironment("order", "FAULT_INJECTION", "on")
+        system.setEnvironment("order", "FAULTS", "consumer.after_apply@shipments:crash:n=1")
         await system.kill("order")
         try system.start("order")
         try await system.waitReady("order")
         #expect(try await system.call("POST", "/v1/shipments/\(shipmentId)/deliver", key: admin).status.code == 200)
-        #expect(try await system.eventually { FileManager.default.fileExists(atPath: pauseFile) })
+        #expect(try await system.eventually { !system.isRunning("order") })
+        #expect(system.output("order").contains("fault injection: crash at consumer.after_apply"))
+        system.setEnvironment("order", "FAULTS", nil)
         await system.kill("order")
         try system.start("order")
         try await system.waitReady("order")

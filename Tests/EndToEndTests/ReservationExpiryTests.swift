@@ -69,7 +69,7 @@ struct ReservationExpiryTests {
     @Test func aCheckoutSlowerThanTheHoldIsUndoneBeforeThePivotAndChargesNothing() async throws {
         let system = try await SagaMartSystem(
             layout: .sqlite,
-            overrides: ["inventory": Self.shortTTL, "shipping": ["TEST_COMMAND_DELAY": "2500ms"], "saga": Self.patientSaga]
+            overrides: ["inventory": Self.shortTTL, "shipping": delayedCommands("2500ms"), "saga": Self.patientSaga]
         )
         defer { system.stopAll() }
         let sku = uniqueSKU("SLOW")
@@ -88,7 +88,7 @@ struct ReservationExpiryTests {
         let system = try await SagaMartSystem(
             layout: .sqlite,
             overrides: [
-                "inventory": Self.shortTTL, "shipping": ["TEST_COMMAND_DELAY": "2500ms"],
+                "inventory": Self.shortTTL, "shipping": delayedCommands("2500ms"),
                 "saga": Self.patientSaga.merging(["CHECKOUT_SAGA_VERSION": "1"]) { $1 },
             ]
         )

@@ -11,7 +11,7 @@ struct SagaReplicaTests {
     @Test func aKilledReplicasSagasAreFinishedByTheOtherExactlyOnce() async throws {
         // Each payment command held a second: every saga is still in flight when its replica is killed below
         // (at 300 ms, a quick run finished all twelve before the kill, and the other replica had none to take).
-        let system = try await SagaMartSystem(layout: .compose, overrides: ["payment": ["TEST_COMMAND_DELAY": "1s"]])
+        let system = try await SagaMartSystem(layout: .compose, overrides: ["payment": delayedCommands("1s")])
         defer { system.stopAll() }
         try await system.startReplica(of: "saga", as: "saga-2")
         let sku = uniqueSKU("REPL")

@@ -11,7 +11,7 @@ struct SagaVersionTests {
         let system = try await SagaMartSystem(
             layout: .sqlite,
             overrides: [
-                "saga": ["CHECKOUT_SAGA_VERSION": "1"], "payment": ["TEST_COMMAND_DELAY": "700ms"], "order": ["FRAUD_REVIEW_CENTS": "5000"],
+                "saga": ["CHECKOUT_SAGA_VERSION": "1"], "payment": delayedCommands("700ms"), "order": ["FRAUD_REVIEW_CENTS": "5000"],
             ]
         )
         defer { system.stopAll() }

@@ -44,7 +44,8 @@ public final class SagaMartSystem: @unchecked Sendable {
     public static let services = ["gateway", "inventory", "order", "payment", "shipping", "saga"]
     public let directory: String
     public private(set) var ports: [String: Int]
-    public let client = HTTPClient(configuration: HTTPClientConfiguration(requestTimeout: .seconds(60)))
+    /// Without circuit breakers: a test sees what the system answers, not what its own client remembers.
+    public let client = HTTPClient(configuration: HTTPClientConfiguration(requestTimeout: .seconds(60), breaker: .off))
     private var environments: [String: [String: String]]
     private let lock = NSLock()
     private var processes: [String: ChildProcess] = [:]
@@ -193,4 +194,10 @@ public final class SagaMartSystem: @unchecked Sendable {
         _ = cleanup
         all.withLock { $0.append(pid) }
     }
+}
+
+/// A service's settings that hold every command (POST) for `delay` before its handler, by fault injection
+/// (`server.before_handle`), so a test can stop a process in the middle of a step.
+public func delayedCommands(_ delay: String) -> [String: String] {
+    ["FAULT_INJECTION": "on", "FAULTS": "server.before_handle@POST /:delay(\(delay))"]
 }

@@ -20,6 +20,13 @@ struct Participants: Sendable {
     typealias Call = (audience: String, request: ClientRequest)
 
     func send(_ command: SagaCommand, for saga: StoredSaga) async -> SagaReply {
+        switch await Faults.shared.visit("saga.before_send", command.name) {
+        case .fail(let status)? where [402, 409, 422].contains(status):
+            return .refused(code: "injected_fault", detail: "a fault was injected before \(command.name) was sent")
+        case .fail(let status)?: return .failure("\(command.name): injected fault \(status) before sending")
+        case .reset?: return .failure("\(command.name): injected reset before sending")
+        case nil: break
+        }
         do {
             let call: Call
             switch saga {

@@ -195,10 +195,17 @@ final class SagaRunner: Service, Sendable {
         while !saga.status.isFinished {
             if Task.isShuttingDownGracefully || interrupted(id) { return }
             state.withLock { $0.stepStarted[id] = saga.saga.progress.stepStartedAt }
+            let before = saga
             let progress = await saga.advance(participants, stepDeadline: stepDeadline)
             // Cancelled by a shutdown, or taken over by an operator, in the middle of a call: its reply is
             // unknown, so nothing is saved; the next driver sends the command again with the same key.
             if interrupted(id) { return }
+            if await Faults.shared.visit("saga.after_reply", before.saga.pendingCommand?.name ?? "") != nil {
+                // An injected failure here loses the reply, as a crash would: send again after a backoff.
+                saga = before
+                try? await Task.sleep(for: Self.backoff(attempt: 1))
+                continue
+            }
             guard await saveRetrying(saga) else { return }
             switch progress {
             case .next:

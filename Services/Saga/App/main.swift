@@ -42,7 +42,8 @@ await ServiceMain.run("saga") {
         stepDeadline: stepDeadline.seconds,
         claimInterval: try environment.get("SAGA_CLAIM_INTERVAL", default: Duration.seconds(1)),
         logger: runtime.logger,
-        metrics: runtime.metrics
+        metrics: runtime.metrics,
+        stuckAfter: try environment.optional("SAGA_STUCK_AFTER", as: Duration.self)?.seconds
     )
     var router = Router()
     // The saga list and the auditor's view may come from a standby (DATABASE_READ_URL).
