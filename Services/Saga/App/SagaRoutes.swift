@@ -149,9 +149,9 @@ struct SagaRoutes {
         let id = request.parameters["id"] ?? ""
         let note = "\(AuditContext.current?.actor ?? "operator"): \(body.reason)"
         await runner.takeOver(id)
-        let response = try await store.operatorAction(request, action: action, id: id) { saga in try change(&saga, Date(), note) }
-        runner.submit(id)
-        return response
+        // Driven again whatever happened: changed, refused (409), or failed.
+        defer { runner.release(id) }
+        return try await store.operatorAction(request, action: action, id: id) { saga in try change(&saga, Date(), note) }
     }
 
     /// The saga's view with `stuck` set: running or compensating, its step begun longer ago than the

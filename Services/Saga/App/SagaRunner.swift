@@ -32,6 +32,8 @@ final class SagaRunner: Service, Sendable {
         var tasks: [String: Task<Void, Never>] = [:]
         /// Sagas an operator's action is taking over: their drivers stop without saving.
         var interrupted: Set<String> = []
+        /// Sagas an operator's action holds: not driven here until `release`.
+        var held: Set<String> = []
         var stopWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
         /// When each active saga's current step began (for the stuck gauge).
         var stepStarted: [String: Date] = [:]
@@ -107,7 +109,7 @@ final class SagaRunner: Service, Sendable {
 
     /// Starts driving a saga unless this process drives it already. `saga` is its current state, if known.
     func submit(_ id: String, saga: StoredSaga? = nil) {
-        let added = state.withLock { $0.active.insert(id).inserted }
+        let added = state.withLock { state in !state.held.contains(id) && state.active.insert(id).inserted }
         if added { queueInput.yield(Submission(id: id, saga: saga)) }
     }
 
@@ -149,9 +151,11 @@ final class SagaRunner: Service, Sendable {
     /// Stops driving a saga here (an operator's action is about to change it): its driver stops at once,
     /// without saving what it was doing (the command is sent again, with the same key, by the next driver).
     /// Returns when no task of this process drives it.
+    /// The saga stays held (the claim loop does not start it again) until `release`.
     func takeOver(_ id: String) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let task = state.withLock { state -> Task<Void, Never>?? in
+                state.held.insert(id)
                 guard state.active.contains(id) else { return .none }
                 state.interrupted.insert(id)
                 state.stopWaiters[id, default: []].append(continuation)
@@ -162,6 +166,12 @@ final class SagaRunner: Service, Sendable {
             case .some(let task): task?.cancel()
             }
         }
+    }
+
+    /// Ends an operator's hold and drives the saga again (whatever its action did to it).
+    func release(_ id: String) {
+        _ = state.withLock { $0.held.remove(id) }
+        submit(id)
     }
 
     /// Publishes `sagas_stuck` (driven here, their step running longer than `stuckAfter`) and `sagas_failed`
