@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench-checkout: starts the system (release build, SQLite with synchronous=FULL, so every commit is
 # durable) on fresh data, drives concurrent checkouts through the gateway, and prints checkouts/s,
-# p50/p95/p99, errors and each service's peak RSS. Settings: CONCURRENCY (32), DURATION seconds (20),
+# p50/p95/p99, errors, and per process the CPU milliseconds and kilobytes written per checkout and the
+# resident memory idle (before the load) and at its peak. Settings: CONCURRENCY (32), DURATION seconds (20),
 # ORDER_SHARDS (N SQLite files for the order service; then 64 customers check out, spread over the shards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,10 +44,28 @@ print(h%256)')
       "$BIN_DIR/order" move-bucket "$bucket" "$target" 2>/dev/null | grep '^moved' ) &
     mover=$!
 fi
-echo "checkout benchmark: $CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS})"
-"$BIN_DIR/checkout-bench" --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration "$DURATION" --key "$KEYS"
-if [[ -n $mover ]]; then wait "$mover" || echo "the bucket move failed"; fi
-echo "peak RSS (kB):"
+# Per process, from /proc: CPU clock ticks (user + system), bytes written to storage, resident memory.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+written() { awk '/^write_bytes/ {print $2}' "/proc/$1/io" 2>/dev/null || echo 0; }
+declare -A cpu_before io_before idle_rss
 while read -r name pid; do
-    printf "  %-10s %s\n" "$name" "$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo '?')"
+    cpu_before[$name]=$(ticks "$pid")
+    io_before[$name]=$(written "$pid")
+    idle_rss[$name]=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo '?')
 done <"$DATA_DIR/pids"
+echo "checkout benchmark: $CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS})"
+"$BIN_DIR/checkout-bench" --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration "$DURATION" --key "$KEYS" | tee "$DATA_DIR/bench.out"
+if [[ -n $mover ]]; then wait "$mover" || echo "the bucket move failed"; fi
+approved=$(awk '/^checkouts: / {print $2}' "$DATA_DIR/bench.out")
+hz=$(getconf CLK_TCK)
+echo "per process: CPU ms per checkout (user+system), kB written per checkout, RSS kB idle and peak"
+total_cpu=0
+while read -r name pid; do
+    cpu=$(( $(ticks "$pid") - ${cpu_before[$name]} ))
+    io=$(( $(written "$pid") - ${io_before[$name]} ))
+    total_cpu=$((total_cpu + cpu))
+    awk -v n="$name" -v c="$cpu" -v w="$io" -v a="${approved:-0}" -v hz="$hz" -v idle="${idle_rss[$name]}" \
+        -v peak="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo '?')" \
+        'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms   written %6.2f kB   rss idle %s peak %s\n", n, c * 1000 / hz / a, w / 1024 / a, idle, peak }'
+done <"$DATA_DIR/pids"
+awk -v c="$total_cpu" -v a="${approved:-0}" -v hz="$hz" 'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms per checkout\n", "all", c * 1000 / hz / a }'

@@ -30,6 +30,8 @@ let keys = options["--key"]!.split(separator: ",").map(String.init)
 
 struct Tally: Sendable {
     var latencies: [Double] = []
+    /// Of the approved checkouts only: what the admitted work saw under overload.
+    var admitted: [Double] = []
     var statuses: [Int: Int] = [:]
     var errors = 0
 }
@@ -58,8 +60,15 @@ let tallies = await withTaskGroup(of: Tally.self) { group in
                 do {
                     let response = try await client.execute(request)
                     let elapsed = ContinuousClock.now - t0
-                    tally.latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+                    let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+                    tally.latencies.append(milliseconds)
                     tally.statuses[response.status.code, default: 0] += 1
+                    if response.status.code == 201 { tally.admitted.append(milliseconds) }
+                    if response.status.code == 503 {
+                        // Refused at once (admission control): come back when told, as a real client would.
+                        let seconds = min(Double(response.headers["Retry-After"] ?? "") ?? 0.2, 1)
+                        try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                    }
                 } catch {
                     tally.errors += 1
                 }
@@ -91,4 +100,8 @@ print(
         latencies.last ?? 0
     )
 )
+let admitted = tallies.flatMap(\.admitted).sorted()
+func admittedPercentile(_ p: Double) -> Double { admitted.isEmpty ? 0 : admitted[min(admitted.count - 1, Int(Double(admitted.count) * p))] }
+print(String(format: "approved checkouts' latency ms: p50 %.1f  p99 %.1f", admittedPercentile(0.5), admittedPercentile(0.99)))
+print("refused at once (503 overloaded or unavailable): \(statuses[503, default: 0])")
 print("errors: \(errors) (statuses \(statuses.filter { $0.key != 201 }.sorted { $0.key < $1.key }), transport \(transportErrors))")

@@ -11,6 +11,8 @@ struct GatewayRoutes {
     let catalog: CatalogCache
     let checkouts: CheckoutStore
     let checkoutWait: Duration
+    /// Checkouts in progress at once (`CHECKOUT_MAX_IN_FLIGHT`); more are refused 503 at once.
+    let admission: Admission
     let keyring: Keyring
 
     func mount(on router: inout Router) {
@@ -44,7 +46,9 @@ struct GatewayRoutes {
             catalog.invalidate(sku: sku)
             return await tokens.stamp(response, from: "inventory")
         }
-        router.post("/v1/checkout") { request in await tokens.stamp(try await checkout(request)) }
+        router.post("/v1/checkout") { request in
+            await tokens.stamp(try await admission.admit { try await checkout(request) })
+        }
         router.get("/v1/checkouts/{id}") { request in
             let saga = try await visibleSaga(request.parameters["id"] ?? "")
             return try Response.json(

@@ -70,3 +70,35 @@ struct CircuitBreakerEndToEndTests {
         #expect(try await breakerState(system, of: "payment") == "0")
     }
 }
+
+/// Overload: checkouts beyond the gateway's limit in flight are refused at once with 503 and Retry-After,
+/// never left to time out; the ones admitted finish.
+@Suite("Admission control end to end", .serialized)
+struct AdmissionEndToEndTests {
+    @Test func checkoutsBeyondTheLimitAreRefusedAtOnce() async throws {
+        let system = try await SagaMartSystem(
+            layout: .sqlite,
+            overrides: ["gateway": ["CHECKOUT_MAX_IN_FLIGHT": "2"], "payment": delayedCommands("1s")]
+        )
+        defer { system.stopAll() }
+        let sku = uniqueSKU("ADMIT")
+        try await system.createProduct(sku, stock: 100)
+        let answers = try await withThrowingTaskGroup(of: (Int, String?, String?).self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    let response = try await system.checkout(checkoutBody(sku: sku))
+                    return (response.status.code, response.object["code"] as? String, response.headers["Retry-After"])
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let admitted = answers.filter { $0.0 == 201 }
+        let refused = answers.filter { $0.0 == 503 }
+        #expect(admitted.count >= 2, "\(answers)")
+        #expect(refused.count >= 1, "\(answers)")
+        #expect(admitted.count + refused.count == 6, "\(answers)")
+        #expect(refused.allSatisfy { $0.1 == "overloaded" && $0.2 == "1" }, "\(refused)")
+        // Room again once they are done.
+        #expect(try await system.checkout(checkoutBody(sku: sku)).status.code == 201)
+    }
+}

@@ -34,16 +34,23 @@ struct ReservationExpiryTests {
     }
 
     @Test func anAbandonedReservationIsReleasedWithItsEventAndAHeldOneIsNot() async throws {
-        let system = try await SagaMartSystem(layout: .sqlite, overrides: ["inventory": Self.shortTTL])
+        // A hold of 4 s: time enough to hold one before it runs out even on a loaded machine.
+        let system = try await SagaMartSystem(
+            layout: .sqlite,
+            overrides: ["inventory": ["RESERVATION_TTL": "4s", "RESERVATION_SWEEP_INTERVAL": "100ms"]]
+        )
         defer { system.stopAll() }
         let sku = uniqueSKU("TTL")
         try await system.createProduct(sku, stock: 10)
         let (abandoned, held, late) = (UUID().uuidString, UUID().uuidString, UUID().uuidString)
         #expect(try await reserve(system, held, sku: sku).status.code == 201)
         #expect(try await system.service("inventory", "POST", "/v1/reservations/\(held)/hold").status.code == 200)
-        for id in [abandoned, late] { #expect(try await reserve(system, id, sku: sku).status.code == 201) }
-        #expect(try await reservation(system, abandoned)["expiresAt"] is String)
-        #expect(try await system.eventually(.seconds(10)) { try await reservation(system, abandoned)["status"] as? String == "EXPIRED" })
+        for id in [abandoned, late] {
+            let reserved = try await reserve(system, id, sku: sku)
+            #expect(reserved.status.code == 201)
+            #expect(reserved.object["expiresAt"] is String, "a timed hold says until when: \(reserved.bodyText)")
+        }
+        #expect(try await system.eventually(.seconds(20)) { try await reservation(system, abandoned)["status"] as? String == "EXPIRED" })
         #expect(try await reservation(system, late)["status"] as? String == "EXPIRED")
         // The held one stays held, with no expiry, and commits.
         let kept = try await reservation(system, held)

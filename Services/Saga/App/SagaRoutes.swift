@@ -13,6 +13,8 @@ struct SagaRoutes {
     let reads: ConsistentReads
     /// The definition new checkouts start on (`CHECKOUT_SAGA_VERSION`).
     let checkoutDefinition: SagaDefinition
+    /// Sagas this process drives at once before new checkouts are refused 503 (`SAGA_MAX_ACTIVE`).
+    var maxActive = 512
 
     func mount(on router: inout Router) {
         router.post("/v1/checkouts") { request in
@@ -24,6 +26,8 @@ struct SagaRoutes {
             check.check(!start.items.isEmpty && start.items.count <= 100, "items must hold 1 to 100 lines")
             try check.validate()
             let wait = Duration.milliseconds(min(max(Int64(request.query["waitMs"] ?? "0") ?? 0, 0), 30_000))
+            // Admission: past its limit the runner takes no new saga (a repeated start of one it has is fine).
+            if runner.activeCount >= maxActive, try await store.load(start.checkoutId) == nil { throw Admission.overloaded }
             let saga = CheckoutSaga(
                 id: start.checkoutId,
                 customerId: start.customerId,

@@ -107,6 +107,9 @@ final class SagaRunner: Service, Sendable {
         }
     }
 
+    /// How many sagas this process drives now.
+    var activeCount: Int { state.withLock { $0.active.count } }
+
     /// Starts driving a saga unless this process drives it already. `saga` is its current state, if known.
     func submit(_ id: String, saga: StoredSaga? = nil) {
         let added = state.withLock { state in !state.held.contains(id) && state.active.insert(id).inserted }

@@ -54,7 +54,13 @@ await ServiceMain.run("saga") {
     guard let checkoutDefinition = SagaDefinition.checkouts[version] else {
         throw ConfigError(variable: "CHECKOUT_SAGA_VERSION", problem: "must be one of \(SagaDefinition.checkouts.keys.sorted())")
     }
-    SagaRoutes(store: store, runner: runner, reads: reads, checkoutDefinition: checkoutDefinition).mount(on: &router)
+    SagaRoutes(
+        store: store,
+        runner: runner,
+        reads: reads,
+        checkoutDefinition: checkoutDefinition,
+        maxActive: try environment.get("SAGA_MAX_ACTIVE", default: 512)
+    ).mount(on: &router)
     SagaReconciliation(store: store, participants: participants, logger: runtime.logger, reads: reads).mount(on: &router)
     try await runtime.serve(router, database: database, migrator: migrator, alongside: [runner])
 }
