@@ -144,9 +144,10 @@ import Testing
         var failures: [String] = []
         // Truncated, one byte changed, and with a key: the manifest's checksum changed with the file's bytes
         // (only the cipher can tell that from a good file), and a wrong key.
-        var altered = original
-        altered[altered.count - 100] ^= 0x55
-        var variants: [(String, () throws -> Void, BackupSet)] = [
+        var flipped = original
+        flipped[flipped.count - 100] ^= 0x55
+        let altered = flipped
+        var variants: [(String, @Sendable () throws -> Void, BackupSet)] = [
             ("truncated", { try original.prefix(original.count - 4096).write(to: URL(fileURLWithPath: file)) }, set),
             ("altered", { try altered.write(to: URL(fileURLWithPath: file)) }, set),
             (
@@ -172,18 +173,24 @@ import Testing
             ),
         ]
         if !encrypted { variants.removeLast(2) }
+        // Every file write and read here is off the cooperative pool: a write to a file syncs it, which took
+        // seconds on a loaded CI disk and stalled every other suite's servers (seen in gdb).
         for (name, damage, restoring) in variants {
-            try damage()
+            try await offPool { try damage() }
             do {
                 _ = try await offPool { try restoring.restore(backup, at: nil) }
                 failures.append("\(name): restored")
             } catch {
-                let now = [FileManager.default.contents(atPath: live), FileManager.default.contents(atPath: live + "-wal")]
+                let now = try await offPool {
+                    [FileManager.default.contents(atPath: live), FileManager.default.contents(atPath: live + "-wal")]
+                }
                 #expect(now == before, "\(name): the live files changed")
                 #expect(!"\(error)".isEmpty)
             }
-            try original.write(to: URL(fileURLWithPath: file))
-            try manifest.write(to: backup)
+            try await offPool {
+                try original.write(to: URL(fileURLWithPath: file))
+                try manifest.write(to: backup)
+            }
         }
         #expect(failures.isEmpty, "\(failures)")
 
@@ -256,7 +263,7 @@ struct PostgresBackupTests {
         }
         try await offPool { try cluster.start() }
         #expect(try await rows() == [1, 2, 3])
-        cluster.stop()
+        try await offPool { cluster.stop() }
         // To the end of the incremental backup.
         _ = try await offPool {
             try set.restore(folder + "/incr", at: nil, serverOptions: cluster.serverOptions, postgresPort: cluster.port)
