@@ -253,8 +253,10 @@ public final class HTTPClient: Sendable {
             withPeer(target.key) { $0.breaker.record(failed: failed, now: .now) }
             return response
         } catch let error as HTTPClientError {
-            // A refused, reset or timed-out call is the destination's failure; a response too large is not.
-            let failed = error.kind != .responseTooLarge && error.kind != .invalidURL
+            // A refused or reset connection, or a connect that timed out, says the destination is gone. An
+            // answer that is late is not counted: a slow peer is the step deadline's business, and counting
+            // it opened breakers on a merely loaded peer and turned its slowness into compensations.
+            let failed = ![.responseTooLarge, .invalidURL, .timeout].contains(error.kind)
             withPeer(target.key) { $0.breaker.record(failed: failed, now: .now) }
             throw error
         } catch {
