@@ -36,9 +36,7 @@ struct Backends: Sendable {
         } catch {
             runtime.logger.warning("backend unreachable", metadata: ["backend": "\(service)", "error": "\(error)"])
             // An open breaker says when it will try again; otherwise a second is a fair guess.
-            let retryAfter =
-                (error as? HTTPClientError)?.retryAfter.map { max(1, Int($0.components.seconds) + ($0.components.attoseconds > 0 ? 1 : 0)) }
-                ?? 1
+            let retryAfter = (error as? HTTPClientError)?.retryAfterSeconds ?? 1
             throw Self.unavailable(service, retryAfter: retryAfter)
         }
         if response.status.code >= 500 {

@@ -23,6 +23,11 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
     /// For `circuitOpen`: how long until the breaker lets a probe through.
     public var retryAfter: Duration?
 
+    /// `Retry-After` for a caller's answer: whole seconds until the probe, rounded up, 1 at least.
+    public var retryAfterSeconds: Int {
+        retryAfter.map { max(1, Int($0.components.seconds) + ($0.components.attoseconds > 0 ? 1 : 0)) } ?? 1
+    }
+
     public init(_ kind: Kind, _ detail: String, retryAfter: Duration? = nil) {
         self.kind = kind
         self.detail = detail

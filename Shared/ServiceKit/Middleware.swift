@@ -64,7 +64,7 @@ public enum ServiceMiddleware {
                 return fault.response
             } catch let error as HTTPClientError where error.kind != .invalidURL && error.kind != .responseTooLarge {
                 // A service this one needs did not answer (or its breaker is open): 503, never a 500.
-                let seconds = error.retryAfter.map { max(1, Int($0.components.seconds) + ($0.components.attoseconds > 0 ? 1 : 0)) } ?? 1
+                let seconds = error.retryAfterSeconds
                 logger.warning("a dependency failed", metadata: ["http.path": "\(request.path)", "error": "\(error)"])
                 return HTTPError(
                     .serviceUnavailable,

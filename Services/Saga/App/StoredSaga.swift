@@ -168,7 +168,7 @@ extension SagaStepRecord {
     /// One entry of the timeline as the API shows it: a compensation by its own name.
     func view(in definition: SagaDefinition) -> SagaAPI.Step {
         SagaAPI.Step(
-            name: compensation ? (definition.index(of: step).flatMap { definition.steps[$0].compensation } ?? step) : step,
+            name: definition.index(of: step).map { definition.commandName(step: $0, compensation: compensation) } ?? step,
             action: compensation ? "compensation" : "action",
             status: status,
             attempts: attempts,

@@ -288,9 +288,6 @@ public struct SagaProgress: Sendable, Equatable {
         return true
     }
 
-    /// Whether the saga has reached the pivot (it can then only go forward).
-    public var pastPivot: Bool { definition.isAtOrAfterPivot(current) && !compensating && status != .compensated }
-
     private mutating func nextCompensation(saga id: String, now: Date) -> SagaDecision {
         while let step = applied.popLast() {
             if definition.steps[step].compensation != nil {
