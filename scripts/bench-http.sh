@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench-http: our HTTP server (the service kit with its standard middleware) against a minimal
-# Hummingbird 2 server with the same two routes, each measured alone with wrk on loopback.
+# Hummingbird 2 server with the same two routes and against nginx (Debian's package, two worker processes
+# answering a fixed JSON body from its configuration), each measured alone with wrk on loopback.
 # Settings: DURATION (default 10s), CONNECTIONS (default 64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 OURS_PORT=${OURS_PORT:-18090}
 HB_PORT=${HB_PORT:-18091}
+NGINX_PORT=${NGINX_PORT:-18092}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -77,18 +79,51 @@ RSS[hummingbird]=$(awk '/VmHWM/ {print $2}' "/proc/$hb_pid/status")
 kill -TERM "$hb_pid"
 wait "$hb_pid" || true
 
+# nginx: the fast C server, both routes a fixed answer (the body of a POST is read and discarded).
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes $(nproc);
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    default_type application/json;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location = /health { return 200 '{"status":"ok"}'; }
+        location = /echo { return 200 '{"sku":"MUG-001","quantity":2,"note":"a small JSON body"}'; }
+    }
+}
+CONF
+"$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" >"$work/nginx.log" 2>&1 &
+nginx_pid=$!
+wait_ready "$NGINX_PORT"
+measure nginx "$NGINX_PORT"
+# The master's and its workers' peak RSS together.
+RSS[nginx]=$(for pid in $nginx_pid $(pgrep -P "$nginx_pid"); do awk '/VmHWM/ {print $2}' "/proc/$pid/status"; done | awk '{s += $1} END {print s}')
+kill -QUIT "$nginx_pid"
+wait "$nginx_pid" || true
+
 echo
 echo "HTTP benchmark: wrk on loopback, $DURATION per row, $(nproc) cores"
 printf "%-22s %-12s %12s %10s %10s\n" "route" "server" "requests/s" "p50 ms" "p99 ms"
 for route in health echo; do
     for conns in "$CONNECTIONS" 1; do
-        for name in sagamart hummingbird; do
+        for name in sagamart hummingbird nginx; do
             key="$name/$route/c$conns"
             printf "%-22s %-12s %12s %10s %10s\n" "$route c=$conns" "$name" "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}"
         done
         ours=${RPS[sagamart/$route/c$conns]}
-        theirs=${RPS[hummingbird/$route/c$conns]}
-        printf "%-22s %-12s %12s\n" "" "ratio" "$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f", a / b }')"
+        printf "%-22s %-12s %12s\n" "" "ratio to hb" "$(awk -v a="$ours" -v b="${RPS[hummingbird/$route/c$conns]}" 'BEGIN { printf "%.2f", a / b }')"
+        printf "%-22s %-12s %12s\n" "" "ratio to nginx" "$(awk -v a="$ours" -v b="${RPS[nginx/$route/c$conns]}" 'BEGIN { printf "%.2f", a / b }')"
     done
 done
-echo "peak RSS: sagamart ${RSS[sagamart]} kB, hummingbird ${RSS[hummingbird]} kB"
+echo "peak RSS: sagamart ${RSS[sagamart]} kB, hummingbird ${RSS[hummingbird]} kB, nginx ${RSS[nginx]} kB (master and workers)"

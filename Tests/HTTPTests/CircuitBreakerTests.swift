@@ -38,6 +38,26 @@ struct CircuitBreakerTests {
         #expect(spread.state == .closed, "one failure every 3 s never puts 5 in a 10 s window")
     }
 
+    /// Thousands of calls pass through the kept window (its front dropped and compacted on the way): the
+    /// failures counted are exactly those of the last 10 s, and of at most the last 1,000 calls.
+    @Test func theWindowCountsOnlyItsOwnCallsAcrossThousandsOfThem() {
+        var breaker = CircuitBreaker(policy: policy)
+        // 5,000 calls 5 ms apart (25 s), every other one failed in the first 12 s: all out of the window later.
+        for n in 0..<5000 {
+            let at = t0 + .milliseconds(5 * n)
+            // A quarter of the first 12 s failed, under the ratio: it stays closed all along.
+            breaker.record(failed: n < 2400 && n % 4 == 0, now: at)
+        }
+        #expect(breaker.state == .closed)
+        // The window (15 s to 25 s) holds 2,000 successes, capped to the last 1,000: the 500th failure after
+        // them is the first that makes half of the kept 1,000 calls failures.
+        let later = t0 + .seconds(26)
+        for n in 0..<499 { breaker.record(failed: true, now: later + .microseconds(n)) }
+        #expect(breaker.state == .closed, "499 failures among the last 1,000 calls")
+        breaker.record(failed: true, now: later + .microseconds(500))
+        #expect(breaker.state == .open(until: later + .microseconds(500) + .seconds(1)))
+    }
+
     @Test func halfOpenLetsOneProbeThroughWhichClosesOrReopensForLonger() {
         var breaker = CircuitBreaker(policy: policy)
         for n in 0..<5 { breaker.record(failed: true, now: t0 + .milliseconds(n)) }
