@@ -22,13 +22,12 @@ struct SagaReconciliation {
             after,
             limit in
             try connection.query(
-                "SELECT kind, state, created_at, updated_at FROM sagas WHERE id > $1 ORDER BY id LIMIT $2",
+                "SELECT id, kind, state, created_at, updated_at FROM sagas WHERE id > $1 ORDER BY id LIMIT $2",
                 [.text(after), .integer(Int64(limit))]
             ).map { row in
-                try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"), seals: store.seals).reconciliation(
-                    createdAt: try row.decode("created_at"),
-                    updatedAt: try row.decode("updated_at")
-                )
+                let saga = try store.decode(row, connection)
+                let updatedAt: Date = try row.decode("updated_at")
+                return saga.reconciliation(createdAt: try row.decode("created_at"), updatedAt: max(updatedAt, saga.lastActivity ?? updatedAt))
             }
         }
         router.post("/v1/sagas/{id}/redrive") { request in

@@ -205,6 +205,8 @@ final class SagaRunner: Service, Sendable {
         var loaded = submission.saga
         if loaded == nil { loaded = await loadRetrying(id) }
         guard var saga = loaded else { return }
+        // The state last saved: each save logs what changed since it.
+        var saved = saga
         while !saga.status.isFinished {
             if Task.isShuttingDownGracefully || interrupted(id) { return }
             state.withLock { $0.stepStarted[id] = saga.saga.progress.stepStartedAt }
@@ -219,7 +221,8 @@ final class SagaRunner: Service, Sendable {
                 try? await Task.sleep(for: Self.backoff(attempt: 1))
                 continue
             }
-            guard await saveRetrying(saga) else { return }
+            guard await saveRetrying(saga, previous: saved) else { return }
+            saved = saga
             switch progress {
             case .next:
                 continue
@@ -261,10 +264,10 @@ final class SagaRunner: Service, Sendable {
     /// Saves the saga's state and renews the lease. Returns false when the saga must not be driven on: the
     /// lease went to another replica (it expired while this one was stalled), or the database stayed down
     /// (a replica, or this one after a restart, claims it again).
-    private func saveRetrying(_ saga: StoredSaga) async -> Bool {
+    private func saveRetrying(_ saga: StoredSaga, previous: StoredSaga) async -> Bool {
         for attempt in 1...20 {
             do {
-                if try await store.save(saga) { return true }
+                if try await store.save(saga, previous: previous) { return true }
                 logger.warning("lost the lease of a saga: another replica drives it", metadata: ["saga.id": "\(saga.id)"])
                 return false
             } catch {

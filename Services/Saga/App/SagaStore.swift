@@ -37,8 +37,8 @@ struct SagaStore: Sendable {
         let (replica, lease) = (self.replica, self.lease)
         let audit = AuditContext.current
         return try await database.write { connection in
-            if let row = try connection.queryOne("SELECT kind, state FROM sagas WHERE id = $1", saga.id) {
-                return (try decode(row), false)
+            if let row = try connection.queryOne("SELECT id, kind, state FROM sagas WHERE id = $1", saga.id) {
+                return (try decode(row, connection), false)
             }
             let now = Date()
             try connection.execute(
@@ -64,27 +64,64 @@ struct SagaStore: Sendable {
     /// The saga of `kind` for an order, if any.
     func find(orderId: String, kind: String) async throws -> StoredSaga? {
         try await database.read { connection in
-            try connection.queryOne("SELECT kind, state FROM sagas WHERE order_id = $1 AND kind = $2", orderId, kind).map(decode)
+            try connection.queryOne("SELECT id, kind, state FROM sagas WHERE order_id = $1 AND kind = $2", orderId, kind).map {
+                try decode($0, connection)
+            }
         }
     }
 
-    /// Writes the saga's new state and renews this replica's lease: the step boundary is durable once this
-    /// returns true. False means another replica holds the lease now; this one must stop driving the saga.
-    func save(_ saga: StoredSaga) async throws -> Bool {
-        let state = try saga.encodedJSON(seals)
-        let replica = self.replica
-        let until: Date? = saga.status.isFinished ? nil : Date().addingTimeInterval(lease)
+    /// Makes the saga's new state durable: the step boundary is durable once this returns true. False means
+    /// another replica holds the lease now; this one must stop driving the saga.
+    ///
+    /// Most boundaries append one small entry to the saga's log (what changed since `previous`, the state
+    /// last saved); the whole state is written (a snapshot, the log emptied) when the status changes, when
+    /// the lease has less than half of its time left (it is renewed then), or without a `previous`. Writing
+    /// the whole state at every step was 15 % of the saga's CPU and rewrote a 2 to 3 KB row each time.
+    func save(_ saga: StoredSaga, previous: StoredSaga?) async throws -> Bool {
+        let entry = previous.flatMap { $0.status == saga.status && !saga.status.isFinished ? saga.logEntry(since: $0) : nil }
+        let (replica, lease, seals) = (self.replica, self.lease, self.seals)
         return try await database.write { connection in
-            try connection.execute(
-                "UPDATE sagas SET status = $1, state = $2, updated_at = $3, lease_until = $4 WHERE id = $5 AND lease_owner = $6",
-                saga.status.rawValue,
-                state,
-                Date(),
-                until,
-                saga.id,
-                replica
-            ) == 1
+            // The lease read under a row lock on PostgreSQL, so a concurrent claim waits for this transaction.
+            let lock = connection.dialect == .postgres ? " FOR UPDATE" : ""
+            guard let row = try connection.queryOne("SELECT lease_owner, lease_until FROM sagas WHERE id = $1" + lock, saga.id),
+                try row.decode("lease_owner", as: String?.self) == replica
+            else { return false }
+            let now = Date()
+            if let entry, let until = try row.decode("lease_until", as: Date?.self), until.timeIntervalSince(now) > lease / 2 {
+                try connection.execute(
+                    """
+                    INSERT INTO saga_log (saga_id, seq, entry)
+                    SELECT CAST($1 AS TEXT), COALESCE(MAX(seq), 0) + 1, CAST($2 AS TEXT) FROM saga_log WHERE saga_id = $1
+                    """,
+                    saga.id,
+                    entry
+                )
+                return true
+            }
+            try Self.writeSnapshot(connection, saga, seals: seals, now: now, owner: replica, lease: lease)
+            return true
         }
+    }
+
+    /// The whole state written over the saga's row with this replica's lease, and its log emptied.
+    private static func writeSnapshot(
+        _ connection: DatabaseConnection,
+        _ saga: StoredSaga,
+        seals: SealCache,
+        now: Date,
+        owner: String,
+        lease: TimeInterval
+    ) throws {
+        try connection.execute(
+            "UPDATE sagas SET status = $1, state = $2, updated_at = $3, lease_owner = $4, lease_until = $5 WHERE id = $6",
+            saga.status.rawValue,
+            try saga.encodedJSON(seals),
+            now,
+            owner,
+            saga.status.isFinished ? nil : now.addingTimeInterval(lease),
+            saga.id
+        )
+        try connection.execute("DELETE FROM saga_log WHERE saga_id = $1", saga.id)
     }
 
     /// An operator's action on a saga (`saga.retry`, `saga.resume`, `saga.compensate`), in one transaction
@@ -99,7 +136,7 @@ struct SagaStore: Sendable {
     ) async throws -> Response {
         let (replica, lease, seals) = (self.replica, self.lease, self.seals)
         return try await database.command(request, audit: (action, id)) { connection in
-            guard let row = try connection.queryOne("SELECT kind, state, lease_owner, lease_until FROM sagas WHERE id = $1", id) else {
+            guard let row = try connection.queryOne("SELECT id, kind, state, lease_owner, lease_until FROM sagas WHERE id = $1", id) else {
                 throw HTTPError.notFound("No saga with this id.")
             }
             let now = Date()
@@ -113,17 +150,9 @@ struct SagaStore: Sendable {
                     headers: HTTPHeaders([("Retry-After", "\(Int(until.timeIntervalSince(now).rounded(.up)))")])
                 )
             }
-            var saga = try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"), seals: seals)
+            var saga = try Self.decode(row, connection, seals: seals)
             try change(&saga)
-            try connection.execute(
-                "UPDATE sagas SET status = $1, state = $2, updated_at = $3, lease_owner = $4, lease_until = $5 WHERE id = $6",
-                saga.status.rawValue,
-                try saga.encodedJSON(seals),
-                now,
-                replica,
-                saga.status.isFinished ? nil : now.addingTimeInterval(lease),
-                saga.id
-            )
+            try Self.writeSnapshot(connection, saga, seals: seals, now: now, owner: replica, lease: lease)
             return try Response.json(saga.view, status: .accepted)
         }
     }
@@ -164,7 +193,7 @@ struct SagaStore: Sendable {
 
     func load(_ id: String) async throws -> StoredSaga? {
         try await database.read { connection in
-            try connection.queryOne("SELECT kind, state FROM sagas WHERE id = $1", id).map(decode)
+            try connection.queryOne("SELECT id, kind, state FROM sagas WHERE id = $1", id).map { try decode($0, connection) }
         }
     }
 
@@ -179,17 +208,27 @@ struct SagaStore: Sendable {
     ) async throws -> (items: [StoredSaga], next: String?) {
         let sagas = try await reads.read(request) { connection in
             try connection.query(
-                "SELECT kind, state FROM sagas WHERE ($1 = '' OR status = $1) AND id > $2 ORDER BY id LIMIT $3",
+                "SELECT id, kind, state FROM sagas WHERE ($1 = '' OR status = $1) AND id > $2 ORDER BY id LIMIT $3",
                 status ?? "",
                 after ?? "",
                 limit + 1
-            ).map(decode)
+            ).map { try decode($0, connection) }
         }
         let items = Array(sagas.prefix(limit))
         return (items, sagas.count > limit ? items.last?.id : nil)
     }
 
-    private func decode(_ row: Row) throws -> StoredSaga {
-        try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"), seals: seals)
+    /// A saga from its row (`id`, `kind`, `state`: the snapshot) and the log entries after it.
+    func decode(_ row: Row, _ connection: DatabaseConnection) throws -> StoredSaga {
+        try Self.decode(row, connection, seals: seals)
+    }
+
+    private static func decode(_ row: Row, _ connection: DatabaseConnection, seals: SealCache) throws -> StoredSaga {
+        let snapshot = try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"), seals: seals)
+        let entries: [String] = try connection.query(
+            "SELECT entry FROM saga_log WHERE saga_id = $1 ORDER BY seq",
+            [.text(try row.decode("id"))]
+        ).map { try $0.decode("entry") }
+        return try snapshot.folding(entries)
     }
 }

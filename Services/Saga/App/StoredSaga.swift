@@ -53,6 +53,29 @@ enum StoredSaga: Sendable, Equatable {
         }
     }
 
+    /// The saga after its log entries (see `SagaLogEntry`).
+    func folding(_ entries: [String]) throws -> StoredSaga {
+        guard !entries.isEmpty else { return self }
+        switch self {
+        case .checkout(let saga): return .checkout(try saga.folding(entries))
+        case .cancellation(let saga): return .cancellation(try saga.folding(entries))
+        }
+    }
+
+    /// The log entry that takes `previous` to this state, nil when nothing changed or the kinds differ.
+    func logEntry(since previous: StoredSaga) -> String? {
+        switch (previous, self) {
+        case (.checkout(let old), .checkout(let new)): return SagaLogEntry.json(from: old, to: new)
+        case (.cancellation(let old), .cancellation(let new)): return SagaLogEntry.json(from: old, to: new)
+        default: return nil
+        }
+    }
+
+    /// When the saga last moved: its newest step's start or end (a log entry does not touch `updated_at`).
+    var lastActivity: Date? {
+        saga.progress.timeline.last.map { $0.finishedAt ?? $0.startedAt }
+    }
+
     /// What `saga rotate-keys` does to a stored state: re-seals a sealed member under the active key,
     /// seals the clear token and address of a state written before encryption; nil when up to date.
     static func resealed(_ state: String, keyring: Keyring) throws -> String? {

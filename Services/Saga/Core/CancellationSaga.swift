@@ -34,7 +34,7 @@ public struct CancellationSaga: Sendable, Equatable {
     public let paymentId: String
     public let shipmentId: String
     public let reason: String
-    public private(set) var progress: SagaProgress
+    public internal(set) var progress: SagaProgress
 
     /// The cancellation of an order has one id, so asking twice finds the first one.
     public static func id(forOrder orderId: String) -> String { "cancel-\(orderId)" }

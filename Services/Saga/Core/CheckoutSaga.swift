@@ -59,9 +59,9 @@ public struct CheckoutSaga: Sendable, Equatable {
     public let items: [Item]
     public let paymentToken: String
     public let shipping: ShippingAPI.Address
-    public private(set) var totalCents: Int64?
-    public private(set) var currency: String?
-    public private(set) var progress: SagaProgress
+    public internal(set) var totalCents: Int64?
+    public internal(set) var currency: String?
+    public internal(set) var progress: SagaProgress
 
     /// A new saga at its first step, on `definition` (the current version unless told otherwise).
     public init(

@@ -167,7 +167,7 @@ public struct SagaStepRecord: Codable, Sendable, Equatable {
 /// so every path is tested without a network or a database.
 public struct SagaProgress: Sendable, Equatable {
     public let definition: SagaDefinition
-    public private(set) var status: SagaStatus
+    public internal(set) var status: SagaStatus
     /// The step whose action (running) or compensation (compensating) is in progress.
     public private(set) var current: Int
     /// Actions that applied, or may have, in order: what compensation walks back.
@@ -176,7 +176,7 @@ public struct SagaProgress: Sendable, Equatable {
     public private(set) var attempts = 0
     public private(set) var failureCode: String?
     public private(set) var failureDetail: String?
-    public private(set) var timeline: [SagaStepRecord]
+    public internal(set) var timeline: [SagaStepRecord]
 
     public init(definition: SagaDefinition, now: Date) {
         self.definition = definition
@@ -413,7 +413,10 @@ extension SagaProgress {
     }
 
     /// The same members as JSON text, for the checkout saga's hand-written encoder (a leading comma each).
-    public var jsonMembers: String {
+    public var jsonMembers: String { jsonMembers(timelineFrom: 0) }
+
+    /// The members with the timeline from record `from` on only: a log entry's (see `SagaLogEntry`).
+    func jsonMembers(timelineFrom from: Int) -> String {
         var out = ",\"version\":\(definition.version),\"status\":\"\(status.rawValue)\""
         out += ",\"current\":" + JSONText.quote(definition.steps[current].action)
         out += ",\"applied\":[" + applied.map { JSONText.quote(definition.steps[$0].action) }.joined(separator: ",") + "]"
@@ -421,8 +424,8 @@ extension SagaProgress {
         if let failureCode { out += ",\"failureCode\":" + JSONText.quote(failureCode) }
         if let failureDetail { out += ",\"failureDetail\":" + JSONText.quote(failureDetail) }
         out += ",\"timeline\":["
-        for (index, record) in timeline.enumerated() {
-            if index > 0 { out += "," }
+        for (index, record) in timeline.enumerated() where index >= from {
+            if index > from { out += "," }
             out +=
                 "{\"step\":\(JSONText.quote(record.step)),\"compensation\":\(record.compensation),\"status\":\(JSONText.quote(record.status)),"
             out += "\"attempts\":\(record.attempts),\"startedAt\":\(record.startedAt.timeIntervalSinceReferenceDate)"

@@ -1,0 +1,72 @@
+import Contracts
+import Foundation
+import HTTP
+import SagaCore
+import ServiceKit
+import Storage
+import Testing
+
+@testable import Saga
+
+/// The saga store's log: a step boundary appends one entry and leaves the snapshot alone; a status change
+/// writes the snapshot and empties the log; every read folds; a replica without the lease writes nothing.
+@Suite("Saga store: the log of step boundaries")
+struct SagaLogStoreTests {
+    @Test func stepsAppendStatusChangesSnapshotAndReadsFold() async throws {
+        let database = try await Storage.open(url: DatabaseURL("sqlite::memory:"), poolSize: 1)
+        let migrations = URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/Services/Saga/App/Migrations")
+        _ = try await Migrator(try Migration.load(from: migrations, dialect: .sqlite)).migrate(database)
+        let keyring = try Keyring(environment: Environment(["SAGAMART_ENV": "development"]), service: "saga")
+        let store = SagaStore(database: database, replica: "r1", lease: 10, keyring: keyring)
+        func rows() async throws -> (log: Int, state: String) {
+            try await database.read { connection in
+                (
+                    Int(try connection.queryOne("SELECT COUNT(*) AS n FROM saga_log WHERE saga_id = 'c1'")!.decode("n", as: Int64.self)),
+                    try connection.queryOne("SELECT state FROM sagas WHERE id = 'c1'")!.decode("state", as: String.self)
+                )
+            }
+        }
+        var checkout = CheckoutSaga(
+            id: "c1", customerId: "alice", orderId: "o1", paymentId: "p1", shipmentId: "h1", items: [Item(sku: "MUG", quantity: 1)],
+            paymentToken: "pm_secret",
+            shipping: ShippingAPI.Address(name: "Zelda Q", line1: "742 Way", city: "Lisbon", postalCode: "1100", country: "PT"),
+            now: Date()
+        )
+        var saved = StoredSaga.checkout(checkout)
+        _ = try await store.insertOrFetch(saved)
+        let snapshot = try await rows().state
+
+        for reply in [SagaReply.success(totalCents: 1200, currency: "EUR"), .failure("503"), .success(), .success()] {
+            _ = checkout.handle(reply, now: Date(), stepDeadline: 30)
+            #expect(try await store.save(.checkout(checkout), previous: saved))
+            saved = .checkout(checkout)
+            #expect(try await store.load("c1") == saved, "the snapshot folded with the log is the saga")
+        }
+        let afterSteps = try await rows()
+        #expect(afterSteps.log == 4 && afterSteps.state == snapshot, "four entries appended, the snapshot untouched")
+        let (listed, _) = try await store.list(
+            status: "RUNNING", after: nil, limit: 10, reads: ConsistentReads(service: "saga", database: database, replica: nil),
+            request: Request(method: "GET", target: "/v1/sagas")
+        )
+        #expect(listed == [saved])
+
+        // A refusal: the saga compensates, its status changes, the whole state is written and the log emptied.
+        _ = checkout.handle(.refused(code: "card_declined", detail: "no"), now: Date(), stepDeadline: 30)
+        #expect(checkout.status == .compensating)
+        #expect(try await store.save(.checkout(checkout), previous: saved))
+        saved = .checkout(checkout)
+        let afterSnapshot = try await rows()
+        #expect(afterSnapshot.log == 0 && afterSnapshot.state != snapshot)
+        #expect(!afterSnapshot.state.contains("pm_secret"), "the snapshot keeps the token sealed")
+        #expect(try await store.load("c1") == saved)
+
+        // Another replica holds the lease now: this one's save writes nothing.
+        try await database.write { try $0.execute("UPDATE sagas SET lease_owner = 'r2' WHERE id = 'c1'", []) }
+        let stale = checkout
+        _ = checkout.handle(.success(), now: Date(), stepDeadline: 30)
+        #expect(try await store.save(.checkout(checkout), previous: .checkout(stale)) == false)
+        #expect(try await rows().log == 0)
+        #expect(try await store.load("c1") == saved)
+        await database.close()
+    }
+}
