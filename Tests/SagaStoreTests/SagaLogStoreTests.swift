@@ -27,7 +27,12 @@ struct SagaLogStoreTests {
             }
         }
         var checkout = CheckoutSaga(
-            id: "c1", customerId: "alice", orderId: "o1", paymentId: "p1", shipmentId: "h1", items: [Item(sku: "MUG", quantity: 1)],
+            id: "c1",
+            customerId: "alice",
+            orderId: "o1",
+            paymentId: "p1",
+            shipmentId: "h1",
+            items: [Item(sku: "MUG", quantity: 1)],
             paymentToken: "pm_secret",
             shipping: ShippingAPI.Address(name: "Zelda Q", line1: "742 Way", city: "Lisbon", postalCode: "1100", country: "PT"),
             now: Date()
@@ -45,7 +50,10 @@ struct SagaLogStoreTests {
         let afterSteps = try await rows()
         #expect(afterSteps.log == 4 && afterSteps.state == snapshot, "four entries appended, the snapshot untouched")
         let (listed, _) = try await store.list(
-            status: "RUNNING", after: nil, limit: 10, reads: ConsistentReads(service: "saga", database: database, replica: nil),
+            status: "RUNNING",
+            after: nil,
+            limit: 10,
+            reads: ConsistentReads(service: "saga", database: database, replica: nil),
             request: Request(method: "GET", target: "/v1/sagas")
         )
         #expect(listed == [saved])

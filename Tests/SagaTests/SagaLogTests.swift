@@ -53,7 +53,15 @@ struct SagaLogTests {
     }
 
     @Test func aCancellationFoldsItsEntries() throws {
-        var saga = CancellationSaga(customerId: "alice", orderId: "o1", checkoutId: "c1", paymentId: "p1", shipmentId: "s1", reason: "r", now: t0)
+        var saga = CancellationSaga(
+            customerId: "alice",
+            orderId: "o1",
+            checkoutId: "c1",
+            paymentId: "p1",
+            shipmentId: "s1",
+            reason: "r",
+            now: t0
+        )
         let start = saga
         var entries: [String] = []
         while !saga.status.isFinished {

@@ -27,7 +27,10 @@ struct SagaReconciliation {
             ).map { row in
                 let saga = try store.decode(row, connection)
                 let updatedAt: Date = try row.decode("updated_at")
-                return saga.reconciliation(createdAt: try row.decode("created_at"), updatedAt: max(updatedAt, saga.lastActivity ?? updatedAt))
+                return saga.reconciliation(
+                    createdAt: try row.decode("created_at"),
+                    updatedAt: max(updatedAt, saga.lastActivity ?? updatedAt)
+                )
             }
         }
         router.post("/v1/sagas/{id}/redrive") { request in
