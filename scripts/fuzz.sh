@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-10000000}
 shift || true
-TARGETS=("${@:-request chunked response json}")
+TARGETS=("${@:-request chunked response json scanner}")
 read -ra TARGETS <<<"${TARGETS[*]}"
 OUT=${FUZZ_OUT:-.build/fuzz-runs}
 echo "building the fuzz targets (sanitizers: fuzzer, address)..."

@@ -46,5 +46,8 @@ write("json", body.encode())
 for extra in ('{"sku":"MUG-001","name":"Mug","priceCents":1200,"currency":"EUR","stock":100}', '{"available":3}',
               '{"items":[],"payment":{},"shipping":null}', '[]', '{"items":[{"sku":"\\u0000","quantity":-1}]}'):
     write("json", extra.encode())
+# The JSON scanner: a feed page and the shapes it steps over.
+write("scanner", b'{"items":[{"seq":7,"id":"e7","type":"order.approved","version":2,"aggregateId":"o1","occurredAt":"2026-11-30T21:00:00.123Z","traceparent":null,"data":{"a":[1,-2.5e3,true,false,null,"\\u00e9\\ud83d\\ude00"]}}],"next":"7","head":9,"afterId":null}')
 counts = {target.name: len(list(target.iterdir())) for target in out.iterdir()}
 print("seeds:", ", ".join(f"{name} {count}" for name, count in sorted(counts.items())))
+

@@ -104,30 +104,69 @@ public struct EventFeed: Sendable {
         public var afterId: String?
     }
 
-    /// Parses a feed page.
+    /// Parses a feed page with `JSONScanner`: each event's `data` is kept as the raw text the producer
+    /// wrote, not parsed and written again (`JSONSerialization` both ways was 8 % of the order service's CPU,
+    /// which reads three feeds). Members it does not know are stepped over (checked all the same).
     public static func parsePage(_ body: [UInt8]) throws -> Page {
-        guard let page = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let items = page["items"] as? [[String: Any]]
-        else {
+        var scanner = JSONScanner(body)
+        var page = Page(events: [], head: nil, afterId: nil)
+        var sawItems = false
+        do {
+            try scanner.object { scanner, key in
+                switch key {
+                case "items":
+                    sawItems = true
+                    try scanner.array { scanner in page.events.append(try event(&scanner)) }
+                case "head":
+                    if try !scanner.null() { page.head = try scanner.integer() }
+                case "afterId":
+                    if try !scanner.null() { page.afterId = try scanner.string() }
+                default:
+                    try scanner.skipValue()
+                }
+            }
+            guard sawItems, scanner.atEnd() else { throw FeedError.malformedPage }
+        } catch is JSONScanner.ScanError {
             throw FeedError.malformedPage
         }
-        let events = try items.map { item in
-            guard let seq = (item["seq"] as? NSNumber)?.int64Value, let id = item["id"] as? String, let type = item["type"] as? String,
-                let version = (item["version"] as? NSNumber)?.intValue, let aggregate = item["aggregateId"] as? String,
-                let occurred = (item["occurredAt"] as? String).flatMap(Timestamp.parse), let data = item["data"]
-            else { throw FeedError.malformedPage }
-            let json = try JSONSerialization.data(withJSONObject: data, options: [.fragmentsAllowed, .sortedKeys])
-            return StoredEvent(
-                seq: seq,
-                id: id,
-                type: type,
-                version: version,
-                aggregateId: aggregate,
-                occurredAt: occurred,
-                traceparent: item["traceparent"] as? String,
-                data: String(decoding: json, as: UTF8.self)
-            )
+        return page
+    }
+
+    private static func event(_ scanner: inout JSONScanner) throws -> StoredEvent {
+        var seq: Int64?
+        var id: String?
+        var type: String?
+        var version: Int64?
+        var aggregate: String?
+        var occurred: Date?
+        var traceparent: String?
+        var data: String?
+        try scanner.object { scanner, key in
+            switch key {
+            case "seq": seq = try scanner.integer()
+            case "id": id = try scanner.string()
+            case "type": type = try scanner.string()
+            case "version": version = try scanner.integer()
+            case "aggregateId": aggregate = try scanner.string()
+            case "occurredAt": occurred = Timestamp.parse(try scanner.string())
+            case "traceparent": traceparent = try scanner.null() ? nil : try scanner.string()
+            case "data": data = scanner.text(try scanner.skipValue())
+            default: try scanner.skipValue()
+            }
         }
-        return Page(events: events, head: (page["head"] as? NSNumber)?.int64Value, afterId: page["afterId"] as? String)
+        guard let seq, let id, let type, let version, let aggregate, let occurred, let data, let small = Int(exactly: version) else {
+            throw FeedError.malformedPage
+        }
+        return StoredEvent(
+            seq: seq,
+            id: id,
+            type: type,
+            version: small,
+            aggregateId: aggregate,
+            occurredAt: occurred,
+            traceparent: traceparent,
+            data: data
+        )
     }
 }
 

@@ -3,11 +3,11 @@ import Foundation
 import HTTP
 
 /// libFuzzer targets for what reads untrusted bytes: the request parser (whole and split at points the
-/// input chooses, which must agree), the chunked decoder, the client's response parser, and the JSON
-/// bodies of the public routes. `FUZZ_TARGET` picks one. Built with `-sanitize=fuzzer,address` by
+/// input chooses, which must agree), the chunked decoder, the client's response parser, the JSON
+/// bodies of the public routes, and the JSON scanner that reads feed pages. `FUZZ_TARGET` picks one. Built with `-sanitize=fuzzer,address` by
 /// `make fuzz`; built plainly, the executable replays files (the seed corpus) through a target.
 enum FuzzTargets {
-    static let names = ["request", "chunked", "response", "json"]
+    static let names = ["request", "chunked", "response", "json", "scanner"]
 
     static func run(_ target: String, _ bytes: [UInt8]) {
         switch target {
@@ -15,6 +15,7 @@ enum FuzzTargets {
         case "chunked": chunked(bytes)
         case "response": response(bytes)
         case "json": json(bytes)
+        case "scanner": scanner(bytes)
         default: fatalError("FUZZ_TARGET must be one of \(names)")
         }
     }
@@ -110,5 +111,16 @@ enum FuzzTargets {
         check(GatewayAPI.Checkout.self)
         check(InventoryAPI.CreateProduct.self)
         check(InventoryAPI.SetStock.self)
+    }
+
+    /// The JSON scanner (feed pages): any bytes end in a value or `ScanError`, never a crash or a hang; an
+    /// accepted value's raw text scans again to the same length.
+    static func scanner(_ bytes: [UInt8]) {
+        var scanner = JSONScanner(bytes)
+        guard let range = try? scanner.skipValue() else { return }
+        var again = JSONScanner(Array(bytes[range]))
+        guard let second = try? again.skipValue(), second == 0..<range.count, again.atEnd() else {
+            fatalError("an accepted value does not scan again whole")
+        }
     }
 }
