@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+
+@testable import HTTP
+
+/// The router: path parameters percent-decoded as Foundation decodes them, literals matched before any
+/// decoding, 404 and 405 told apart.
+@Suite("Router")
+struct RouterTests {
+    @Test(arguments: ["ord_0193", "SKU%2D1", "a%20b%2Fc", "%E6%9D%B1%E4%BA%AC", "caf%C3%A9", "100%", "%zz", "%4", "%FF%FE", ""])
+    func parametersDecodeAsFoundationDoes(part: String) {
+        #expect(Router.percentDecoded(part[...]) == part.removingPercentEncoding)
+    }
+
+    @Test func theMatchingRouteGetsItsDecodedParametersAndOthersAre404Or405() async throws {
+        var router = Router()
+        router.get("/v1/products/{sku}") { request in Response(status: .ok, body: Array((request.parameters["sku"] ?? "").utf8)) }
+        router.post("/v1/orders/{id}/approve") { request in Response(status: .ok, body: Array((request.parameters["id"] ?? "").utf8)) }
+        let product = try await router.respond(to: Request(head: RequestHead(method: "GET", target: "/v1/products/SKU%2D1")))
+        #expect(String(decoding: product.body, as: UTF8.self) == "SKU-1")
+        let undecodable = try await router.respond(to: Request(head: RequestHead(method: "GET", target: "/v1/products/100%25%zz")))
+        #expect(String(decoding: undecodable.body, as: UTF8.self) == "100%25%zz", "kept as it is when it does not decode")
+        let order = try await router.respond(to: Request(head: RequestHead(method: "POST", target: "/v1/orders/o%201/approve")))
+        #expect(String(decoding: order.body, as: UTF8.self) == "o 1")
+        await #expect(throws: HTTPError.self) { try await router.respond(to: Request(head: RequestHead(method: "GET", target: "/v1/orders/o1/reject"))) }
+        do {
+            _ = try await router.respond(to: Request(head: RequestHead(method: "DELETE", target: "/v1/products/x")))
+            Issue.record("a DELETE of a GET route answered")
+        } catch let error as HTTPError {
+            #expect(error.status == .methodNotAllowed)
+        }
+        #expect(router.pattern(for: Request(head: RequestHead(method: "GET", target: "/v1/products/a"))) == "/v1/products/{sku}")
+        #expect(router.pattern(for: Request(head: RequestHead(method: "GET", target: "/v1/products"))) == nil)
+    }
+}
