@@ -22,7 +22,9 @@ struct RouterTests {
         #expect(String(decoding: undecodable.body, as: UTF8.self) == "100%25%zz", "kept as it is when it does not decode")
         let order = try await router.respond(to: Request(head: RequestHead(method: "POST", target: "/v1/orders/o%201/approve")))
         #expect(String(decoding: order.body, as: UTF8.self) == "o 1")
-        await #expect(throws: HTTPError.self) { try await router.respond(to: Request(head: RequestHead(method: "GET", target: "/v1/orders/o1/reject"))) }
+        await #expect(throws: HTTPError.self) {
+            try await router.respond(to: Request(head: RequestHead(method: "GET", target: "/v1/orders/o1/reject")))
+        }
         do {
             _ = try await router.respond(to: Request(head: RequestHead(method: "DELETE", target: "/v1/products/x")))
             Issue.record("a DELETE of a GET route answered")
