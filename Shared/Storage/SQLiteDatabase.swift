@@ -1,5 +1,7 @@
+import CSQLite
 import Foundation
 import Logging
+import Synchronization
 
 /// SQLite behind the `Database` protocol: one writer thread with its connection and several reader
 /// threads with theirs (WAL lets readers run beside the writer).
@@ -12,6 +14,7 @@ public final class SQLiteDatabase: Database {
     public var dialect: SQLDialect { .sqlite }
     private let writer: ConnectionThreads<SQLiteConnection>
     private let readers: ConnectionThreads<SQLiteConnection>?
+    private let checkpointer: WALCheckpointer?
     private let logger: Logger
 
     /// Opens (creating if needed) the file at `path`, or a private in-memory database when `path` is nil.
@@ -24,6 +27,18 @@ public final class SQLiteDatabase: Database {
             }
         }
         let writerConnection = try SQLiteConnection(path: path, readOnly: false)
+        if let path {
+            // The WAL is copied back into the database by a thread of its own (`WALCheckpointer`), not by the
+            // commit that crosses 1,000 pages: that commit, and every write queued behind it, waited for the
+            // copy and its fsync (the order service crossed it every 16 checkouts, the long tail of checkout
+            // latency). The writer checkpoints itself only if the WAL reaches 10,000 pages (the thread fell
+            // behind).
+            let checkpointer = try WALCheckpointer(path: path, logger: logger)
+            checkpointer.install(on: writerConnection)
+            self.checkpointer = checkpointer
+        } else {
+            checkpointer = nil
+        }
         writer = ConnectionThreads(
             name: "sqlite-writer",
             connections: [writerConnection],
@@ -64,7 +79,12 @@ public final class SQLiteDatabase: Database {
     public func close() async {
         await writer.close()
         await readers?.close()
+        await checkpointer?.stop()
+        checkpointer?.uninstall()
     }
+
+    /// How many times the writer's commits asked the checkpoint thread for a checkpoint.
+    public var checkpointRequests: Int { checkpointer?.requests ?? 0 }
 
     /// Writes waiting for the writer thread right now (a gauge for metrics).
     public var writeBacklog: Int { writer.backlog }
@@ -125,4 +145,121 @@ public final class SQLiteDatabase: Database {
             failPending(error as? DatabaseError ?? DatabaseError(.other, "\(error)"))
         }
     }
+}
+
+/// Copies a WAL database's committed pages back into the database file on a thread and connection of its
+/// own, when the writer's commits have put `threshold` pages in the WAL (SQLite's own default for the
+/// commit that would otherwise do it), and once a second otherwise. A passive checkpoint never waits for
+/// the writer or the readers (what a reader still uses is copied at a later pass), so no commit waits for it.
+final class WALCheckpointer: Sendable {
+    /// WAL pages after which a checkpoint is asked for, and after which the writer does one itself.
+    static let threshold: Int32 = 1000
+    static let writerThreshold: Int32 = 10_000
+
+    private struct State {
+        var stop = false
+        var requested = false
+        var finished = false
+        var done: CheckedContinuation<Void, Never>?
+        var requests = 0
+    }
+
+    private let state = Mutex(State())
+    private let wake = NSCondition()
+    /// The retained reference the writer's WAL hook holds, released by `uninstall`.
+    private let hookContext = Mutex<UInt>(0)
+
+    init(path: String, interval: Duration = .seconds(1), logger: Logger) throws {
+        // The connection moves to the thread and is never touched by another.
+        let handOver = UncheckedTransfer(try SQLiteConnection(path: path, readOnly: false))
+        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let thread = Thread { [self] in
+            let connection = handOver.value
+            while true {
+                wake.lock()
+                if !state.withLock({ $0.stop || $0.requested }) { _ = wake.wait(until: Date(timeIntervalSinceNow: seconds)) }
+                wake.unlock()
+                let stop = state.withLock { state -> Bool in
+                    state.requested = false
+                    return state.stop
+                }
+                if stop { break }
+                do {
+                    try connection.executeScript("PRAGMA wal_checkpoint(PASSIVE)")
+                } catch {
+                    logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
+                }
+            }
+            connection.close()
+            let done = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.finished = true
+                return state.done
+            }
+            done?.resume()
+        }
+        thread.name = "sqlite-checkpoint"
+        thread.start()
+    }
+
+    /// How many times the writer's commits asked for a checkpoint.
+    var requests: Int { state.withLock { $0.requests } }
+
+    /// Asks for a checkpoint now.
+    func request() {
+        state.withLock {
+            $0.requested = true
+            $0.requests += 1
+        }
+        wake.lock()
+        wake.signal()
+        wake.unlock()
+    }
+
+    /// Replaces the writer connection's automatic checkpoint (https://www.sqlite.org/c3ref/wal_hook.html):
+    /// after each commit the hook asks this thread for a checkpoint past `threshold` pages, and checkpoints
+    /// on the writer itself past `writerThreshold`.
+    func install(on writer: SQLiteConnection) {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        hookContext.withLock { $0 = UInt(bitPattern: context) }
+        sqlite3_wal_hook(writer.handle, walHook, context)
+    }
+
+    /// Releases the hook's reference (after the writer connection closed).
+    func uninstall() {
+        let bits = hookContext.withLock { bits in
+            defer { bits = 0 }
+            return bits
+        }
+        if let context = UnsafeMutableRawPointer(bitPattern: bits) { Unmanaged<WALCheckpointer>.fromOpaque(context).release() }
+    }
+
+    /// Stops the thread after the pass in progress and closes its connection.
+    func stop() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let finished = state.withLock { state -> Bool in
+                state.stop = true
+                if !state.finished { state.done = continuation }
+                return state.finished
+            }
+            wake.lock()
+            wake.signal()
+            wake.unlock()
+            if finished { continuation.resume() }
+        }
+    }
+}
+
+/// The writer's WAL hook: runs on the writer thread after each commit with the WAL's page count.
+private let walHook: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<CChar>?, Int32) -> Int32 = {
+    context,
+    db,
+    _,
+    pages in
+    guard let context else { return SQLITE_OK }
+    if pages >= WALCheckpointer.writerThreshold {
+        sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+    } else if pages >= WALCheckpointer.threshold {
+        Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue().request()
+    }
+    return SQLITE_OK
 }

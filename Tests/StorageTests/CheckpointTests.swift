@@ -1,0 +1,32 @@
+import Foundation
+import Storage
+import TestSupport
+import Testing
+
+/// SQLite's WAL is copied back into the database by the checkpoint thread, not by the commit that crosses
+/// the default 1,000 pages: commits never wait for a checkpoint, and the WAL does not grow without end.
+@Suite("SQLite checkpoints off the writer")
+struct CheckpointTests {
+    @Test func theWALIsCheckpointedByItsOwnThread() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/checkpoint.db"
+        let database = try SQLiteDatabase(path: path)
+        try await database.write { try $0.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB NOT NULL)", []) }
+        // About 2,500 pages in 500 commits: past the 1,000 at which the hook asks for a checkpoint, and short
+        // of the 10,000 at which the writer does one itself.
+        let body = [UInt8](repeating: 0xA5, count: 20_000)
+        for _ in 0..<500 {
+            try await database.write { try $0.execute("INSERT INTO blobs (body) VALUES ($1)", [.blob(body)]) }
+        }
+        func size(_ file: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int) ?? 0 }
+        // The checkpoint thread copies the pages into the database file (without it, and without SQLite's
+        // automatic checkpoint, which the hook replaces, they would all still be in the WAL).
+        let deadline = ContinuousClock.now + .seconds(20)
+        while size(path) < 9_000_000, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(size(path) >= 9_000_000, "the database file holds the 10 MB written")
+        #expect(database.checkpointRequests >= 1, "the commits past 1,000 pages asked the thread")
+        #expect(try await database.read { try $0.queryOne("SELECT COUNT(*) AS n FROM blobs")!.decode("n", as: Int64.self) } == 500)
+        await database.close()
+    }
+}
