@@ -60,7 +60,10 @@ await ServiceMain.run("gateway") {
         catalog: catalog,
         checkouts: CheckoutStore(database: database, keyring: keyring),
         checkoutWait: try environment.get("CHECKOUT_WAIT", default: Duration.seconds(10)),
-        admission: Admission(limit: try environment.get("CHECKOUT_MAX_IN_FLIGHT", default: 64)),
+        admission: Admission(
+            limit: try environment.get("CHECKOUT_MAX_IN_FLIGHT", default: 64),
+            latencyTarget: try environment.latencyTarget("CHECKOUT_LATENCY_TARGET", default: .milliseconds(250))
+        ),
         keyring: keyring
     ).mount(on: &router)
     // Operators reach the gateway's own consumer with the admin key (the services' consumers sit behind service tokens).

@@ -85,6 +85,14 @@ public struct Environment: Sendable {
         return value
     }
 
+    /// A duration, or nil for `off`: a target that can be switched off (`CHECKOUT_LATENCY_TARGET=off`).
+    public func latencyTarget(_ name: String, default defaultValue: Duration) throws -> Duration? {
+        if values[name]?.lowercased() == "off" { return nil }
+        let target = try get(name, default: defaultValue)
+        guard target > .zero else { throw ConfigError(variable: name, problem: "must be a positive duration or off") }
+        return target
+    }
+
     /// A port number, 0 to 65535.
     public func port(_ name: String = "PORT", default defaultValue: Int) throws -> Int {
         let port = try get(name, default: defaultValue)

@@ -68,6 +68,9 @@ public final class SagaMartSystem: @unchecked Sendable {
                 "SAGAMART_ENV": "development",
                 // Tests drive the system like a load test; the limits have tests of their own.
                 "RATE_LIMITS": "off",
+                // A debug build on a loaded machine is slower than any latency target: a fixed limit (the
+                // adaptive one has tests of its own).
+                "CHECKOUT_LATENCY_TARGET": "off",
                 "ADMIN_API_KEY": "admin-dev-key",
                 "CUSTOMER_API_KEYS": "alice:alice-dev-key,bob:bob-dev-key",
                 "LOG_LEVEL": "info",
