@@ -1,9 +1,9 @@
 # SagaMart: `make run` starts the system, `make test` runs every test. Both install what is missing first.
 SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
-FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/AuditBench Benchmarks/EchoServer Benchmarks/CheckoutBench Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
+FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/AuditBench Benchmarks/EchoServer Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: bench-audit audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill chaos
+.PHONY: load bench-audit audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill chaos
 DATA_DIR ?= ./data
 # The running system's layout, written by make run and make run-pg, for the operators' commands.
 OPS = set -a; . $(DATA_DIR)/ops.env || { echo 'no $(DATA_DIR)/ops.env: start the system once with make run or make run-pg' >&2; exit 1; }; set +a;
@@ -100,6 +100,14 @@ bench-backup: deps
 # The compose layout with its hot standby under the checkout benchmark: standby replay lag, reads by target.
 bench-replica: deps
 	@scripts/bench_replica.py
+
+# Checkouts against the running system (make run or make run-pg; the gateway of $(DATA_DIR)/ops.env): RATE a
+# second, or CONCURRENCY clients (default 8), for DURATION seconds (default 30), of SKU (STICKER-001) as KEY.
+load: deps
+	@$(SWIFT) build -c release --product load >/dev/null
+	@$(OPS) "$$($(SWIFT) build -c release --show-bin-path)/load" --gateway "http://127.0.0.1:$${SERVICE_PORTS%%,*}" \
+		$(if $(RATE),--rate $(RATE)) --concurrency $(or $(CONCURRENCY),8) --duration $(or $(DURATION),30) \
+		$(if $(SKU),--sku $(SKU)) $(if $(KEY),--key $(KEY))
 
 bench: bench-http bench-checkout bench-events bench-audit
 

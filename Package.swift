@@ -13,7 +13,7 @@ let package = Package(
         .library(name: "Messaging", targets: ["Messaging"]),
         .library(name: "Contracts", targets: ["Contracts"]),
         .executable(name: "echo-server", targets: ["EchoServer"]),
-        .executable(name: "checkout-bench", targets: ["CheckoutBench"]),
+        .executable(name: "load", targets: ["Load"]),
         .executable(name: "events-bench", targets: ["EventsBench"]),
         .executable(name: "audit-bench", targets: ["AuditBench"]),
         .executable(name: "inventory", targets: ["Inventory"]),
@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -96,10 +97,11 @@ let package = Package(
             dependencies: ["Messaging", "ServiceKit", "HTTP", "Storage"],
             path: "Benchmarks/EventsBench"
         ),
+        // make load and make bench-checkout: checkouts through the gateway at a rate or a concurrency.
         .executableTarget(
-            name: "CheckoutBench",
-            dependencies: ["HTTP"],
-            path: "Benchmarks/CheckoutBench"
+            name: "Load",
+            dependencies: ["HTTP", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/Load"
         ),
         .executableTarget(
             name: "Inventory",

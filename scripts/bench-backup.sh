@@ -12,7 +12,7 @@ ORDERS=${ORDERS:-100000}
 BASE_PORT=${BASE_PORT:-18280}
 DATA_DIR=$(mktemp -d)
 export DATA_DIR BASE_PORT CONFIGURATION=release LOG_LEVEL=warning
-swift build -c release --product checkout-bench --product backup --product audit >/dev/null 2>&1
+swift build -c release --product load --product backup --product audit >/dev/null 2>&1
 BIN=$(swift build -c release --show-bin-path)
 runner=
 start() {
@@ -37,12 +37,12 @@ STOCK=100000000
 curl -sf -o /dev/null -X POST "$GATEWAY/v1/products" -H "Authorization: Bearer admin-dev-key" -H 'Content-Type: application/json' \
     -d "{\"sku\":\"BENCH-001\",\"name\":\"Benchmark item\",\"priceCents\":100,\"currency\":\"EUR\",\"stock\":$STOCK}"
 sold() { curl -s "$GATEWAY/v1/products/BENCH-001" -H "Authorization: Bearer admin-dev-key" | python3 -c "import json,sys; print($STOCK - json.load(sys.stdin)['available'])"; }
-bench() { "$BIN/checkout-bench" --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration "$1" | grep -E "checkouts/s|latency|errors" | sed 's/^/    /'; }
+bench() { "$BIN/load" --no-progress --sku BENCH-001 --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration "$1" | grep -E "checkouts/s|latency|errors" | sed 's/^/    /'; }
 set -a; . "$DATA_DIR/ops.env"; set +a
 
 echo "backup benchmark: $CONCURRENCY clients through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL)"
 echo "  filling up to $ORDERS orders..."
-while (( $(sold) < ORDERS )); do "$BIN/checkout-bench" --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration 30 >/dev/null; done
+while (( $(sold) < ORDERS )); do "$BIN/load" --no-progress --sku BENCH-001 --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration 30 >/dev/null; done
 echo "  $(sold) orders; database files (kB): $(for s in gateway inventory order payment shipping saga; do printf '%s %s  ' $s $(( $(stat -c %s "$DATA_DIR/$s.db") / 1024 )); done)"
 echo "  no backup running:"
 bench "$DURATION"

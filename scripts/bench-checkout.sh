@@ -18,7 +18,7 @@ if [[ -n ${ORDER_SHARDS:-} ]]; then
     KEYS=$(for i in $(seq 0 63); do printf 'bench-%d-key,' "$i"; done | sed 's/,$//')
     export ORDER_SHARDS CUSTOMER_API_KEYS
 fi
-swift build -c release --product checkout-bench >/dev/null 2>&1
+swift build -c release --product load >/dev/null 2>&1
 scripts/run.sh >"$DATA_DIR/run.log" 2>&1 &
 runner=$!
 # The benchmark's own status, not the stopped runner's (it exits 130 on TERM), so `make bench` goes on.
@@ -47,18 +47,22 @@ fi
 # Per process, from /proc: CPU clock ticks (user + system), bytes written to storage, resident memory.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 written() { awk '/^write_bytes/ {print $2}' "/proc/$1/io" 2>/dev/null || echo 0; }
-declare -A cpu_before io_before idle_rss
+# Proportional set size: a shared library's pages divided among the processes that map them (six services
+# share one copy of the Swift runtime and Foundation), what the system really spends per process.
+pss() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo '?'; }
+declare -A cpu_before io_before idle_rss idle_pss
 while read -r name pid; do
     cpu_before[$name]=$(ticks "$pid")
     io_before[$name]=$(written "$pid")
     idle_rss[$name]=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo '?')
+    idle_pss[$name]=$(pss "$pid")
 done <"$DATA_DIR/pids"
 echo "checkout benchmark: $CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS})"
-"$BIN_DIR/checkout-bench" --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration "$DURATION" --key "$KEYS" | tee "$DATA_DIR/bench.out"
+"$BIN_DIR/load" --sku BENCH-001 --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration "$DURATION" --key "$KEYS" | tee "$DATA_DIR/bench.out"
 if [[ -n $mover ]]; then wait "$mover" || echo "the bucket move failed"; fi
 approved=$(awk '/^checkouts: / {print $2}' "$DATA_DIR/bench.out")
 hz=$(getconf CLK_TCK)
-echo "per process: CPU ms per checkout (user+system), kB written per checkout, RSS kB idle and peak"
+echo "per process: CPU ms per checkout (user+system), kB written per checkout, RSS kB idle and peak, PSS kB idle and after"
 total_cpu=0
 while read -r name pid; do
     cpu=$(( $(ticks "$pid") - ${cpu_before[$name]} ))
@@ -66,6 +70,7 @@ while read -r name pid; do
     total_cpu=$((total_cpu + cpu))
     awk -v n="$name" -v c="$cpu" -v w="$io" -v a="${approved:-0}" -v hz="$hz" -v idle="${idle_rss[$name]}" \
         -v peak="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo '?')" \
-        'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms   written %6.2f kB   rss idle %s peak %s\n", n, c * 1000 / hz / a, w / 1024 / a, idle, peak }'
+        -v pss_idle="${idle_pss[$name]}" -v pss_now="$(pss "$pid")" \
+        'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms   written %6.2f kB   rss idle %s peak %s   pss idle %s after %s\n", n, c * 1000 / hz / a, w / 1024 / a, idle, peak, pss_idle, pss_now }'
 done <"$DATA_DIR/pids"
 awk -v c="$total_cpu" -v a="${approved:-0}" -v hz="$hz" 'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms per checkout\n", "all", c * 1000 / hz / a }'

@@ -83,7 +83,7 @@ try:
     for thread in threads:
         thread.start()
     print(f"replica benchmark: the compose layout (PostgreSQL + hot standby, order on 2 shards), {CONCURRENCY} clients for {DURATION}s")
-    subprocess.run([f"{binaries}/checkout-bench", "--gateway", gateway, "--concurrency", str(CONCURRENCY), "--duration", str(DURATION)],
+    subprocess.run([f"{binaries}/load", "--no-progress", "--sku", "BENCH-001", "--gateway", gateway, "--concurrency", str(CONCURRENCY), "--duration", str(DURATION)],
                    check=True)
     stop.set()
     for thread in threads:

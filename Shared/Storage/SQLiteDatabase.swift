@@ -18,7 +18,13 @@ public final class SQLiteDatabase: Database {
     private let logger: Logger
 
     /// Opens (creating if needed) the file at `path`, or a private in-memory database when `path` is nil.
-    public init(path: String?, readers readerCount: Int = 2, logger: Logger = Logger(label: "storage.sqlite")) throws {
+    /// `checkpointInterval`: how often the checkpoint thread looks at the WAL when no commit asked it to.
+    public init(
+        path: String?,
+        readers readerCount: Int = 2,
+        checkpointInterval: Duration = .seconds(1),
+        logger: Logger = Logger(label: "storage.sqlite")
+    ) throws {
         self.logger = logger
         if let path {
             let directory = (path as NSString).deletingLastPathComponent
@@ -33,7 +39,7 @@ public final class SQLiteDatabase: Database {
             // copy and its fsync (the order service crossed it every 16 checkouts, the long tail of checkout
             // latency). The writer checkpoints itself only if the WAL reaches 10,000 pages (the thread fell
             // behind).
-            let checkpointer = try WALCheckpointer(path: path, logger: logger)
+            let checkpointer = try WALCheckpointer(path: path, interval: checkpointInterval, logger: logger)
             checkpointer.install(on: writerConnection)
             self.checkpointer = checkpointer
         } else {

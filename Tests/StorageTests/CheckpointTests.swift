@@ -11,7 +11,8 @@ struct CheckpointTests {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = "\(directory)/checkpoint.db"
-        let database = try SQLiteDatabase(path: path)
+        // No pass on a timer here: only the commits' requests can checkpoint.
+        let database = try SQLiteDatabase(path: path, checkpointInterval: .seconds(3600))
         try await database.write { try $0.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB NOT NULL)", []) }
         // About 2,500 pages in 500 commits: past the 1,000 at which the hook asks for a checkpoint, and short
         // of the 10,000 at which the writer does one itself.

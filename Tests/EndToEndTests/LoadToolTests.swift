@@ -1,0 +1,66 @@
+import Foundation
+import HTTP
+import TestSupport
+import Testing
+
+/// `load` (make load): checkouts against a running system at a rate or a concurrency, a progress line every
+/// second, a summary at the end, and its options explained by --help and checked before it starts.
+@Suite("The load command", .serialized)
+struct LoadToolTests {
+    func run(_ arguments: [String]) async throws -> (status: Int32?, output: String) {
+        let process = try ChildProcess(productsDirectory + "/load", arguments, environment: ["PATH": "/usr/bin:/bin"])
+        let status = await process.wait(timeout: .seconds(60))
+        return (status, process.output)
+    }
+
+    @Test func atARateAndAtAConcurrencyItChecksOutAndReportsEverySecondAndAtTheEnd() async throws {
+        let system = try await SharedSystem.shared.get(.sqlite)
+        let sku = uniqueSKU("LOAD")
+        try await system.createProduct(sku, stock: 10_000)
+        let stockBefore = try await system.available(sku)
+
+        let atRate = try await run(["--gateway", system.gateway, "--sku", sku, "--rate", "10", "--duration", "3", "--key", alice])
+        #expect(atRate.status == 0, "\(atRate.output)")
+        let approvedAtRate = try #require(Self.approved(atRate.output), "\(atRate.output)")
+        #expect(approvedAtRate >= 20 && approvedAtRate <= 31, "about 10 a second for 3 s: \(atRate.output)")
+        #expect(atRate.output.contains("started"), "the summary names the mode")
+        let progress = atRate.output.split(separator: "\n").filter { $0.contains("checkouts/s ") && $0.contains(" in flight ") }
+        #expect(progress.count >= 2, "a progress line every second: \(atRate.output)")
+        #expect(progress.allSatisfy { $0.contains("answers 201:") || $0.contains("answers none") })
+
+        let closed = try await run(["--gateway", system.gateway, "--sku", sku, "--concurrency", "2", "--duration", "2", "--no-progress"])
+        #expect(closed.status == 0, "\(closed.output)")
+        let approvedClosed = try #require(Self.approved(closed.output), "\(closed.output)")
+        #expect(approvedClosed >= 1 && closed.output.contains("with 2 clients"))
+        #expect(!closed.output.contains(" in flight "), "--no-progress prints the summary only")
+        #expect(closed.output.contains("errors: 0 "), "\(closed.output)")
+
+        // Every approved checkout took one unit: the tool's count is the system's.
+        let deadline = ContinuousClock.now + .seconds(10)
+        var stock = try await system.available(sku)
+        while stock != stockBefore - approvedAtRate - approvedClosed, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            stock = try await system.available(sku)
+        }
+        #expect(stock == stockBefore - approvedAtRate - approvedClosed)
+    }
+
+    @Test func helpExplainsEachOptionAndBadOptionsAreRefusedBeforeItStarts() async throws {
+        let help = try await run(["--help"])
+        #expect(help.status == 0)
+        for option in ["--gateway", "--concurrency", "--rate", "--max-in-flight", "--duration", "--sku", "--key", "--no-progress"] {
+            #expect(help.output.contains(option), "\(option) in --help")
+        }
+        for bad in [["--rate", "0"], ["--concurrency", "0"], ["--duration", "0"], ["--gateway", "ftp://x"], ["--frobnicate"]] {
+            let refused = try await run(bad)
+            #expect(refused.status == 64, "\(bad): \(refused.output)")
+            #expect(refused.output.contains("Error:"), "\(bad): \(refused.output)")
+        }
+    }
+
+    /// N of the summary's "checkouts: N approved".
+    static func approved(_ output: String) -> Int? {
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("checkouts: ") }) else { return nil }
+        return Int(line.split(separator: " ")[1])
+    }
+}
