@@ -100,7 +100,7 @@ let package = Package(
         // make load and make bench-checkout: checkouts through the gateway at a rate or a concurrency.
         .executableTarget(
             name: "Load",
-            dependencies: ["HTTP", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["HTTP", "Contracts", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/Load"
         ),
         .executableTarget(

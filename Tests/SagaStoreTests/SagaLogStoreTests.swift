@@ -13,11 +13,7 @@ import Testing
 @Suite("Saga store: the log of step boundaries")
 struct SagaLogStoreTests {
     @Test func stepsAppendStatusChangesSnapshotAndReadsFold() async throws {
-        let database = try await Storage.open(url: DatabaseURL("sqlite::memory:"), poolSize: 1)
-        let migrations = URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/Services/Saga/App/Migrations")
-        _ = try await Migrator(try Migration.load(from: migrations, dialect: .sqlite)).migrate(database)
-        let keyring = try Keyring(environment: Environment(["SAGAMART_ENV": "development"]), service: "saga")
-        let store = SagaStore(database: database, replica: "r1", lease: 10, keyring: keyring)
+        let (database, store) = try await makeStore(replica: "r1")
         func rows() async throws -> (log: Int, state: String) {
             try await database.read { connection in
                 (
@@ -26,17 +22,7 @@ struct SagaLogStoreTests {
                 )
             }
         }
-        var checkout = CheckoutSaga(
-            id: "c1",
-            customerId: "alice",
-            orderId: "o1",
-            paymentId: "p1",
-            shipmentId: "h1",
-            items: [Item(sku: "MUG", quantity: 1)],
-            paymentToken: "pm_secret",
-            shipping: ShippingAPI.Address(name: "Zelda Q", line1: "742 Way", city: "Lisbon", postalCode: "1100", country: "PT"),
-            now: Date()
-        )
+        var checkout = sampleCheckout()
         var saved = StoredSaga.checkout(checkout)
         _ = try await store.insertOrFetch(saved)
         let snapshot = try await rows().state

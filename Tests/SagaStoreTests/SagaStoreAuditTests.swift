@@ -13,24 +13,8 @@ import Testing
 @Suite("Saga store: audit entries and sealed state")
 struct SagaStoreAuditTests {
     @Test func startAndRetryAreAuditedAndTheStateIsSealed() async throws {
-        let database = try await Storage.open(url: DatabaseURL("sqlite::memory:"), poolSize: 1)
-        let migrations = URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/Services/Saga/App/Migrations")
-        _ = try await Migrator(try Migration.load(from: migrations, dialect: .sqlite)).migrate(database)
-        let keyring = try Keyring(environment: Environment(["SAGAMART_ENV": "development"]), service: "saga")
-        let store = SagaStore(database: database, replica: "test", lease: 10, keyring: keyring)
-        let saga = StoredSaga.checkout(
-            CheckoutSaga(
-                id: "c1",
-                customerId: "alice",
-                orderId: "o1",
-                paymentId: "p1",
-                shipmentId: "h1",
-                items: [Item(sku: "MUG", quantity: 1)],
-                paymentToken: "pm_secret",
-                shipping: ShippingAPI.Address(name: "Zelda Q", line1: "742 Way", city: "Lisbon", postalCode: "1100", country: "PT"),
-                now: Date()
-            )
-        )
+        let (database, store) = try await makeStore(replica: "test")
+        let saga = StoredSaga.checkout(sampleCheckout())
         _ = try await AuditContext.$current.withValue(AuditContext(actor: "customer:alice", traceID: "t1", requestID: "r1")) {
             try await store.insertOrFetch(saga)
         }
@@ -48,4 +32,28 @@ struct SagaStoreAuditTests {
         #expect(try await store.load("c1") == saga, "the state reads back whole")
         await database.close()
     }
+}
+
+/// A saga store on a migrated in-memory SQLite database, with the development keys.
+func makeStore(replica: String) async throws -> (any Database, SagaStore) {
+    let database = try await Storage.open(url: DatabaseURL("sqlite::memory:"), poolSize: 1)
+    let migrations = URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/Services/Saga/App/Migrations")
+    _ = try await Migrator(try Migration.load(from: migrations, dialect: .sqlite)).migrate(database)
+    let keyring = try Keyring(environment: Environment(["SAGAMART_ENV": "development"]), service: "saga")
+    return (database, SagaStore(database: database, replica: replica, lease: 10, keyring: keyring))
+}
+
+/// Saga c1 at its first step, with a payment token and an address that must never be stored in clear.
+func sampleCheckout() -> CheckoutSaga {
+    CheckoutSaga(
+        id: "c1",
+        customerId: "alice",
+        orderId: "o1",
+        paymentId: "p1",
+        shipmentId: "h1",
+        items: [Item(sku: "MUG", quantity: 1)],
+        paymentToken: "pm_secret",
+        shipping: ShippingAPI.Address(name: "Zelda Q", line1: "742 Way", city: "Lisbon", postalCode: "1100", country: "PT"),
+        now: Date()
+    )
 }

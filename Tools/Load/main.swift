@@ -1,4 +1,5 @@
 import ArgumentParser
+import Contracts
 import Foundation
 import HTTP
 import Synchronization
@@ -59,7 +60,7 @@ struct Load: AsyncParsableCommand {
             keys: key.split(separator: ",").map(String.init),
             body: Array(
                 """
-                {"items":[{"sku":\(JSONQuote.quote(sku)),"quantity":1}],
+                {"items":[{"sku":\(JSONText.quote(sku)),"quantity":1}],
                  "payment":{"cardNumber":"4242424242424242","expMonth":12,"expYear":2030,"cvc":"123"},
                  "shipping":{"name":"Load","line1":"1 Load St","city":"Berlin","postalCode":"10115","country":"DE"}}
                 """.utf8
@@ -243,21 +244,5 @@ enum Figures {
     static func decimal(_ value: Double) -> String {
         let tenths = Int64((value * 10).rounded())
         return "\(tenths / 10).\(abs(tenths % 10))"
-    }
-}
-
-enum JSONQuote {
-    /// A JSON string literal for a product code (escapes quotes, backslashes and control characters).
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
