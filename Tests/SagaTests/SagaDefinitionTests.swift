@@ -147,4 +147,37 @@ struct SagaDefinitionTests {
         #expect(saga.timeline.last?.note == "operator ops-1: fixed the order")
         #expect(saga.retryFailed(now: t0, note: "twice") == nil)
     }
+
+    /// Past the pivot, version 2 sends inventory.commit and order.approve together; nowhere else does a
+    /// step go with another.
+    @Test func onlyStepsPastThePivotGoTogether() {
+        var saga = makeSaga(definition: .checkoutV2)
+        var sentTogether: [[String]] = []
+        var decision = saga.handle(.success(totalCents: 2400, currency: "EUR"), now: t0, stepDeadline: 30)
+        while case .send = decision {
+            sentTogether.append(saga.commandsToSend.map(\.name))
+            decision = saga.handle(.success(), now: t0, stepDeadline: 30)
+        }
+        #expect(
+            sentTogether == [
+                ["inventory.reserve"], ["order.screen"], ["payment.authorize"], ["shipping.schedule"], ["inventory.hold"],
+                ["payment.capture"], ["inventory.commit", "order.approve"], ["order.approve"],
+            ]
+        )
+        // The second command is the one the interpreter names next once the first succeeds.
+        var atCommit = makeSaga(definition: .checkoutV2)
+        _ = atCommit.handle(.success(totalCents: 2400, currency: "EUR"), now: t0, stepDeadline: 30)
+        for _ in 0..<6 { _ = atCommit.handle(.success(), now: t0, stepDeadline: 30) }
+        let together = atCommit.commandsToSend
+        #expect(atCommit.handle(.success(), now: t0, stepDeadline: 30) == .send(together[1]))
+        // Version 1 and a compensating saga send one command at a time.
+        var v1 = makeSaga(definition: .checkoutV1)
+        _ = v1.handle(.success(totalCents: 2400, currency: "EUR"), now: t0, stepDeadline: 30)
+        for _ in 0..<4 { _ = v1.handle(.success(), now: t0, stepDeadline: 30) }
+        #expect(v1.commandsToSend.map(\.name) == ["inventory.commit"])
+        var compensating = makeSaga(definition: .checkoutV2)
+        _ = compensating.handle(.success(totalCents: 2400, currency: "EUR"), now: t0, stepDeadline: 30)
+        _ = compensating.handle(.refused(code: "out_of_stock", detail: ""), now: t0, stepDeadline: 30)
+        #expect(compensating.commandsToSend.map(\.name) == ["order.reject"])
+    }
 }

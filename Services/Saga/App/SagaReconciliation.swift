@@ -21,11 +21,11 @@ struct SagaReconciliation {
             connection,
             after,
             limit in
-            try connection.query(
+            let rows = try connection.query(
                 "SELECT id, kind, state, created_at, updated_at FROM sagas WHERE id > $1 ORDER BY id LIMIT $2",
                 [.text(after), .integer(Int64(limit))]
-            ).map { row in
-                let saga = try store.decode(row, connection)
+            )
+            return try zip(rows, store.decodePage(rows, after: after, connection)).map { row, saga in
                 let updatedAt: Date = try row.decode("updated_at")
                 return saga.reconciliation(
                     createdAt: try row.decode("created_at"),

@@ -207,12 +207,13 @@ struct SagaStore: Sendable {
         request: Request
     ) async throws -> (items: [StoredSaga], next: String?) {
         let sagas = try await reads.read(request) { connection in
-            try connection.query(
+            let rows = try connection.query(
                 "SELECT id, kind, state FROM sagas WHERE ($1 = '' OR status = $1) AND id > $2 ORDER BY id LIMIT $3",
                 status ?? "",
                 after ?? "",
                 limit + 1
-            ).map { try decode($0, connection) }
+            )
+            return try decodePage(rows, after: after ?? "", connection)
         }
         let items = Array(sagas.prefix(limit))
         return (items, sagas.count > limit ? items.last?.id : nil)
@@ -221,6 +222,23 @@ struct SagaStore: Sendable {
     /// A saga from its row (`id`, `kind`, `state`: the snapshot) and the log entries after it.
     func decode(_ row: Row, _ connection: DatabaseConnection) throws -> StoredSaga {
         try Self.decode(row, connection, seals: seals)
+    }
+
+    /// A page of sagas (rows by id, all after `after`) with their log entries read in one query: an
+    /// auditor's page of hundreds of sagas is two queries, not one per saga.
+    func decodePage(_ rows: [Row], after: String, _ connection: DatabaseConnection) throws -> [StoredSaga] {
+        guard let last = rows.last else { return [] }
+        var entries: [String: [String]] = [:]
+        for entry in try connection.query(
+            "SELECT saga_id, entry FROM saga_log WHERE saga_id > $1 AND saga_id <= $2 ORDER BY saga_id, seq",
+            [.text(after), .text(try last.decode("id"))]
+        ) {
+            entries[try entry.decode("saga_id"), default: []].append(try entry.decode("entry"))
+        }
+        return try rows.map { row in
+            let snapshot = try StoredSaga.decode(kind: try row.decode("kind"), state: try row.decode("state"), seals: seals)
+            return try snapshot.folding(entries[try row.decode("id")] ?? [])
+        }
     }
 
     private static func decode(_ row: Row, _ connection: DatabaseConnection, seals: SealCache) throws -> StoredSaga {

@@ -115,11 +115,30 @@ enum StoredSaga: Sendable, Equatable {
         return result
     }
 
-    /// Sends the pending command, feeds the reply to the state machine, and says what comes next.
+    /// Sends the pending command (with the steps that go with it, at the same time), feeds the replies to
+    /// the state machine in order, and says what comes next.
     mutating func advance(_ participants: Participants, stepDeadline: TimeInterval) async -> Progress {
-        guard let command = saga.pendingCommand else { return .finished(status) }
-        let reply = await participants.send(command, for: self)
-        return Progress(update { $0.handle(reply, now: Date(), stepDeadline: stepDeadline) })
+        let commands = saga.commandsToSend
+        guard let first = commands.first else { return .finished(status) }
+        if commands.count == 1 {
+            let reply = await participants.send(first, for: self)
+            return Progress(update { $0.handle(reply, now: Date(), stepDeadline: stepDeadline) })
+        }
+        let sent = self
+        let replies = await withTaskGroup(of: (Int, SagaReply).self) { group in
+            for (index, command) in commands.enumerated() {
+                group.addTask { (index, await participants.send(command, for: sent)) }
+            }
+            var replies = [SagaReply](repeating: .failure("no reply"), count: commands.count)
+            for await (index, reply) in group { replies[index] = reply }
+            return replies
+        }
+        var decision = update { $0.handle(replies[0], now: Date(), stepDeadline: stepDeadline) }
+        for (command, reply) in zip(commands.dropFirst(), replies.dropFirst()) {
+            guard case .send(let next) = decision, next == command else { break }
+            decision = update { $0.handle(reply, now: Date(), stepDeadline: stepDeadline) }
+        }
+        return Progress(decision)
     }
 
     /// An operator's retry of a `FAILED` saga; false when the saga is not failed.

@@ -35,7 +35,8 @@ extension SagaDefinition {
             StepDefinition("inventory.hold"),
             StepDefinition("payment.capture"),
             StepDefinition("inventory.commit"),
-            StepDefinition("order.approve"),
+            // Sent with inventory.commit: neither depends on the other, and past the pivot both are retried until done.
+            StepDefinition("order.approve", withPrevious: true),
         ],
         pivot: "payment.capture"
     )

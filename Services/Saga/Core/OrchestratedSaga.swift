@@ -21,6 +21,8 @@ public protocol OrchestratedSaga: Codable, Sendable, Equatable {
 extension OrchestratedSaga {
     public var status: SagaStatus { progress.status }
     public var failureCode: String? { progress.failureCode }
+    /// The commands to send now (see `SagaProgress.commandsToSend`).
+    public var commandsToSend: [SagaCommand] { progress.commandsToSend(saga: id) }
     /// The commands a reconciliation sends again after a restore (see `Redrive`).
     public var redriveCommands: [SagaCommand] { progress.redriveCommands(saga: id) }
 }

@@ -16,11 +16,16 @@ public struct StepDefinition: Sendable, Equatable {
     public let action: String
     public let compensation: String?
     public let reply: ReplyReading
+    /// Sent at the same time as the step before it (a step past the pivot that does not depend on the one
+    /// before: both are retried until done, so neither's outcome can call the other off). The interpreter
+    /// still takes the replies in order; see `SagaProgress.commandsToSend`.
+    public let withPrevious: Bool
 
-    public init(_ action: String, compensation: String? = nil, reply: ReplyReading = .applied) {
+    public init(_ action: String, compensation: String? = nil, reply: ReplyReading = .applied, withPrevious: Bool = false) {
         self.action = action
         self.compensation = compensation
         self.reply = reply
+        self.withPrevious = withPrevious
     }
 }
 
@@ -56,6 +61,11 @@ public struct SagaDefinition: Sendable, Equatable {
         self.actionsHaveDeadline = actionsHaveDeadline
         self.keysByPosition = keysByPosition
         pivotIndex = pivot.flatMap { name in steps.firstIndex { $0.action == name } } ?? steps.count
+        for (index, step) in steps.enumerated() where step.withPrevious {
+            // Before the pivot (or with it) a refusal compensates what applied: steps sent together there would
+            // leave an effect the interpreter never heard of.
+            precondition(index - 1 > pivotIndex, "\(kind) v\(version): \(step.action) goes with the step before it before the pivot")
+        }
     }
 
     private let pivotIndex: Int
@@ -193,6 +203,22 @@ public struct SagaProgress: Sendable, Equatable {
     public func pendingCommand(saga id: String) -> SagaCommand? {
         guard !status.isFinished else { return nil }
         return definition.command(saga: id, step: current, compensation: status == .compensating)
+    }
+
+    /// The commands to send now: the one in progress and, while the saga runs past its pivot, the steps
+    /// after it declared `withPrevious`. Their replies go to `handle` in the same order, each while it names
+    /// that command as the next (a reply left over once the saga takes another way is dropped: its command
+    /// is sent again, with the same key, when the saga comes to it).
+    public func commandsToSend(saga id: String) -> [SagaCommand] {
+        guard let pending = pendingCommand(saga: id) else { return [] }
+        guard status == .running else { return [pending] }
+        var commands = [pending]
+        var next = current + 1
+        while next < definition.steps.count, definition.steps[next].withPrevious {
+            commands.append(definition.command(saga: id, step: next, compensation: false))
+            next += 1
+        }
+        return commands
     }
 
     /// Applies a participant's reply to the command in progress. `stepDeadline`: how long an action before
