@@ -62,7 +62,7 @@ await ServiceMain.run("gateway") {
         checkoutWait: try environment.get("CHECKOUT_WAIT", default: Duration.seconds(10)),
         admission: Admission(
             limit: try environment.get("CHECKOUT_MAX_IN_FLIGHT", default: 64),
-            latencyTarget: try environment.latencyTarget("CHECKOUT_LATENCY_TARGET", default: .milliseconds(250))
+            latencyTarget: try environment.latencyTarget("CHECKOUT_LATENCY_TARGET", default: .milliseconds(500))
         ),
         keyring: keyring
     ).mount(on: &router)
