@@ -6,12 +6,16 @@ public enum OrderAPI {
         public var customerId: String
         public var checkoutId: String
         public var items: [Item]
+        /// Screen the order for fraud before creating it (checkout saga version 3): a refused order is not
+        /// created (`422 fraud_suspected`).
+        public var screen: Bool?
 
-        public init(orderId: String, customerId: String, checkoutId: String, items: [Item]) {
+        public init(orderId: String, customerId: String, checkoutId: String, items: [Item], screen: Bool? = nil) {
             self.orderId = orderId
             self.customerId = customerId
             self.checkoutId = checkoutId
             self.items = items
+            self.screen = screen
         }
     }
 

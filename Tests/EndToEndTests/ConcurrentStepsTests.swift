@@ -10,8 +10,11 @@ import Testing
 @Suite("Steps sent together", .serialized)
 struct ConcurrentStepsTests {
     @Test func theOrderIsApprovedWhileTheCommitIsHeldUp() async throws {
+        // The commit is held 6 s, under the saga's call timeout, so the saga waits for it instead of retrying.
         let system = try await SagaMartSystem(overrides: [
-            "inventory": ["FAULT_INJECTION": "on", "FAULTS": "server.before_handle@/commit:delay(1500ms):n=1"]
+            "inventory": ["FAULT_INJECTION": "on", "FAULTS": "server.before_handle@/commit:delay(6s):n=1"],
+            "saga": ["SAGA_CALL_TIMEOUT": "15s", "SAGA_LEASE": "30s"],
+            "gateway": ["CHECKOUT_WAIT": "30s"],
         ])
         let sku = uniqueSKU("TOGETHER")
         try await system.createProduct(sku, stock: 5)

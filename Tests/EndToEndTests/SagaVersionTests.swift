@@ -67,4 +67,38 @@ struct SagaVersionTests {
         #expect(try await system.available(sku) == 20 - 3 - 1 - 6)
         #expect(try await system.auditorViolations() == nil)
     }
+
+    /// Version 3 (the default) screens the order in its creation: a large first order is refused at once,
+    /// no order is made and no stock held; a small one runs the eight steps.
+    @Test func versionThreeScreensTheOrderInItsCreation() async throws {
+        let system = try await SagaMartSystem(layout: .sqlite, overrides: ["order": ["FRAUD_REVIEW_CENTS": "5000"]])
+        defer { system.stopAll() }
+        let sku = uniqueSKU("V3")
+        try await system.createProduct(sku, stock: 20, priceCents: 1000)
+        let large = try await system.checkout(checkoutBody(sku: sku, quantity: 6), key: bob)
+        #expect(large.status.code == 422, "\(large.bodyText)")
+        #expect(large.object["code"] as? String == "fraud_suspected")
+        let refused = try await system.call("GET", "/v1/checkouts/\(large.object["checkoutId"] as? String ?? "")", key: admin).object
+        #expect(
+            (refused["steps"] as? [[String: Any]] ?? []).map { "\($0["name"] ?? "") \($0["status"] ?? "")" } == ["order.create REFUSED"]
+        )
+        let orderId = try #require(large.object["orderId"] as? String)
+        #expect(try await system.call("GET", "/v1/orders/\(orderId)", key: bob).status.code == 404, "a refused order is not made")
+        #expect(try await system.available(sku) == 20)
+
+        let small = try await system.checkout(checkoutBody(sku: sku, quantity: 1), key: bob)
+        #expect(small.status.code == 201, "\(small.bodyText)")
+        let saga = try await system.service("saga", "GET", "/v1/sagas/\(small.object["checkoutId"] as? String ?? "")").object
+        #expect(saga["version"] as? Int == 3)
+        #expect(
+            (saga["steps"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String } == [
+                "order.create", "inventory.reserve", "payment.authorize", "shipping.schedule", "inventory.hold", "payment.capture",
+                "inventory.commit", "order.approve",
+            ]
+        )
+        let trusted = try await system.checkout(checkoutBody(sku: sku, quantity: 6), key: bob)
+        #expect(trusted.status.code == 201, "once bob has an approved order: \(trusted.bodyText)")
+        #expect(try await system.available(sku) == 20 - 1 - 6)
+        #expect(try await system.auditorViolations() == nil)
+    }
 }

@@ -39,6 +39,7 @@ struct OrderRoutes {
             // Prices come from the catalog, read before the transaction (no network inside one).
             let priced = try await price(command.items)
             let body = request.body
+            let screenBelow = command.screen == true ? fraudReviewCents : nil
             return try await OrderEventStore.retryingConflicts {
                 try await shards.write(bucket: bucket) { connection in
                     try Self.perform(connection, key: key, body: body, bucket: bucket) {
@@ -55,6 +56,15 @@ struct OrderRoutes {
                                 .unprocessableContent,
                                 code: "mixed_currencies",
                                 detail: "Items are priced in different currencies."
+                            )
+                        }
+                        if let limit = screenBelow {
+                            try Self.screen(
+                                connection,
+                                orderId: command.orderId,
+                                customerId: command.customerId,
+                                totalCents: lines.reduce(0) { $0 + $1.unitPriceCents * Int64($1.quantity) },
+                                limit: limit
                             )
                         }
                         let order = try mappingProblems {
@@ -81,24 +91,7 @@ struct OrderRoutes {
             let verdict = try await shards.write(bucket: bucket) { connection -> OrderAPI.Screening in
                 let order = try OrderEventStore.load(connection, id: id)
                 guard order.exists else { throw HTTPError.notFound("No order with this id.") }
-                guard order.totalCents > limit else { return OrderAPI.Screening(orderId: id, verdict: "passed") }
-                let approvedBefore =
-                    try connection.queryOne(
-                        """
-                        SELECT COUNT(*) AS n FROM order_view
-                        WHERE customer_id = $1 AND id <> $2 AND status IN ('APPROVED', 'SHIPPED', 'DELIVERED', 'CANCELLED')
-                        """,
-                        order.customerId,
-                        id
-                    )?.decode("n", as: Int64.self) ?? 0
-                guard approvedBefore > 0 else {
-                    throw HTTPError(
-                        .unprocessableContent,
-                        code: "fraud_suspected",
-                        detail: "A first order above \(limit) cents is held for review.",
-                        extra: ["orderId": id]
-                    )
-                }
+                try Self.screen(connection, orderId: id, customerId: order.customerId, totalCents: order.totalCents, limit: limit)
                 return OrderAPI.Screening(orderId: id, verdict: "passed")
             }
             return try Response.json(verdict)
@@ -312,6 +305,32 @@ extension OrderError: ProblemConvertible {
         case .invalidState(let status): return HTTPError(.conflict, code: "invalid_state", detail: "The order is \(status).")
         case .alreadyShipped: return HTTPError(.conflict, code: "already_dispatched", detail: "The order's shipment has left.")
         case .unknownEvent: return HTTPError.internal
+        }
+    }
+}
+
+extension OrderRoutes {
+    /// The fraud screen's rule: an order above `limit` cents from a customer with no approved order before
+    /// is refused `422 fraud_suspected` (held for review). Version 2 of the checkout screens an order after
+    /// creating it (`POST /v1/orders/{id}/screen`); version 3 screens it in its creation.
+    static func screen(_ connection: DatabaseConnection, orderId: String, customerId: String, totalCents: Int64, limit: Int64) throws {
+        guard totalCents > limit else { return }
+        let approvedBefore =
+            try connection.queryOne(
+                """
+                SELECT COUNT(*) AS n FROM order_view
+                WHERE customer_id = $1 AND id <> $2 AND status IN ('APPROVED', 'SHIPPED', 'DELIVERED', 'CANCELLED')
+                """,
+                customerId,
+                orderId
+            )?.decode("n", as: Int64.self) ?? 0
+        guard approvedBefore > 0 else {
+            throw HTTPError(
+                .unprocessableContent,
+                code: "fraud_suspected",
+                detail: "A first order above \(limit) cents is held for review.",
+                extra: ["orderId": orderId]
+            )
         }
     }
 }

@@ -71,7 +71,15 @@ struct Participants: Sendable {
     private func checkoutCall(_ name: String, _ saga: CheckoutSaga) throws -> Call {
         switch name {
         case "order.create":
-            let body = OrderAPI.Create(orderId: saga.orderId, customerId: saga.customerId, checkoutId: saga.id, items: saga.items)
+            // From version 3 the order is screened in its creation (version 2 has a step of its own for it).
+            let screen = saga.definition.version >= 3 ? true : nil
+            let body = OrderAPI.Create(
+                orderId: saga.orderId,
+                customerId: saga.customerId,
+                checkoutId: saga.id,
+                items: saga.items,
+                screen: screen
+            )
             return ("order", try .json("POST", "\(orderURL)/v1/orders", body))
         case "order.reject":
             let reason = OrderAPI.Reject(reason: saga.failureCode ?? "cancelled")

@@ -41,11 +41,29 @@ extension SagaDefinition {
         pivot: "payment.capture"
     )
 
+    /// Version 3: the fraud screen is part of the order's creation (one call fewer; a refused order is not
+    /// created, so there is nothing to compensate), inventory.commit and order.approve go together.
+    public static let checkoutV3 = SagaDefinition(
+        kind: "checkout",
+        version: 3,
+        steps: [
+            StepDefinition("order.create", compensation: "order.reject", reply: .pricedOrder),
+            StepDefinition("inventory.reserve", compensation: "inventory.release"),
+            StepDefinition("payment.authorize", compensation: "payment.void"),
+            StepDefinition("shipping.schedule", compensation: "shipping.cancel"),
+            StepDefinition("inventory.hold"),
+            StepDefinition("payment.capture"),
+            StepDefinition("inventory.commit"),
+            StepDefinition("order.approve", withPrevious: true),
+        ],
+        pivot: "payment.capture"
+    )
+
     /// Every checkout definition a stored saga may name.
-    public static let checkouts: [Int: SagaDefinition] = [1: checkoutV1, 2: checkoutV2]
+    public static let checkouts: [Int: SagaDefinition] = [1: checkoutV1, 2: checkoutV2, 3: checkoutV3]
 
     /// The version new checkouts use unless `CHECKOUT_SAGA_VERSION` says otherwise.
-    public static let currentCheckoutVersion = 2
+    public static let currentCheckoutVersion = 3
 }
 
 /// The checkout saga: its data, and where it stands in its definition. No I/O, no clock of its own (`now`
