@@ -36,6 +36,9 @@ import Testing
             overrides: [
                 "order": ["ORDER_SHARDS": shards.joined(separator: ","), "BUCKET_FENCE_TIMEOUT": "2"],
                 "gateway": ["CUSTOMER_API_KEYS": Self.customers.map { "\($0):\(Self.key($0))" }.joined(separator: ",")],
+                // A fence left by a killed mover lasts BUCKET_FENCE_TIMEOUT (2 s) plus the time its service takes
+                // to notice under load: the order step waits it out instead of giving up at the harness's 3 s.
+                "saga": ["SAGA_STEP_DEADLINE": "15s"],
             ]
         )
     }
