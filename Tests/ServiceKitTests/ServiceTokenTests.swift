@@ -83,7 +83,17 @@ struct ServiceTokenTests {
         router.get("/refuse") { _ in throw HTTPError(.conflict, code: "out_of_stock") }
         router.get("/health/live") { _ in Response.text("live") }
         let responder = chain([ServiceMiddleware.errors(logger: .init(label: "t")), payment.middleware()], router.responder)
-        let server = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: responder)
+        // Generous timeouts: in a loaded CI run this test's server went 10 s without reading and closed a
+        // kept-alive connection under its client (connectionClosed); the timeouts have tests of their own.
+        let server = HTTPServer(
+            configuration: HTTPServerConfiguration(
+                host: "127.0.0.1",
+                port: 0,
+                headerReadTimeout: .seconds(60),
+                keepAliveTimeout: .seconds(120)
+            ),
+            responder: responder
+        )
         try server.start()
         let client = HTTPClient()
         let base = "http://127.0.0.1:\(server.port)"
