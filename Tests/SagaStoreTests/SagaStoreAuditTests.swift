@@ -35,12 +35,12 @@ struct SagaStoreAuditTests {
 }
 
 /// A saga store on a migrated in-memory SQLite database, with the development keys.
-func makeStore(replica: String) async throws -> (any Database, SagaStore) {
+func makeStore(replica: String, lease: TimeInterval = 10) async throws -> (any Database, SagaStore) {
     let database = try await Storage.open(url: DatabaseURL("sqlite::memory:"), poolSize: 1)
     let migrations = URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/Services/Saga/App/Migrations")
     _ = try await Migrator(try Migration.load(from: migrations, dialect: .sqlite)).migrate(database)
     let keyring = try Keyring(environment: Environment(["SAGAMART_ENV": "development"]), service: "saga")
-    return (database, SagaStore(database: database, replica: replica, lease: 10, keyring: keyring))
+    return (database, SagaStore(database: database, replica: replica, lease: lease, keyring: keyring))
 }
 
 /// Saga c1 at its first step, with a payment token and an address that must never be stored in clear.
