@@ -57,10 +57,10 @@ struct GatewayEdgeTests {
         let system = try await Self.system.get()
         let port = system.ports["gateway"]!
         // 900 KB announced and never sent: the 401 must come from the head alone.
-        let anonymous = try RawConnection(port: port, timeout: .seconds(3))
+        let anonymous = try RawConnection(port: port, timeout: .seconds(30))
         try anonymous.send("POST /v1/checkout HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 900000\r\n\r\n")
         #expect(try await offPool { try anonymous.readResponse() }.head.status.code == 401)
-        let large = try RawConnection(port: port, timeout: .seconds(3))
+        let large = try RawConnection(port: port, timeout: .seconds(30))
         try large.send(
             "POST /v1/checkout HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(alice)\r\nIdempotency-Key: big\r\nContent-Length: 70000\r\n\r\n"
         )

@@ -251,7 +251,8 @@ struct ServerTests {
                 for connection in slow { try connection.send([byte]) }
                 let port = server.port
                 let status = try await offPool { () throws -> Int in
-                    let fresh = try RawConnection(port: port, timeout: .seconds(5))
+                    // 10 s: a loaded machine's stalls fit, and it is still well under the slow clients' 30 s.
+                    let fresh = try RawConnection(port: port, timeout: .seconds(10))
                     try fresh.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
                     return try fresh.readResponse().head.status.code
                 }
@@ -325,7 +326,7 @@ struct ServerTests {
                 ? .proceed(bodyLimit: nil) : .refuse(HTTPError(.unauthorized, code: "unauthorized", detail: "no").response)
         }
         try await withServer(headFilter: filter, responder: router.responder) { server in
-            let connection = try RawConnection(port: server.port, timeout: .seconds(3))
+            let connection = try RawConnection(port: server.port, timeout: .seconds(30))
             // A large body is announced and never sent: the answer must not wait for it.
             try connection.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 900000\r\n\r\n")
             let response = try await offPool { try connection.readResponse() }
@@ -342,10 +343,10 @@ struct ServerTests {
     func perRouteBodyLimit() async throws {
         let filter: HeadFilter = { head, _ in .proceed(bodyLimit: head.target == "/echo" ? 64 : nil) }
         try await withServer(headFilter: filter) { server in
-            let declared = try RawConnection(port: server.port, timeout: .seconds(3))
+            let declared = try RawConnection(port: server.port, timeout: .seconds(30))
             try declared.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 65\r\n\r\n")
             #expect(try await offPool { try declared.readResponse() }.head.status.code == 413)
-            let chunked = try RawConnection(port: server.port, timeout: .seconds(3))
+            let chunked = try RawConnection(port: server.port, timeout: .seconds(30))
             let chunk = String(repeating: "a", count: 40)
             try chunked.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n28\r\n\(chunk)\r\n28\r\n\(chunk)\r\n")
             #expect(try await offPool { try chunked.readResponse() }.head.status.code == 413)
@@ -364,7 +365,7 @@ struct ServerTests {
             try holding.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 800\r\n\r\n")
             for _ in 0..<200 where server.bufferedBodyBytes == 0 { try await Task.sleep(for: .milliseconds(5)) }
             #expect(server.bufferedBodyBytes == 800)
-            let refused = try RawConnection(port: server.port, timeout: .seconds(3))
+            let refused = try RawConnection(port: server.port, timeout: .seconds(30))
             try refused.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 300\r\n\r\n")
             let busy = try await offPool { try refused.readResponse() }
             #expect(busy.head.status.code == 503)
@@ -410,7 +411,7 @@ struct ServerTests {
     func foldedPathsAreRefused() async throws {
         try await withServer { server in
             for target in ["//hello", "/items/a%00b", "/items/./x", "/items//x"] {
-                let connection = try RawConnection(port: server.port, timeout: .seconds(3))
+                let connection = try RawConnection(port: server.port, timeout: .seconds(30))
                 try connection.send("GET \(target) HTTP/1.1\r\nHost: t\r\n\r\n")
                 let response = try await offPool { try connection.readResponse() }
                 #expect(response.head.status.code == 400, "\(target)")

@@ -10,7 +10,7 @@ public final class RawConnection: @unchecked Sendable {
     public let fd: Int32
     private var buffer = ByteBuffer()
 
-    public init(port: Int, host: String = "127.0.0.1", timeout: Duration = .seconds(5)) throws {
+    public init(port: Int, host: String = "127.0.0.1", timeout: Duration = .seconds(30)) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
