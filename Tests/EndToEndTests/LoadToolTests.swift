@@ -35,14 +35,18 @@ struct LoadToolTests {
         #expect(!closed.output.contains(" in flight "), "--no-progress prints the summary only")
         #expect(closed.output.contains("\nerrors: "), "the summary counts errors by status: \(closed.output)")
 
-        // Every approved checkout took one unit: the tool's count is the system's.
-        let deadline = ContinuousClock.now + .seconds(10)
-        var stock = try await system.available(sku)
-        while stock != stockBefore - approvedAtRate - approvedClosed, ContinuousClock.now < deadline {
+        // Every approved checkout took one unit, and nothing took more than one: on a loaded machine a
+        // checkout the tool counted as an error (a 202 still running, a timeout) may finish later and take
+        // its unit too, so the units taken lie between the approved and the approved plus the errors.
+        let approved = approvedAtRate + approvedClosed
+        let errors = (Self.count("errors: ", atRate.output) ?? 0) + (Self.count("errors: ", closed.output) ?? 0)
+        let deadline = ContinuousClock.now + .seconds(20)
+        var taken = stockBefore - (try await system.available(sku))
+        while taken < approved, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
-            stock = try await system.available(sku)
+            taken = stockBefore - (try await system.available(sku))
         }
-        #expect(stock == stockBefore - approvedAtRate - approvedClosed)
+        #expect(taken >= approved && taken <= approved + errors, "taken \(taken), approved \(approved), errors \(errors)")
     }
 
     @Test func helpExplainsEachOptionAndBadOptionsAreRefusedBeforeItStarts() async throws {
@@ -59,8 +63,11 @@ struct LoadToolTests {
     }
 
     /// N of the summary's "checkouts: N approved".
-    static func approved(_ output: String) -> Int? {
-        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("checkouts: ") }) else { return nil }
-        return Int(line.split(separator: " ")[1])
+    static func approved(_ output: String) -> Int? { count("checkouts: ", output) }
+
+    /// The number after `prefix` at the start of a summary line.
+    static func count(_ prefix: String, _ output: String) -> Int? {
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
+        return Int(line.dropFirst(prefix.count).prefix { $0.isNumber })
     }
 }

@@ -161,7 +161,8 @@ struct ClientTests {
 
     @Test func replacesPooledConnectionsTheServerClosed() async throws {
         try await withServer(HTTPServerConfiguration(keepAliveTimeout: .milliseconds(100))) { server in
-            let client = HTTPClient()
+            // Reconnecting is under test, not its timeout: 30 s, for a loaded CI run (2 s once ran out there).
+            let client = HTTPClient(configuration: HTTPClientConfiguration(connectTimeout: .seconds(30)))
             #expect(try await client.get("http://127.0.0.1:\(server.port)/hello").bodyText == "hello")
             try await Task.sleep(for: .milliseconds(400))
             #expect(try await client.get("http://127.0.0.1:\(server.port)/hello").bodyText == "hello")
