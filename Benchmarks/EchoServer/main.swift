@@ -8,9 +8,9 @@ let runtime = try ServiceRuntime(name: "echo", defaultPort: 8090)
 var router = Router()
 // The same fixed document Hummingbird's and nginx's /health answer (a server benchmark, not JSONEncoder's).
 let healthy = Array(#"{"status":"ok"}"#.utf8)
-router.get("/health") { _ in Response(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: healthy) }
+router.get("/health") { _ in Response.json(text: healthy) }
 router.post("/echo") { request in
-    Response(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: request.body)
+    Response.json(text: request.body)
 }
 router.get("/slow") { request in
     // For the graceful-shutdown test: a request that is still in flight when SIGTERM arrives.

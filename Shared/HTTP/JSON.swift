@@ -22,6 +22,11 @@ public enum JSON {
 
 extension Response {
     /// A JSON response with `Content-Type: application/json`.
+    /// JSON text that is ready (a fixed document, a page built by hand), sent as it is.
+    public static func json(text: [UInt8], status: HTTPStatus = .ok) -> Response {
+        Response(status: status, headers: HTTPHeaders([("Content-Type", "application/json")]), body: text)
+    }
+
     public static func json(_ value: some Encodable, status: HTTPStatus = .ok, headers: HTTPHeaders = HTTPHeaders()) throws -> Response {
         var headers = headers
         headers.replaceOrAdd(name: "Content-Type", value: "application/json")

@@ -52,7 +52,7 @@ public struct EventFeed: Sendable {
         var body = "{\"items\":[" + page.events.map(Self.envelope).joined(separator: ",") + "]"
         body += ",\"next\":\(page.events.last.map { "\"\($0.seq)\"" } ?? "null"),\"head\":\(page.head ?? 0)"
         body += ",\"afterId\":\(page.afterId.map(JSONText.quote) ?? "null")}"
-        return Response(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body.utf8))
+        return Response.json(text: Array(body.utf8))
     }
 
     /// Events after `after` and, when `whole`, the head and the id of the event at `after`, in one read: on

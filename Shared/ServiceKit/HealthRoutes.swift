@@ -15,7 +15,7 @@ public enum OperationsRoutes {
     ) {
         // A fixed document: liveness probes come every few seconds from every orchestrator, no encoder needed.
         let live = Array(#"{"status":"ok"}"#.utf8)
-        router.get("/health/live") { _ in Response(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: live) }
+        router.get("/health/live") { _ in Response.json(text: live) }
         router.get("/health/ready") { _ in
             var results: [String: String] = [:]
             for (name, check) in checks.sorted(by: { $0.key < $1.key }) {

@@ -18,6 +18,18 @@ struct ConfigTests {
         #expect(try environment.url("U", default: "http://h:1/") == "http://h:1")
     }
 
+    /// CHECKOUT_LATENCY_TARGET: a positive duration, `off` for none, the default when unset; anything else
+    /// stops the start.
+    @Test func aLatencyTargetIsADurationOrOff() throws {
+        let environment = Environment(["SET": "250ms", "OFF": "off", "EMPTY": "", "ZERO": "0", "WORD": "soon"])
+        #expect(try environment.latencyTarget("SET", default: .seconds(1)) == .milliseconds(250))
+        #expect(try environment.latencyTarget("OFF", default: .seconds(1)) == nil)
+        #expect(try environment.latencyTarget("EMPTY", default: .seconds(1)) == .seconds(1))
+        #expect(try environment.latencyTarget("UNSET", default: .seconds(1)) == .seconds(1))
+        #expect(throws: ConfigError.self) { try environment.latencyTarget("ZERO", default: .seconds(1)) }
+        #expect(throws: ConfigError.self) { try environment.latencyTarget("WORD", default: .seconds(1)) }
+    }
+
     @Test func errorsNameTheVariableAndNotTheValue() throws {
         let environment = Environment(["PORT": "eighty", "SECRET_THING": "hunter2", "BIG": "70000", "URL": "ftp://x"])
         #expect(throws: ConfigError(variable: "PORT", problem: "must be an integer")) { try environment.port(default: 1) }

@@ -137,11 +137,7 @@ struct OrderRoutes {
                     + "\"storedSchemaVersion\":\(event.storedSchemaVersion),\"occurredAt\":\(JSONText.quote(event.occurredAt)),"
                     + "\"data\":\(event.data)}"
             }
-            return Response(
-                status: .ok,
-                headers: HTTPHeaders([("Content-Type", "application/json")]),
-                body: Array(("{\"items\":[" + items.joined(separator: ",") + "]}").utf8)
-            )
+            return Response.json(text: Array(("{\"items\":[" + items.joined(separator: ",") + "]}").utf8))
         }
         Reconciliation.mount("/v1/reconciliation/orders", on: &router, key: \ReconciliationAPI.Order.id) { request, after, limit in
             // Every shard's page, merged by id (a bucket caught between its two shards counts once).

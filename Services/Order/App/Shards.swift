@@ -136,7 +136,7 @@ struct ShardRoutes {
                 items.append(item)
             }
             let body = try JSONSerialization.data(withJSONObject: ["shards": items, "buckets": map], options: [.sortedKeys])
-            return Response(status: .ok, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(body))
+            return Response.json(text: Array(body))
         }
         router.post("/v1/admin/buckets/{bucket}/move") { request in
             struct Move: Decodable { let shard: Int }
