@@ -47,64 +47,33 @@ extension GatewayAPI.Checkout {
 enum CheckoutAnswer {
     static func response(for saga: SagaAPI.Checkout) throws -> Response {
         switch saga.status {
-        case "COMPLETED":
+        case .completed:
             return try Response.json(
-                [
-                    "orderId": saga.orderId, "checkoutId": saga.id, "status": "APPROVED", "totalCents": "\(saga.totalCents ?? 0)",
-                    "currency": saga.currency ?? "", "paymentId": saga.paymentId, "shipmentId": saga.shipmentId,
-                ].jsonWithNumbers(["totalCents"]),
+                GatewayAPI.CheckoutCompleted(
+                    orderId: saga.orderId,
+                    checkoutId: saga.id,
+                    totalCents: saga.totalCents ?? 0,
+                    currency: saga.currency ?? "",
+                    paymentId: saga.paymentId,
+                    shipmentId: saga.shipmentId
+                ),
                 status: .created
             )
-        case "COMPENSATED":
-            let code = saga.failureCode ?? "checkout_failed"
-            let status: HTTPStatus
-            switch code {
-            case "out_of_stock": status = .conflict
-            case "payment_declined": status = .paymentRequired
-            case "undeliverable", "unknown_sku", "mixed_currencies", "fraud_suspected": status = .unprocessableContent
-            case "service_unavailable": status = .serviceUnavailable
-            default: status = .conflict
-            }
-            return HTTPError(status, code: code, detail: saga.failureDetail, extra: ["orderId": saga.orderId, "checkoutId": saga.id])
-                .response
+        case .compensated:
+            let code = saga.failureCode ?? .checkoutFailed
+            return HTTPError(
+                HTTPStatus(code: code.httpStatus),
+                code: code.rawValue,
+                detail: saga.failureDetail,
+                extra: ["orderId": saga.orderId, "checkoutId": saga.id]
+            ).response
         // RUNNING, COMPENSATING, and FAILED (parked for an operator, whose retry moves it on): not final, so
         // 202 with the checkout's address and never kept for replay. A client is never answered 500 for a
         // saga's state.
-        default:
-            var response = try Response.json(["checkoutId": saga.id, "status": saga.status], status: .accepted)
+        case .running, .compensating, .failed:
+            var response = try Response.json(GatewayAPI.CheckoutAccepted(checkoutId: saga.id, status: saga.status), status: .accepted)
             response.headers.add(name: "Location", value: "/v1/checkouts/\(saga.id)")
             return response
-        }
-    }
-}
-
-extension Dictionary where Key == String, Value == String {
-    /// Encodes as a JSON object, writing the named members as numbers.
-    func jsonWithNumbers(_ numeric: Set<String>) -> JSONObject {
-        JSONObject(members: self, numeric: numeric)
-    }
-}
-
-/// A flat JSON object of strings and integers.
-struct JSONObject: Encodable {
-    let members: [String: String]
-    let numeric: Set<String>
-
-    struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: Key.self)
-        for (key, value) in members {
-            if numeric.contains(key), let number = Int64(value) {
-                try container.encode(number, forKey: Key(stringValue: key))
-            } else {
-                try container.encode(value, forKey: Key(stringValue: key))
-            }
         }
     }
 }

@@ -81,8 +81,8 @@ enum InventoryStore {
         ttl: TimeInterval
     ) throws -> InventoryAPI.Reservation {
         if let existing = try reservation(connection, id: command.reservationId) {
-            if existing.status == "RELEASED" { throw InventoryError.reservationReleased }
-            if existing.status == "EXPIRED" { throw InventoryError.reservationExpired }
+            if existing.status == .released { throw InventoryError.reservationReleased }
+            if existing.status == .expired { throw InventoryError.reservationExpired }
             return existing
         }
         var merged: [String: Int64] = [:]
@@ -124,17 +124,17 @@ enum InventoryStore {
         guard let existing = try reservation(connection, id: id) else {
             let now = Date()
             try connection.execute("INSERT INTO reservations (id, status, created_at, updated_at) VALUES ($1, 'RELEASED', $2, $2)", id, now)
-            return InventoryAPI.Reservation(reservationId: id, status: "RELEASED", items: [])
+            return InventoryAPI.Reservation(reservationId: id, status: .released, items: [])
         }
         switch existing.status {
-        case "RELEASED", "EXPIRED": return existing
-        case "COMMITTED", "RESTOCKED": throw InventoryError.reservationCommitted
+        case .released, .expired: return existing
+        case .committed, .restocked: throw InventoryError.reservationCommitted
         default: break
         }
         let now = Date()
         try connection.execute("UPDATE reservations SET status = 'RELEASED', updated_at = $1 WHERE id = $2", now, id)
         try putBackOnSale(connection, existing.items, fromHeld: true, now: now)
-        return InventoryAPI.Reservation(reservationId: id, status: "RELEASED", items: existing.items)
+        return InventoryAPI.Reservation(reservationId: id, status: .released, items: existing.items)
     }
 
     /// Makes a reservation's hold last until commit or release (the checkout saga, just before its pivot).
@@ -143,9 +143,9 @@ enum InventoryStore {
     static func hold(_ connection: DatabaseConnection, id: String, now: Date = Date()) throws -> InventoryAPI.Reservation {
         guard let existing = try reservation(connection, id: id) else { throw InventoryError.reservationNotFound }
         switch existing.status {
-        case "COMMITTED", "RESTOCKED": return existing
-        case "RELEASED": throw InventoryError.reservationReleased
-        case "EXPIRED": throw InventoryError.reservationExpired
+        case .committed, .restocked: return existing
+        case .released: throw InventoryError.reservationReleased
+        case .expired: throw InventoryError.reservationExpired
         default: break
         }
         if let expiresAt = existing.expiresAt.flatMap(Timestamp.parse), expiresAt <= now {
@@ -153,7 +153,7 @@ enum InventoryStore {
             throw InventoryError.reservationExpired
         }
         try connection.execute("UPDATE reservations SET expires_at = NULL, updated_at = $1 WHERE id = $2", now, id)
-        return InventoryAPI.Reservation(reservationId: id, status: "RESERVED", items: existing.items)
+        return InventoryAPI.Reservation(reservationId: id, status: .reserved, items: existing.items)
     }
 
     /// Releases up to `limit` reservations whose hold ran out before `now`, each with its event; returns
@@ -164,7 +164,7 @@ enum InventoryStore {
             [.date(now), .integer(Int64(limit))]
         ).map { try $0.decode("id", as: String.self) }
         for id in ids {
-            if let existing = try reservation(connection, id: id), existing.status == "RESERVED" {
+            if let existing = try reservation(connection, id: id), existing.status == .reserved {
                 try expire(connection, existing, now: now)
             }
         }
@@ -190,9 +190,9 @@ enum InventoryStore {
     static func commit(_ connection: DatabaseConnection, id: String) throws -> InventoryAPI.Reservation {
         guard let existing = try reservation(connection, id: id) else { throw InventoryError.reservationNotFound }
         switch existing.status {
-        case "COMMITTED", "RESTOCKED": return existing
-        case "RELEASED": throw InventoryError.reservationReleased
-        case "EXPIRED": throw InventoryError.reservationExpired
+        case .committed, .restocked: return existing
+        case .released: throw InventoryError.reservationReleased
+        case .expired: throw InventoryError.reservationExpired
         default: break
         }
         let now = Date()
@@ -205,7 +205,7 @@ enum InventoryStore {
             )
         }
         try connection.execute("UPDATE reservations SET status = 'COMMITTED', updated_at = $1 WHERE id = $2", now, id)
-        return InventoryAPI.Reservation(reservationId: id, status: "COMMITTED", items: existing.items)
+        return InventoryAPI.Reservation(reservationId: id, status: .committed, items: existing.items)
     }
 
     /// Puts the stock of a committed reservation back on sale (its order was cancelled). Restocking twice
@@ -213,14 +213,14 @@ enum InventoryStore {
     static func restock(_ connection: DatabaseConnection, id: String) throws -> InventoryAPI.Reservation {
         guard let existing = try reservation(connection, id: id) else { throw InventoryError.reservationNotFound }
         switch existing.status {
-        case "RESTOCKED": return existing
-        case "COMMITTED": break
-        default: throw InventoryError.reservationNotCommitted(existing.status)
+        case .restocked: return existing
+        case .committed: break
+        default: throw InventoryError.reservationNotCommitted(existing.status.rawValue)
         }
         let now = Date()
         try connection.execute("INSERT INTO restocks (reservation_id, restocked_at) VALUES ($1, $2)", id, now)
         try putBackOnSale(connection, existing.items, fromHeld: false, now: now)
-        return InventoryAPI.Reservation(reservationId: id, status: "RESTOCKED", items: existing.items)
+        return InventoryAPI.Reservation(reservationId: id, status: .restocked, items: existing.items)
     }
 
     /// Makes stock available again: held stock (a released reservation) or sold stock (a restocked one).
@@ -290,12 +290,12 @@ enum InventoryStore {
         let items = try connection.query("SELECT sku, quantity FROM reservation_items WHERE reservation_id = $1 ORDER BY sku", id).map {
             Item(sku: try $0.decode("sku"), quantity: try $0.decode("quantity"))
         }
-        let status: String = try row.decode("status")
+        let status: ReservationStatus = try row.decode("status")
         return InventoryAPI.Reservation(
             reservationId: id,
             status: status,
             items: items,
-            expiresAt: status == "RESERVED" ? try row.decode("expires_at", as: Date?.self).map(Timestamp.format) : nil
+            expiresAt: status == .reserved ? try row.decode("expires_at", as: Date?.self).map(Timestamp.format) : nil
         )
     }
 

@@ -79,15 +79,15 @@ struct PaymentStore: Sendable {
     /// Authorises the amount, or records a decline. A payment voided before its authorisation arrived stays voided.
     func authorize(_ connection: DatabaseConnection, _ command: PaymentAPI.Authorize) throws -> PaymentAPI.Payment {
         if let existing = try payment(connection, id: command.paymentId) {
-            if existing.status == "VOIDED" { throw PaymentError.voided }
+            if existing.status == .voided { throw PaymentError.voided }
             return existing
         }
         guard let profile = try profile(connection, token: command.token) else { throw PaymentError.unknownToken }
         let now = Date()
-        let status: String
+        let status: PaymentStatus
         switch profile {
-        case .approve, .unavailable: status = "AUTHORIZED"
-        case .decline, .insufficientFunds: status = "DECLINED"
+        case .approve, .unavailable: status = .authorized
+        case .decline, .insufficientFunds: status = .declined
         }
         try connection.execute(
             """
@@ -104,7 +104,7 @@ struct PaymentStore: Sendable {
         )
         let created = try payment(connection, id: command.paymentId)!
         try publish(connection, created)
-        if status == "DECLINED" { throw PaymentError.declined(insufficientFunds: profile == .insufficientFunds) }
+        if status == .declined { throw PaymentError.declined(insufficientFunds: profile == .insufficientFunds) }
         return created
     }
 
@@ -123,9 +123,9 @@ struct PaymentStore: Sendable {
             return try payment(connection, id: id)!
         }
         switch existing.status {
-        case "VOIDED", "DECLINED": return existing
-        case "AUTHORIZED": break
-        default: throw PaymentError.invalidState(existing.status)
+        case .voided, .declined: return existing
+        case .authorized: break
+        default: throw PaymentError.invalidState(existing.status.rawValue)
         }
         try connection.execute("UPDATE payments SET status = 'VOIDED', updated_at = $1 WHERE id = $2", now, id)
         let changed = try payment(connection, id: id)!
@@ -136,9 +136,9 @@ struct PaymentStore: Sendable {
     func capture(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment {
         guard let existing = try payment(connection, id: id) else { throw PaymentError.notFound }
         switch existing.status {
-        case "CAPTURED": return existing
-        case "AUTHORIZED": break
-        default: throw PaymentError.invalidState(existing.status)
+        case .captured: return existing
+        case .authorized: break
+        default: throw PaymentError.invalidState(existing.status.rawValue)
         }
         try connection.execute("UPDATE payments SET status = 'CAPTURED', updated_at = $1 WHERE id = $2", Date(), id)
         let changed = try payment(connection, id: id)!
@@ -150,9 +150,9 @@ struct PaymentStore: Sendable {
     func refund(_ connection: DatabaseConnection, id: String) throws -> PaymentAPI.Payment {
         guard let existing = try payment(connection, id: id), !existing.orderId.isEmpty else { throw PaymentError.notFound }
         switch existing.status {
-        case "REFUNDED": return existing
-        case "CAPTURED": break
-        default: throw PaymentError.invalidState(existing.status)
+        case .refunded: return existing
+        case .captured: break
+        default: throw PaymentError.invalidState(existing.status.rawValue)
         }
         try connection.execute("UPDATE payments SET status = 'REFUNDED', updated_at = $1 WHERE id = $2", Date(), id)
         let changed = try payment(connection, id: id)!

@@ -28,13 +28,13 @@ struct ShippingRoutes {
         router.post("/v1/shipments/{id}/dispatch") { request in
             let id = request.parameters["id"] ?? ""
             return try await database.command(request, keyring: keyring, audit: ("shipment.dispatch", id)) {
-                try Response.json(try ShippingStore.advance($0, id: id, from: "SCHEDULED", to: "DISPATCHED"))
+                try Response.json(try ShippingStore.advance($0, id: id, from: .scheduled, to: .dispatched))
             }
         }
         router.post("/v1/shipments/{id}/deliver") { request in
             let id = request.parameters["id"] ?? ""
             return try await database.command(request, keyring: keyring, audit: ("shipment.deliver", id)) {
-                try Response.json(try ShippingStore.advance($0, id: id, from: "DISPATCHED", to: "DELIVERED"))
+                try Response.json(try ShippingStore.advance($0, id: id, from: .dispatched, to: .delivered))
             }
         }
         // Tombstones of cancellations that overtook their schedule (no order) are left out: they hold nothing.

@@ -35,7 +35,7 @@ enum ShippingStore {
         -> ShippingAPI.Shipment
     {
         if let existing = try shipment(connection, id: command.shipmentId) {
-            if existing.status == "CANCELLED" { throw ShippingError.cancelled }
+            if existing.status == .cancelled { throw ShippingError.cancelled }
             return existing
         }
         let country = command.address.country.uppercased()
@@ -73,20 +73,24 @@ enum ShippingStore {
             return try shipment(connection, id: id)!
         }
         switch existing.status {
-        case "CANCELLED": return existing
-        case "SCHEDULED": break
-        case "DISPATCHED", "DELIVERED": throw ShippingError.alreadyDispatched(existing.status)
-        default: throw ShippingError.invalidState(existing.status)
+        case .cancelled: return existing
+        case .scheduled: break
+        case .dispatched, .delivered: throw ShippingError.alreadyDispatched(existing.status.rawValue)
         }
         try connection.execute("UPDATE shipments SET status = 'CANCELLED', updated_at = $1 WHERE id = $2", now, id)
         return try published(connection, id)
     }
 
     /// Carrier events: SCHEDULED -> DISPATCHED -> DELIVERED.
-    static func advance(_ connection: DatabaseConnection, id: String, from: String, to: String) throws -> ShippingAPI.Shipment {
+    static func advance(
+        _ connection: DatabaseConnection,
+        id: String,
+        from: ShipmentStatus,
+        to: ShipmentStatus
+    ) throws -> ShippingAPI.Shipment {
         guard let existing = try shipment(connection, id: id), !existing.orderId.isEmpty else { throw ShippingError.notFound }
         if existing.status == to { return existing }
-        guard existing.status == from else { throw ShippingError.invalidState(existing.status) }
+        guard existing.status == from else { throw ShippingError.invalidState(existing.status.rawValue) }
         try connection.execute("UPDATE shipments SET status = $1, updated_at = $2 WHERE id = $3", to, Date(), id)
         return try published(connection, id)
     }

@@ -80,11 +80,11 @@ public enum InventoryAPI {
     /// ran out), `COMMITTED` or `RESTOCKED`; `expiresAt` while the hold is timed.
     public struct Reservation: Codable, Sendable, Equatable {
         public var reservationId: String
-        public var status: String
+        public var status: ReservationStatus
         public var items: [Item]
         public var expiresAt: String?
 
-        public init(reservationId: String, status: String, items: [Item], expiresAt: String? = nil) {
+        public init(reservationId: String, status: ReservationStatus, items: [Item], expiresAt: String? = nil) {
             self.expiresAt = expiresAt
             self.reservationId = reservationId
             self.status = status

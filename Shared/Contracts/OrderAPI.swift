@@ -71,7 +71,7 @@ public enum OrderAPI {
         public var id: String
         public var customerId: String
         public var checkoutId: String
-        public var status: String
+        public var status: OrderStatus
         public var reason: String?
         public var items: [Line]
         public var totalCents: Int64
@@ -86,7 +86,7 @@ public enum OrderAPI {
             id: String,
             customerId: String,
             checkoutId: String,
-            status: String,
+            status: OrderStatus,
             reason: String?,
             items: [Line],
             totalCents: Int64,

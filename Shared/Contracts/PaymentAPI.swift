@@ -54,11 +54,11 @@ public enum PaymentAPI {
         public static let type = "payment.status_changed"
         public var paymentId: String
         public var orderId: String
-        public var status: String
+        public var status: PaymentStatus
         public var amountCents: Int64
         public var currency: String
 
-        public init(paymentId: String, orderId: String, status: String, amountCents: Int64, currency: String) {
+        public init(paymentId: String, orderId: String, status: PaymentStatus, amountCents: Int64, currency: String) {
             self.paymentId = paymentId
             self.orderId = orderId
             self.status = status
@@ -71,13 +71,21 @@ public enum PaymentAPI {
     public struct Payment: Codable, Sendable, Equatable {
         public var id: String
         public var orderId: String
-        public var status: String
+        public var status: PaymentStatus
         public var amountCents: Int64
         public var currency: String
         public var brand: String?
         public var last4: String?
 
-        public init(id: String, orderId: String, status: String, amountCents: Int64, currency: String, brand: String?, last4: String?) {
+        public init(
+            id: String,
+            orderId: String,
+            status: PaymentStatus,
+            amountCents: Int64,
+            currency: String,
+            brand: String?,
+            last4: String?
+        ) {
             self.id = id
             self.orderId = orderId
             self.status = status

@@ -30,8 +30,8 @@ public enum SagaAPI {
     /// One step of the timeline: its name, whether the action or its compensation, and how it went.
     public struct Step: Codable, Sendable, Equatable {
         public var name: String
-        public var action: String
-        public var status: String
+        public var action: StepAction
+        public var status: StepStatus
         public var attempts: Int
         public var startedAt: String?
         public var finishedAt: String?
@@ -41,8 +41,8 @@ public enum SagaAPI {
 
         public init(
             name: String,
-            action: String,
-            status: String,
+            action: StepAction,
+            status: StepStatus,
             attempts: Int,
             startedAt: String?,
             finishedAt: String?,
@@ -65,13 +65,13 @@ public enum SagaAPI {
     public struct Checkout: Codable, Sendable, Equatable {
         public var id: String
         /// `checkout` or `cancellation` (the cancellation saga has the same shape).
-        public var kind: String?
+        public var kind: SagaKind?
         public var customerId: String
         public var orderId: String
         public var paymentId: String
         public var shipmentId: String
-        public var status: String
-        public var failureCode: String?
+        public var status: SagaStatus
+        public var failureCode: FailureCode?
         public var failureDetail: String?
         public var totalCents: Int64?
         public var currency: String?
@@ -82,13 +82,13 @@ public enum SagaAPI {
 
         public init(
             id: String,
-            kind: String? = "checkout",
+            kind: SagaKind? = .checkout,
             customerId: String,
             orderId: String,
             paymentId: String,
             shipmentId: String,
-            status: String,
-            failureCode: String?,
+            status: SagaStatus,
+            failureCode: FailureCode?,
             failureDetail: String?,
             totalCents: Int64?,
             currency: String?,

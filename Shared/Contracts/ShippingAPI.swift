@@ -34,9 +34,9 @@ public enum ShippingAPI {
         public static let type = "shipping.status_changed"
         public var shipmentId: String
         public var orderId: String
-        public var status: String
+        public var status: ShipmentStatus
 
-        public init(shipmentId: String, orderId: String, status: String) {
+        public init(shipmentId: String, orderId: String, status: ShipmentStatus) {
             self.shipmentId = shipmentId
             self.orderId = orderId
             self.status = status
@@ -47,10 +47,10 @@ public enum ShippingAPI {
     public struct Shipment: Codable, Sendable, Equatable {
         public var id: String
         public var orderId: String
-        public var status: String
+        public var status: ShipmentStatus
         public var country: String
 
-        public init(id: String, orderId: String, status: String, country: String) {
+        public init(id: String, orderId: String, status: ShipmentStatus, country: String) {
             self.id = id
             self.orderId = orderId
             self.status = status

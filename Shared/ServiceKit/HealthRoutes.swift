@@ -23,10 +23,10 @@ public enum OperationsRoutes {
             }
             let ready = !results.values.contains("failing")
             return try Response.json(
-                [
-                    "status": ready ? "ok" : "unavailable",
-                    "checks": results.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ","),
-                ],
+                Readiness(
+                    status: ready ? "ok" : "unavailable",
+                    checks: results.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")
+                ),
                 status: ready ? .ok : .serviceUnavailable
             )
         }
@@ -55,6 +55,17 @@ public enum OperationsRoutes {
     /// The readiness checks of a service with a database: reachable, and every migration applied.
     public static func databaseChecks(_ database: any Database, migrator: Migrator) -> [String: Check] {
         ["database": { await database.ping() }, "migrations": { await migrator.isUpToDate(database) }]
+    }
+}
+
+/// `GET /health/ready`: `ok` or `unavailable`, and each check's outcome (`database=ok,migrations=ok`).
+public struct Readiness: Codable, Sendable, Equatable {
+    public var status: String
+    public var checks: String
+
+    public init(status: String, checks: String) {
+        self.status = status
+        self.checks = checks
     }
 }
 

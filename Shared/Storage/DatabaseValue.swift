@@ -208,3 +208,9 @@ public enum Timestamp {
         return Date(timeIntervalSince1970: Double(epoch - offsetSeconds) + fraction)
     }
 }
+
+/// An enum of text values (the contracts' statuses) is stored as its raw value.
+extension DatabaseValueConvertible where Self: RawRepresentable, RawValue == String {
+    public var databaseValue: DatabaseValue { .text(rawValue) }
+    public static func decode(_ value: DatabaseValue) -> Self? { String.decode(value).flatMap(Self.init(rawValue:)) }
+}

@@ -239,7 +239,7 @@ struct OrderEventsTests {
         await database.close()
         #expect(rebuilt.filter { $0.id != legacyId } == projected)
         let legacy = try #require(rebuilt.first { $0.id == legacyId })
-        #expect(legacy.status == "APPROVED")
+        #expect(legacy.status == .approved)
         #expect(legacy.totalCents == 2500)
         #expect(legacy.currency == "EUR")
         #expect(legacy.items.first?.unitPriceCents == 1250)

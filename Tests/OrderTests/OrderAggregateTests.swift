@@ -23,14 +23,14 @@ struct OrderAggregateTests {
             ]
         )
         let order = replayed(events)
-        #expect(order.status == "PENDING")
+        #expect(order.status == .pending)
         #expect(order.version == 1)
         #expect(try order.create(customerId: "alice", checkoutId: "c1", lines: lines, currency: "EUR").isEmpty)
     }
 
     @Test func aRejectionThatCameFirstKeepsTheLateCreateOut() throws {
         let rejected = replayed(try OrderAggregate(id: "o1").reject(reason: "timeout"))
-        #expect(rejected.status == "REJECTED")
+        #expect(rejected.status == .rejected)
         #expect(throws: OrderError.rejected) { try rejected.create(customerId: "alice", checkoutId: "c1", lines: lines, currency: "EUR") }
     }
 
@@ -38,7 +38,7 @@ struct OrderAggregateTests {
         var events = try created()
         events += try replayed(events).approve(paymentId: "p1", shipmentId: "s1")
         var order = replayed(events)
-        #expect(order.status == "APPROVED")
+        #expect(order.status == .approved)
         #expect(order.payment == OrderAPI.Ref(id: "p1", status: "CAPTURED"))
         #expect(order.shipment == OrderAPI.Ref(id: "s1", status: "SCHEDULED"))
         // Statuses delivered late or twice do not move anything back.
@@ -46,10 +46,10 @@ struct OrderAggregateTests {
         #expect(order.recordShipment(id: "s1", status: "SCHEDULED").isEmpty)
         events += order.recordShipment(id: "s1", status: "DISPATCHED")
         order = replayed(events)
-        #expect(order.status == "SHIPPED")
+        #expect(order.status == .shipped)
         #expect(throws: OrderError.alreadyShipped) { try order.cancel(reason: "x") }
         events += order.recordShipment(id: "s1", status: "DELIVERED")
-        #expect(replayed(events).status == "DELIVERED")
+        #expect(replayed(events).status == .delivered)
         #expect(replayed(events).version == 4)
     }
 
@@ -60,7 +60,7 @@ struct OrderAggregateTests {
         events += try replayed(events).approve(paymentId: "p1", shipmentId: "s1")
         events += try replayed(events).cancel(reason: "changed my mind")
         let cancelled = replayed(events)
-        #expect(cancelled.status == "CANCELLED")
+        #expect(cancelled.status == .cancelled)
         #expect(cancelled.reason == "changed my mind")
         #expect(try cancelled.cancel(reason: "again").isEmpty)
         #expect(throws: OrderError.invalidState("CANCELLED")) { try cancelled.approve(paymentId: nil, shipmentId: nil) }

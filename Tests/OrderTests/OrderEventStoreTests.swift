@@ -46,7 +46,7 @@ struct OrderEventStoreTests {
                 }
             }
             let order = try await database.read { try OrderEventStore.load($0, id: "o1") }
-            #expect(order.status == "APPROVED")
+            #expect(order.status == .approved)
             #expect(order.version == 2)
         }
     }
@@ -142,7 +142,7 @@ struct OrderEventStoreTests {
                 try OrderEventStore.execute(connection, id: "ghost") { try $0.reject(reason: "timeout") }
             }
             let kept = try await database.read { try OrderProjection.dump($0) }
-            #expect(kept.first { $0.id == "o1" }?.status == "SHIPPED")
+            #expect(kept.first { $0.id == "o1" }?.status == .shipped)
             let count = try await database.write { try OrderProjection.rebuild($0) }
             #expect(count == 6)
             #expect(try await database.read { try OrderProjection.dump($0) } == kept)
@@ -216,7 +216,7 @@ struct OrderMigrationTests {
             #expect(try await OrderProjection.rebuildIfOutdated(database) == 4)
             let views = try await database.read { try OrderProjection.dump($0) }
             #expect(views.map(\.id) == ["o1", "o2", "o3", "o4"])
-            #expect(views.map(\.status) == ["APPROVED", "PENDING", "REJECTED", "REJECTED"])
+            #expect(views.map(\.status) == [.approved, .pending, .rejected, .rejected])
             let first = try #require(views.first)
             #expect(first.items == [OrderAPI.Line(sku: "A", quantity: 2, unitPriceCents: 350)])
             #expect(first.totalCents == 700)

@@ -47,7 +47,7 @@ struct CheckoutSagaTests {
         #expect(saga.status == .completed)
         #expect(saga.totalCents == 2400)
         #expect(saga.timeline.count == 7)
-        #expect(saga.timeline.allSatisfy { $0.status == "SUCCEEDED" })
+        #expect(saga.timeline.allSatisfy { $0.status == .succeeded })
         #expect(saga.pendingCommand == nil)
     }
 

@@ -125,7 +125,7 @@ struct SagaDefinitionTests {
         let forced = saga.forceCompensation(now: t0, reason: "customer asked", note: "operator ops-1: customer asked")
         #expect(forced.map { commands([$0]) } == ["inventory.reserve/undo"])
         #expect(saga.status == .compensating)
-        #expect(saga.timeline[2].status == "ABANDONED")
+        #expect(saga.timeline[2].status == .abandoned)
         #expect(saga.timeline[2].note == "operator ops-1: customer asked")
         #expect(saga.forceCompensation(now: t0, reason: "again", note: nil) == nil)
 

@@ -48,12 +48,12 @@ public struct OrderAggregate: Sendable, Equatable {
     public var exists: Bool { version > 0 }
 
     /// The status shown: an approved order is SHIPPED once its shipment is dispatched, DELIVERED once delivered.
-    public var status: String {
-        guard stage == .approved, let shipment else { return stage.rawValue }
+    public var status: OrderStatus {
+        guard stage == .approved, let shipment else { return OrderStatus(rawValue: stage.rawValue) ?? .pending }
         switch shipment.status {
-        case "DISPATCHED": return "SHIPPED"
-        case "DELIVERED": return "DELIVERED"
-        default: return stage.rawValue
+        case ShipmentStatus.dispatched.rawValue: return .shipped
+        case ShipmentStatus.delivered.rawValue: return .delivered
+        default: return .approved
         }
     }
 
@@ -118,7 +118,7 @@ public struct OrderAggregate: Sendable, Equatable {
         case .approved: return []
         case .pending: return [.approved(OrderEvents.Approved(paymentId: paymentId, shipmentId: shipmentId))]
         case .none: throw OrderError.notFound
-        case .rejected, .cancelled: throw OrderError.invalidState(status)
+        case .rejected, .cancelled: throw OrderError.invalidState(status.rawValue)
         }
     }
 
@@ -128,7 +128,7 @@ public struct OrderAggregate: Sendable, Equatable {
         switch stage {
         case .rejected: return []
         case .none, .pending: return [.rejected(OrderEvents.Rejected(reason: reason))]
-        case .approved, .cancelled: throw OrderError.invalidState(status)
+        case .approved, .cancelled: throw OrderError.invalidState(status.rawValue)
         }
     }
 
@@ -140,7 +140,7 @@ public struct OrderAggregate: Sendable, Equatable {
             if let shipment, shipment.status == "DISPATCHED" || shipment.status == "DELIVERED" { throw OrderError.alreadyShipped }
             return [.cancelled(OrderEvents.Cancelled(reason: reason))]
         case .none: throw OrderError.notFound
-        case .pending, .rejected: throw OrderError.invalidState(status)
+        case .pending, .rejected: throw OrderError.invalidState(status.rawValue)
         }
     }
 

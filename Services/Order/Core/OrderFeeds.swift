@@ -17,7 +17,7 @@ public enum OrderFeeds {
         guard event.type == PaymentAPI.PaymentChanged.type else { return }
         let change = try event.decode(PaymentAPI.PaymentChanged.self)
         try applyToOwnedOrder(connection, id: change.orderId, now: event.occurredAt) {
-            $0.recordPayment(id: change.paymentId, status: change.status)
+            $0.recordPayment(id: change.paymentId, status: change.status.rawValue)
         }
     }
 
@@ -26,7 +26,7 @@ public enum OrderFeeds {
         guard event.type == ShippingAPI.ShipmentChanged.type else { return }
         let change = try event.decode(ShippingAPI.ShipmentChanged.self)
         try applyToOwnedOrder(connection, id: change.orderId, now: event.occurredAt) {
-            $0.recordShipment(id: change.shipmentId, status: change.status)
+            $0.recordShipment(id: change.shipmentId, status: change.status.rawValue)
         }
     }
 

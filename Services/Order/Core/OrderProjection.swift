@@ -31,7 +31,7 @@ public enum OrderProjection {
                 created_at = excluded.created_at, updated_at = excluded.updated_at, bucket = excluded.bucket
             """,
             [
-                .text(order.id), .text(order.customerId), .text(order.checkoutId), .text(order.status), order.reason.databaseValue,
+                .text(order.id), .text(order.customerId), .text(order.checkoutId), .text(order.status.rawValue), order.reason.databaseValue,
                 .text(items), .integer(order.totalCents), .text(order.currency), order.payment?.id.databaseValue ?? .null,
                 order.payment?.status.databaseValue ?? .null, order.shipment?.id.databaseValue ?? .null,
                 order.shipment?.status.databaseValue ?? .null, .integer(Int64(order.version)), .text(order.createdAt),

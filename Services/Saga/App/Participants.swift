@@ -56,8 +56,8 @@ struct Participants: Sendable {
             }
             return .success()
         case 402, 409, 422:
-            let problem = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
-            return .refused(code: problem?["code"] as? String ?? "refused", detail: problem?["detail"] as? String ?? "")
+            let problem = try? response.decode(Problem.self)
+            return .refused(code: problem.map { $0.code.isEmpty ? "refused" : $0.code } ?? "refused", detail: problem?.detail ?? "")
         default:
             return .failure("\(call.audience) answered \(response.status.code)")
         }

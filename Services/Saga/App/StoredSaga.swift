@@ -174,8 +174,8 @@ extension CheckoutSaga {
             orderId: orderId,
             paymentId: paymentId,
             shipmentId: shipmentId,
-            status: status.rawValue,
-            failureCode: failureCode,
+            status: status,
+            failureCode: failureCode.map(FailureCode.init(rawValue:)),
             failureDetail: failureDetail,
             totalCents: totalCents,
             currency: currency,
@@ -190,13 +190,13 @@ extension CancellationSaga {
     var view: SagaAPI.Checkout {
         SagaAPI.Checkout(
             id: id,
-            kind: "cancellation",
+            kind: .cancellation,
             customerId: customerId,
             orderId: orderId,
             paymentId: paymentId,
             shipmentId: shipmentId,
-            status: status.rawValue,
-            failureCode: failureCode,
+            status: status,
+            failureCode: failureCode.map(FailureCode.init(rawValue:)),
             failureDetail: failureDetail,
             totalCents: nil,
             currency: nil,
@@ -211,7 +211,7 @@ extension SagaStepRecord {
     func view(in definition: SagaDefinition) -> SagaAPI.Step {
         SagaAPI.Step(
             name: definition.index(of: step).map { definition.commandName(step: $0, compensation: compensation) } ?? step,
-            action: compensation ? "compensation" : "action",
+            action: compensation ? .compensation : .action,
             status: status,
             attempts: attempts,
             startedAt: Timestamp.format(startedAt),

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 
 /// What the saga service's runner and store need of a saga of any kind: its identity and outcome, the

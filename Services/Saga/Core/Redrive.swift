@@ -13,7 +13,7 @@ public enum Redrive {
     /// more than once would be an effect applied twice.
     public static func successes(_ timeline: [SagaStepRecord]) -> [String: Int] {
         var counts: [String: Int] = [:]
-        for record in timeline where record.status == "SUCCEEDED" {
+        for record in timeline where record.status == .succeeded {
             counts["\(record.step):\(record.compensation ? "undo" : "do")", default: 0] += 1
         }
         return counts

@@ -99,18 +99,6 @@ public struct SagaDefinition: Sendable, Equatable {
     }
 }
 
-/// `RUNNING`, `COMPENSATING`, `COMPLETED`, `COMPENSATED`, `FAILED` (a participant refused a compensation, or
-/// a step past the pivot: an operator must look).
-public enum SagaStatus: String, Codable, Sendable {
-    case running = "RUNNING"
-    case compensating = "COMPENSATING"
-    case completed = "COMPLETED"
-    case compensated = "COMPENSATED"
-    case failed = "FAILED"
-
-    public var isFinished: Bool { self == .completed || self == .compensated || self == .failed }
-}
-
 /// A command the saga asks its runner to send: a step's action or its compensation, with the idempotency
 /// key the participant records.
 public struct SagaCommand: Equatable, Sendable {
@@ -145,7 +133,7 @@ public enum SagaDecision: Equatable, Sendable {
 public struct SagaStepRecord: Codable, Sendable, Equatable {
     public var step: String
     public var compensation: Bool
-    public var status: String
+    public var status: StepStatus
     public var attempts: Int
     public var startedAt: Date
     public var finishedAt: Date?
@@ -155,7 +143,7 @@ public struct SagaStepRecord: Codable, Sendable, Equatable {
 
     /// A step (or its compensation) begun at `now`.
     static func started(_ step: String, compensation: Bool, at now: Date, note: String? = nil) -> SagaStepRecord {
-        SagaStepRecord(step: step, compensation: compensation, status: "RUNNING", attempts: 0, startedAt: now, note: note)
+        SagaStepRecord(step: step, compensation: compensation, status: .running, attempts: 0, startedAt: now, note: note)
     }
 
     /// A technical failure that will be retried: the step stays running.
@@ -165,7 +153,7 @@ public struct SagaStepRecord: Codable, Sendable, Equatable {
     }
 
     /// The step's end: `SUCCEEDED`, `REFUSED`, `FAILED` or `ABANDONED` (an operator compensated it instead).
-    mutating func finish(_ status: String, attempts: Int, error: String?, at now: Date) {
+    mutating func finish(_ status: StepStatus, attempts: Int, error: String?, at now: Date) {
         self.status = status
         self.attempts = attempts
         finishedAt = now
@@ -230,7 +218,7 @@ public struct SagaProgress: Sendable, Equatable {
         let compensating = status == .compensating
         switch reply {
         case .success:
-            finishRecord(status: "SUCCEEDED", error: nil, now: now)
+            finishRecord(status: .succeeded, error: nil, now: now)
             if compensating { return nextCompensation(saga: id, now: now) }
             applied.append(current)
             guard current + 1 < definition.steps.count else {
@@ -241,7 +229,7 @@ public struct SagaProgress: Sendable, Equatable {
             return .send(definition.command(saga: id, step: current, compensation: false))
 
         case .refused(let code, let detail):
-            finishRecord(status: "REFUSED", error: "\(code): \(detail)", now: now)
+            finishRecord(status: .refused, error: "\(code): \(detail)", now: now)
             if compensating || definition.isAtOrAfterPivot(current) {
                 // A compensation, or a step past the pivot, cannot be refused by design: an operator must look.
                 if !compensating {
@@ -262,7 +250,7 @@ public struct SagaProgress: Sendable, Equatable {
             if !overdue || compensating || definition.isAtOrAfterPivot(current) || !definition.actionsHaveDeadline {
                 return .retry(definition.command(saga: id, step: current, compensation: compensating), attempt: attempts)
             }
-            finishRecord(status: "FAILED", error: message, now: now)
+            finishRecord(status: .failed, error: message, now: now)
             // The step may have applied before its reply was lost: compensate it too (a participant that
             // never applied it succeeds doing nothing and keeps the late action out).
             applied.append(current)
@@ -294,7 +282,7 @@ public struct SagaProgress: Sendable, Equatable {
     /// or the saga is not running.
     public mutating func forceCompensation(saga id: String, now: Date, code: String, detail: String, note: String?) -> SagaDecision? {
         guard status == .running, !definition.isAtOrAfterPivot(current) else { return nil }
-        finishRecord(status: "ABANDONED", error: detail, now: now)
+        finishRecord(status: .abandoned, error: detail, now: now)
         timeline[timeline.count - 1].note = note
         applied.append(current)
         failureCode = code
@@ -332,14 +320,14 @@ public struct SagaProgress: Sendable, Equatable {
         timeline.append(.started(definition.steps[step].action, compensation: compensation, at: now, note: note))
     }
 
-    private mutating func finishRecord(status: String, error: String?, now: Date) {
+    private mutating func finishRecord(status: StepStatus, error: String?, now: Date) {
         timeline[timeline.count - 1].finish(status, attempts: attempts, error: error, at: now)
     }
 
     /// The commands a reconciliation sends again after a restore (see `Redrive`).
     public func redriveCommands(saga id: String) -> [SagaCommand] {
         guard status == .completed || status == .compensated else { return [] }
-        return timeline.filter { $0.status == "SUCCEEDED" && $0.compensation == (status == .compensated) }.compactMap { record in
+        return timeline.filter { $0.status == .succeeded && $0.compensation == (status == .compensated) }.compactMap { record in
             definition.index(of: record.step).map { definition.command(saga: id, step: $0, compensation: record.compensation) }
         }
     }
@@ -382,7 +370,7 @@ extension SagaProgress {
     private struct StoredRecord: Decodable {
         var step: StoredStep
         var compensation: Bool
-        var status: String
+        var status: StepStatus
         var attempts: Int
         var startedAt: Date
         var finishedAt: Date?
@@ -453,7 +441,7 @@ extension SagaProgress {
         for (index, record) in timeline.enumerated() where index >= from {
             if index > from { out += "," }
             out +=
-                "{\"step\":\(JSONText.quote(record.step)),\"compensation\":\(record.compensation),\"status\":\(JSONText.quote(record.status)),"
+                "{\"step\":\(JSONText.quote(record.step)),\"compensation\":\(record.compensation),\"status\":\(JSONText.quote(record.status.rawValue)),"
             out += "\"attempts\":\(record.attempts),\"startedAt\":\(record.startedAt.timeIntervalSinceReferenceDate)"
             if let finishedAt = record.finishedAt { out += ",\"finishedAt\":\(finishedAt.timeIntervalSinceReferenceDate)" }
             if let error = record.error { out += ",\"error\":\(JSONText.quote(error))" }
