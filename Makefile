@@ -3,7 +3,7 @@ SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
 FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/AuditBench Benchmarks/EchoServer Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: load bench-audit audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill chaos
+.PHONY: openapi load bench-audit audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill chaos
 DATA_DIR ?= ./data
 # The running system's layout, written by make run and make run-pg, for the operators' commands.
 OPS = set -a; . $(DATA_DIR)/ops.env || { echo 'no $(DATA_DIR)/ops.env: start the system once with make run or make run-pg' >&2; exit 1; }; set +a;
@@ -25,6 +25,10 @@ certs:
 run-pg: deps
 	$(SWIFT) build
 	@scripts/run_pg.py $(if $(filter 1,$(TLS)),--tls)
+
+# The public API's OpenAPI document: validated, and copied as JSON into the gateway's bundle.
+openapi: deps
+	@python3 scripts/openapi.py
 
 lint:
 	$(SWIFT) format lint -r --strict $(FORMAT_PATHS)

@@ -163,7 +163,7 @@ let package = Package(
             name: "Gateway",
             dependencies: ["AuditorCore", "ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
             path: "Services/Gateway",
-            resources: [.copy("Migrations")]
+            resources: [.copy("Migrations"), .copy("Resources")]
         ),
         .target(
             name: "SagaCore",
@@ -195,7 +195,11 @@ let package = Package(
             dependencies: ["OrderCore", "HTTP", "Messaging", "Storage", "Contracts", "TestSupport"],
             path: "Tests/OrderTests"
         ),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "ServiceKit", "HTTP"], path: "Tests/GatewayTests"),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: ["Gateway", "ServiceKit", "HTTP", "Contracts", "AuditorCore", "Messaging", "Storage", "TestSupport"],
+            path: "Tests/GatewayTests"
+        ),
         .testTarget(
             name: "SagaStoreTests",
             dependencies: ["Saga", "SagaCore", "ServiceKit", "Storage", "Contracts"],

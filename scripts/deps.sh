@@ -29,16 +29,25 @@ need pgbackrest command -v pgbackrest
 need nginx bash -c 'command -v nginx || test -x /usr/sbin/nginx'
 need openssl command -v openssl
 need curl command -v curl
+# The console's browser test: Debian's Chromium and its WebDriver, driven by Selenium (below).
+need chromium test -x /usr/bin/chromium
+need chromium-driver test -x /usr/bin/chromedriver
 if [[ ${1:-} == --bench ]]; then
     need wrk command -v wrk
 fi
 
-# The deploy checks (docker-compose.yml and Kubernetes manifests against the JSON schemas) use Python.
-if ! python3 -c "import yaml, jsonschema" >/dev/null 2>&1; then
+# Python from PyPI: the deploy checks (docker-compose.yml and Kubernetes manifests against the JSON schemas),
+# the OpenAPI document's checks (openapi-spec-validator, schemathesis) and the console's browser test
+# (Selenium). Pinned: the versions the tests were written against.
+python_packages=(pyyaml==6.0.3 jsonschema==4.26.0 openapi-spec-validator==0.9.0 schemathesis==4.32.5 selenium==4.51.0)
+if ! python3 -c "import yaml, jsonschema, openapi_spec_validator, schemathesis, selenium" >/dev/null 2>&1; then
     if command -v python3 >/dev/null 2>&1; then
-        python3 -m pip install -q pyyaml jsonschema || { echo "install PyYAML and jsonschema: python3 -m pip install pyyaml jsonschema" >&2; exit 1; }
+        python3 -m pip install -q "${python_packages[@]}" || {
+            echo "install them with: python3 -m pip install ${python_packages[*]}" >&2
+            exit 1
+        }
     else
-        missing+=(python3 python3-yaml python3-jsonschema)
+        missing+=(python3 python3-pip)
     fi
 fi
 

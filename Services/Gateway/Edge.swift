@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import Glibc
 import HTTP
@@ -26,8 +27,11 @@ struct GatewayEdge: Sendable {
         defaultBodyLimit = try environment.get("GATEWAY_MAX_BODY", default: 64 * 1024)
     }
 
-    /// Paths anyone may read: liveness and bare readiness (for load balancers).
-    static let publicPaths: Set<String> = ["/health/live", "/health/ready"]
+    /// Paths anyone may read without a key: liveness and bare readiness (for load balancers), the OpenAPI
+    /// document, and the console's page and files (it signs in with a key of its own, in the browser).
+    static let publicPaths: Set<String> = ["/health/live", "/health/ready", "/v1/openapi.json", "/console"]
+
+    static func isPublic(_ path: String) -> Bool { publicPaths.contains(path) || path.hasPrefix("/console/") }
 
     /// The body limit of a route: none for reads, small for commands whose body is a few fields.
     func bodyLimit(method: String, path: String) -> Int {
@@ -66,7 +70,7 @@ struct GatewayEdge: Sendable {
 
     func decide(_ head: RequestHead, peer: String) -> HeadDecision {
         let path = head.path
-        if Self.publicPaths.contains(path) { return .proceed(bodyLimit: 0) }
+        if Self.isPublic(path) { return .proceed(bodyLimit: 0) }
         if let limits {
             let address = clientAddress(head, peer: peer)
             let outcome = limits.perAddress.take(address)
@@ -92,12 +96,12 @@ struct GatewayEdge: Sendable {
         let edge = self
         return { request, next in
             let principal = edge.keys.principal(authorization: request.headers["Authorization"])
-            if Self.publicPaths.contains(request.path) && principal?.isAdmin != true {
+            if Self.isPublic(request.path) && principal?.isAdmin != true {
                 var response = try await next(request)
                 if request.path == "/health/ready" {
                     // Load balancers need the status; which dependency fails is for operators.
                     let ready = response.status.code == 200
-                    response = try Response.json(["status": ready ? "ok" : "unavailable"], status: response.status)
+                    response = try Response.json(GatewayAPI.Health(status: ready ? "ok" : "unavailable"), status: response.status)
                 }
                 return response
             }

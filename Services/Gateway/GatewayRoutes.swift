@@ -52,7 +52,13 @@ struct GatewayRoutes {
         router.get("/v1/checkouts/{id}") { request in
             let saga = try await visibleSaga(request.parameters["id"] ?? "")
             return try Response.json(
-                CheckoutView(id: saga.id, orderId: saga.orderId, status: saga.status, failureCode: saga.failureCode, steps: saga.steps)
+                GatewayAPI.CheckoutView(
+                    id: saga.id,
+                    orderId: saga.orderId,
+                    status: saga.status,
+                    failureCode: saga.failureCode,
+                    steps: saga.steps
+                )
             )
         }
         router.get("/v1/orders") { request in
@@ -84,6 +90,10 @@ struct GatewayRoutes {
         router.get("/v1/sagas") { request in
             try Access.requireAdmin()
             return try passThrough(try await backends.call("saga", "GET", "/v1/sagas" + query(request)))
+        }
+        router.get("/v1/sagas/{id}") { request in
+            try Access.requireAdmin()
+            return try passThrough(try await backends.call("saga", "GET", "/v1/sagas/\(pathSegment(request.parameters["id"] ?? ""))"))
         }
         // An operator's actions on a saga: retry a FAILED one, resume a stuck one, compensate a running one
         // before its pivot. Each needs a reason ({"reason": "..."}) and an Idempotency-Key; the saga service
@@ -123,6 +133,13 @@ struct GatewayRoutes {
             return try passThrough(try await backends.call(service, "GET", "/v1/audit-log?" + query))
         }
         // The services' feed consumers (behind service tokens) for operators with the admin key.
+        router.get("/v1/admin/services/{service}/consumers") { request in
+            try Access.requireAdmin()
+            guard Self.servicesWithConsumers.contains(request.parameters["service"] ?? "") else {
+                throw HTTPError.notFound("No service with feed consumers by this name.")
+            }
+            return try passThrough(try await backends.call(request.parameters["service"] ?? "", "GET", "/v1/admin/consumers"))
+        }
         for (method, suffix) in [("GET", ""), ("GET", "/dead-letters"), ("POST", "/dead-letters/{id}/redrive"), ("POST", "/rewind")] {
             router.on(method, "/v1/admin/services/{service}/consumers/{name}" + suffix) { request in
                 try Access.requireAdmin()
@@ -246,15 +263,15 @@ struct GatewayRoutes {
         let id = request.parameters["id"] ?? ""
         let order = try await visibleOrder(id)
         switch order.status {
-        case "CANCELLED": return try await orderView(order)
-        case "SHIPPED", "DELIVERED":
+        case .cancelled: return try await orderView(order)
+        case .shipped, .delivered:
             throw HTTPError(.conflict, code: "already_dispatched", detail: "The order has shipped; it can no longer be cancelled.")
-        case "APPROVED": break
-        default:
+        case .approved: break
+        case .pending, .rejected:
             throw HTTPError(
                 .conflict,
                 code: "invalid_state",
-                detail: "Only an approved order can be cancelled; this one is \(order.status)."
+                detail: "Only an approved order can be cancelled; this one is \(order.status.rawValue)."
             )
         }
         let async = request.headers.tokens("Prefer").contains("respond-async")
@@ -270,34 +287,32 @@ struct GatewayRoutes {
         guard (200..<300).contains(started.status.code) else { return try passThrough(started) }
         let saga = try started.decode(SagaAPI.Checkout.self)
         switch saga.status {
-        case "COMPLETED":
+        case .completed:
             return try await orderView(try await visibleOrder(id))
-        case "COMPENSATED" where saga.failureCode == "already_dispatched":
+        case .compensated where saga.failureCode == .alreadyDispatched:
             throw HTTPError(.conflict, code: "already_dispatched", detail: "The order has shipped; it can no longer be cancelled.")
-        case "COMPENSATED":
-            throw HTTPError(.conflict, code: saga.failureCode ?? "refused", detail: saga.failureDetail ?? "The cancellation was refused.")
-        case "FAILED":
+        case .compensated:
+            throw HTTPError(
+                .conflict,
+                code: saga.failureCode?.rawValue ?? "refused",
+                detail: saga.failureDetail ?? "The cancellation was refused."
+            )
+        case .failed:
             throw HTTPError(
                 .serviceUnavailable,
                 code: "cancellation_stalled",
                 detail: "The cancellation stopped at \(saga.steps.last?.name ?? "a step") and needs an operator.",
                 extra: ["cancellationId": saga.id]
             )
-        default:
+        case .running, .compensating:
             var headers = HTTPHeaders([("Location", "/v1/orders/\(pathSegment(id))")])
             headers.add(name: "Retry-After", value: "1")
             return try Response.json(
-                CancellationAccepted(orderId: id, cancellationId: saga.id, status: saga.status),
+                GatewayAPI.CancellationAccepted(orderId: id, cancellationId: saga.id, status: saga.status),
                 status: .accepted,
                 headers: headers
             )
         }
-    }
-
-    struct CancellationAccepted: Codable {
-        let orderId: String
-        let cancellationId: String
-        let status: String
     }
 
     // MARK: Views
@@ -358,7 +373,7 @@ struct GatewayRoutes {
         }
         let payment = payments?.items.first
         return try Response.json(
-            OrderView(
+            GatewayAPI.OrderView(
                 id: order.id,
                 customerId: order.customerId,
                 status: order.status,
@@ -367,39 +382,14 @@ struct GatewayRoutes {
                 totalCents: order.totalCents,
                 currency: order.currency,
                 // Live from payment and shipping; what the order service learnt from their feeds if they are down.
-                payment: payment.map { Ref(id: $0.id, status: $0.status) } ?? order.payment.map { Ref(id: $0.id, status: $0.status) },
-                shipment: shipment.map { Ref(id: $0.id, status: $0.status) } ?? order.shipment.map { Ref(id: $0.id, status: $0.status) },
-                checkout: saga.map { Ref(id: $0.id, status: $0.status) } ?? Ref(id: order.checkoutId, status: "UNKNOWN"),
+                payment: payment.map { GatewayAPI.Ref(id: $0.id, status: $0.status) }
+                    ?? order.payment.map { GatewayAPI.Ref(id: $0.id, status: PaymentStatus(rawValue: $0.status)) },
+                shipment: shipment.map { GatewayAPI.Ref(id: $0.id, status: $0.status) }
+                    ?? order.shipment.map { GatewayAPI.Ref(id: $0.id, status: ShipmentStatus(rawValue: $0.status)) },
+                checkout: GatewayAPI.Ref(id: order.checkoutId, status: saga?.status),
                 createdAt: order.createdAt
             )
         )
-    }
-
-    struct Ref: Codable {
-        let id: String
-        let status: String
-    }
-
-    struct OrderView: Codable {
-        let id: String
-        let customerId: String
-        let status: String
-        let reason: String?
-        let items: [OrderAPI.Line]
-        let totalCents: Int64
-        let currency: String
-        let payment: Ref?
-        let shipment: Ref?
-        let checkout: Ref
-        let createdAt: String
-    }
-
-    struct CheckoutView: Codable {
-        let id: String
-        let orderId: String
-        let status: String
-        let failureCode: String?
-        let steps: [SagaAPI.Step]
     }
 
     // MARK: Helpers

@@ -53,7 +53,10 @@ await ServiceMain.run("gateway") {
             }
         }
     )
+    let openAPI = try OpenAPIDocument.bundled()
     var router = Router()
+    openAPI.mount(on: &router)
+    try Console.bundled().mount(on: &router)
     GatewayRoutes(
         backends: backends,
         tokens: ConsistencyTokens(backends: backends),
@@ -97,6 +100,7 @@ await ServiceMain.run("gateway") {
         alongside: [catalogFeed],
         authenticated: false,
         extraMiddleware: [edge.middleware(), ConsistencyTokens.middleware()],
-        edge: ServerEdge(headFilter: edge.headFilter, maxConnectionsPerClient: 256, uncappedClients: edge.trustedProxies)
+        edge: ServerEdge(headFilter: edge.headFilter, maxConnectionsPerClient: 256, uncappedClients: edge.trustedProxies),
+        checkRoutes: { try openAPI.check(mounted: $0.mounted) }
     )
 }

@@ -41,6 +41,9 @@ public struct Router: Sendable {
     public mutating func put(_ pattern: String, _ handler: @escaping RouteHandler) { on("PUT", pattern, handler) }
     public mutating func delete(_ pattern: String, _ handler: @escaping RouteHandler) { on("DELETE", pattern, handler) }
 
+    /// Every route mounted, as `GET /v1/orders/{id}`, in the order mounted (the OpenAPI check compares them).
+    public var mounted: [String] { routes.map { "\($0.method) \($0.pattern)" } }
+
     /// The route pattern that would serve this request (`/v1/orders/{id}`), for metrics labels.
     public func pattern(for request: Request) -> String? {
         let parts = Router.split(request.path)

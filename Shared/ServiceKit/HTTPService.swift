@@ -103,7 +103,8 @@ public struct ServiceRuntime: Sendable {
 
     /// A service's life after its wiring: mounts the operations routes (health on `database` and its
     /// migrations, metrics), serves `router` (`authenticated`: behind the service-token check) beside
-    /// `services` until SIGTERM drains them, then closes the database.
+    /// `services` until SIGTERM drains them, then closes the database. `checkRoutes` sees the routes as
+    /// they will be served and stops the start by throwing (the gateway compares them with its OpenAPI document).
     public func serve(
         _ router: Router,
         database: any Database,
@@ -111,7 +112,8 @@ public struct ServiceRuntime: Sendable {
         alongside services: [any Service] = [],
         authenticated: Bool = true,
         extraMiddleware: [Middleware] = [],
-        edge: ServerEdge = ServerEdge()
+        edge: ServerEdge = ServerEdge(),
+        checkRoutes: @Sendable (Router) throws -> Void = { _ in }
     ) async throws {
         var router = router
         OperationsRoutes.mount(
@@ -123,6 +125,7 @@ public struct ServiceRuntime: Sendable {
         // Behind service tokens only: the gateway (keys, not tokens) mounts its own admin-only route.
         if authenticated { FaultInjection.mount(on: &router) }
         AuditLogRoute.mount(on: &router, database: database)
+        try checkRoutes(router)
         let server = try makeServer(router: router, authenticated: authenticated, extraMiddleware: extraMiddleware, edge: edge)
         try await run(services + [HTTPService(server: server)])
         await database.close()
