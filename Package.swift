@@ -83,6 +83,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Shared/ServiceKit"
         ),
@@ -105,9 +106,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "Inventory",
-            dependencies: ["ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), "ServiceKit", "Messaging", "HTTP", "Storage",
+                "Contracts",
+            ],
             path: "Services/Inventory",
-            resources: [.copy("Migrations")]
+            resources: [.copy("Migrations"), .copy("Resources")]
         ),
         .target(
             name: "OrderCore",
@@ -118,28 +122,39 @@ let package = Package(
         .executableTarget(
             name: "Order",
             dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 "OrderCore", "ServiceKit", "Messaging", "HTTP", "Storage", "Contracts",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Services/Order/App"
+            path: "Services/Order/App",
+            resources: [.copy("Resources")]
         ),
         .executableTarget(
             name: "Payment",
-            dependencies: ["ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), "ServiceKit", "Messaging", "HTTP", "Storage",
+                "Contracts",
+            ],
             path: "Services/Payment",
-            resources: [.copy("Migrations")]
+            resources: [.copy("Migrations"), .copy("Resources")]
         ),
         .executableTarget(
             name: "Shipping",
-            dependencies: ["ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), "ServiceKit", "Messaging", "HTTP", "Storage",
+                "Contracts",
+            ],
             path: "Services/Shipping",
-            resources: [.copy("Migrations")]
+            resources: [.copy("Migrations"), .copy("Resources")]
         ),
         .executableTarget(
             name: "Saga",
-            dependencies: ["SagaCore", "ServiceKit", "HTTP", "Storage", "Contracts"],
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), "SagaCore", "ServiceKit", "HTTP", "Storage",
+                "Contracts",
+            ],
             path: "Services/Saga/App",
-            resources: [.copy("Migrations")]
+            resources: [.copy("Migrations"), .copy("Resources")]
         ),
         .target(
             name: "AuditorCore",
@@ -148,7 +163,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "Audit",
-            dependencies: ["AuditorCore", "ServiceKit", "HTTP", "Storage"],
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), "AuditorCore", "ServiceKit", "HTTP", "Storage",
+            ],
             path: "Services/Auditor/App"
         ),
         .target(
@@ -156,12 +173,19 @@ let package = Package(
             dependencies: ["Storage", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tools/Backup/Core"
         ),
-        .executableTarget(name: "Backup", dependencies: ["BackupCore", "Storage"], path: "Tools/Backup/App"),
+        .executableTarget(
+            name: "Backup",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser"), "BackupCore", "Storage"],
+            path: "Tools/Backup/App"
+        ),
         // libFuzzer targets (make fuzz builds them with -sanitize=fuzzer,address and -DFUZZING).
         .executableTarget(name: "Fuzz", dependencies: ["HTTP", "Contracts"], path: "Tools/Fuzz/Sources"),
         .executableTarget(
             name: "Gateway",
-            dependencies: ["AuditorCore", "ServiceKit", "Messaging", "HTTP", "Storage", "Contracts"],
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), "AuditorCore", "ServiceKit", "Messaging", "HTTP",
+                "Storage", "Contracts",
+            ],
             path: "Services/Gateway",
             resources: [.copy("Migrations"), .copy("Resources")]
         ),

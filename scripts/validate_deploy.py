@@ -58,9 +58,10 @@ def variables_read(service):
 
 
 def seals_data(service):
-    """Whether a service keeps data sealed with its Keyring (its main asks the runtime for one)."""
+    """Whether a service keeps data sealed with its Keyring (its executable asks the runtime for one)."""
     folder = ROOT / "Services" / service.capitalize()
-    main = folder / "App" / "main.swift" if (folder / "App").is_dir() else folder / "main.swift"
+    name = service.capitalize() + "Executable.swift"
+    main = folder / "App" / name if (folder / "App").is_dir() else folder / name
     return "runtime.keyring()" in main.read_text()
 
 

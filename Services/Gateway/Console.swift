@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import ServiceKit
 
 /// The operators' console at `/console`: a page, a script and a style sheet shipped in the gateway's bundle
 /// (no build chain, no CDN). The page signs in with an admin key kept in the tab's session storage and

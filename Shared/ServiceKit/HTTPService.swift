@@ -103,8 +103,8 @@ public struct ServiceRuntime: Sendable {
 
     /// A service's life after its wiring: mounts the operations routes (health on `database` and its
     /// migrations, metrics), serves `router` (`authenticated`: behind the service-token check) beside
-    /// `services` until SIGTERM drains them, then closes the database. `checkRoutes` sees the routes as
-    /// they will be served and stops the start by throwing (the gateway compares them with its OpenAPI document).
+    /// `services` until SIGTERM drains them, then closes the database. With `openAPI`, serves the
+    /// document at `/v1/openapi.json` and stops the start when the routes and the document's operations differ.
     public func serve(
         _ router: Router,
         database: any Database,
@@ -113,9 +113,10 @@ public struct ServiceRuntime: Sendable {
         authenticated: Bool = true,
         extraMiddleware: [Middleware] = [],
         edge: ServerEdge = ServerEdge(),
-        checkRoutes: @Sendable (Router) throws -> Void = { _ in }
+        openAPI: OpenAPIDocument? = nil
     ) async throws {
         var router = router
+        openAPI?.mount(on: &router)
         OperationsRoutes.mount(
             on: &router,
             checks: OperationsRoutes.databaseChecks(database, migrator: migrator),
@@ -125,7 +126,7 @@ public struct ServiceRuntime: Sendable {
         // Behind service tokens only: the gateway (keys, not tokens) mounts its own admin-only route.
         if authenticated { FaultInjection.mount(on: &router) }
         AuditLogRoute.mount(on: &router, database: database)
-        try checkRoutes(router)
+        try openAPI?.check(mounted: router.mounted)
         let server = try makeServer(router: router, authenticated: authenticated, extraMiddleware: extraMiddleware, edge: edge)
         try await run(services + [HTTPService(server: server)])
         await database.close()

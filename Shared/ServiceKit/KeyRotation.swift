@@ -121,26 +121,18 @@ public struct KeyRotationError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// `<service> rotate-keys [--batch N]`: re-seals the service's stored values under `ENCRYPTION_ACTIVE_KEY`
-/// while the service runs, then prints what it did. Needs `DATABASE_URL` and the keys, no secret or port.
+/// `<service> rotate-keys [--batch N]` (`RotateKeys`): re-seals the service's stored values under
+/// `ENCRYPTION_ACTIVE_KEY` while the service runs, then prints what it did. Needs `DATABASE_URL` and the
+/// keys, no secret or port.
 public enum KeyRotationCommand {
-    /// Runs the command when the process was started with arguments; false when it was not (serve).
-    public static func runIfAsked(
+    public static func run(
         _ service: String,
         defaultURL: String,
         migrations: URL,
-        arguments: [String] = Array(CommandLine.arguments.dropFirst()),
+        batch: Int,
         environment: Environment = Environment(),
         columns: @Sendable (Keyring) -> [SealedColumn]
-    ) async throws -> Bool {
-        guard let command = arguments.first else { return false }
-        var batch = 500
-        if arguments.count == 3 && arguments[1] == "--batch", let size = Int(arguments[2]), size > 0 {
-            batch = size
-        } else if arguments.count != 1 {
-            usage(service)
-        }
-        guard command == "rotate-keys" else { usage(service) }
+    ) async throws {
         let keyring = try Keyring(environment: environment, service: service)
         let logger = Logger(label: service)
         let (database, _) = try await ServiceRuntime.openDatabase(
@@ -164,11 +156,5 @@ public enum KeyRotationCommand {
                 + "\(ContinuousClock.now - start); \(left) left under other keys"
         )
         if left > 0 { throw KeyRotationError(message: "\(left) values are still under other keys (written meanwhile); run again") }
-        return true
-    }
-
-    private static func usage(_ service: String) -> Never {
-        FileHandle.standardError.write(Data("usage: \(service) [rotate-keys [--batch N]]\n".utf8))
-        exit(64)
     }
 }

@@ -191,12 +191,12 @@ public struct ServiceAuthenticator: Sendable {
     }
 
     /// Middleware answering 401 `unauthorized` to a request without a valid service token (except on the
-    /// public paths: health and metrics), and 403 `forbidden` to a caller the route's rule does not name.
+    /// public paths: health, metrics and the OpenAPI document), and 403 `forbidden` to a caller the route's rule does not name.
     /// A route without a rule is refused to every caller: each must be declared (`ServiceAccess`).
     public func middleware(
         router: Router? = nil,
         access: ServiceAccess? = nil,
-        publicPaths: Set<String> = ["/health/live", "/health/ready", "/metrics"]
+        publicPaths: Set<String> = ["/health/live", "/health/ready", "/metrics", "/v1/openapi.json"]
     ) -> Middleware {
         let authenticator = self
         return { request, next in

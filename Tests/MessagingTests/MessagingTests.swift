@@ -55,7 +55,7 @@ final class FeedFixture: Sendable {
             name: name,
             feedURL: feedURL,
             database: consumer,
-            client: HTTPClient(),
+            client: HTTPClient.patient(),
             logger: Logger(label: "test"),
             metrics: metrics,
             maxAttempts: maxAttempts,
@@ -92,7 +92,7 @@ struct MessagingTests {
     func theFeedServesEventsInOrderInTheEnvelope(_ backend: Backend) async throws {
         let fixture = try await FeedFixture(backend)
         for n in 1...3 { try await fixture.append(n) }
-        let page = try await HTTPClient().get("\(fixture.feedURL)?after=0&limit=10")
+        let page = try await HTTPClient.patient().get("\(fixture.feedURL)?after=0&limit=10")
         let events = try EventFeed.parse(page.body)
         #expect(events.map(\.seq) == events.map(\.seq).sorted())
         #expect(try events.map { try $0.decode(Payload.self).n } == [1, 2, 3])
@@ -102,23 +102,23 @@ struct MessagingTests {
         #expect(Set(first?.keys.map { $0 } ?? []) == ["seq", "id", "type", "version", "aggregateId", "occurredAt", "traceparent", "data"])
         #expect(object?["next"] as? String == "\(events.last!.seq)")
         #expect(object?["head"] as? Int == Int(events.last!.seq))
-        let rest = try EventFeed.parse(try await HTTPClient().get("\(fixture.feedURL)?after=\(events[0].seq)").body)
+        let rest = try EventFeed.parse(try await HTTPClient.patient().get("\(fixture.feedURL)?after=\(events[0].seq)").body)
         #expect(rest.count == 2)
         // A full page and an empty one still report the newest seq.
         for query in ["after=0&limit=1", "after=\(events.last!.seq)"] {
             let other =
-                try JSONSerialization.jsonObject(with: Data(try await HTTPClient().get("\(fixture.feedURL)?\(query)").body))
+                try JSONSerialization.jsonObject(with: Data(try await HTTPClient.patient().get("\(fixture.feedURL)?\(query)").body))
                 as? [String: Any]
             #expect(other?["head"] as? Int == Int(events.last!.seq), "\(query)")
         }
-        #expect(try await HTTPClient().get("\(fixture.feedURL)?after=-1").status.code == 422)
+        #expect(try await HTTPClient.patient().get("\(fixture.feedURL)?after=-1").status.code == 422)
         await fixture.close()
     }
 
     @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
     func aLongPollIsAnsweredWhenAnEventArrives(_ backend: Backend) async throws {
         let fixture = try await FeedFixture(backend)
-        async let page = HTTPClient().get("\(fixture.feedURL)?after=0&wait=10")
+        async let page = HTTPClient.patient().get("\(fixture.feedURL)?after=0&wait=10")
         try await Task.sleep(for: .milliseconds(200))
         try await fixture.append(7)
         let events = try EventFeed.parse(try await page.body)
@@ -136,7 +136,7 @@ struct MessagingTests {
             var after: Int64 = 0
             let deadline = ContinuousClock.now + .seconds(30)
             while seen.withLock({ $0.count }) < 60 && ContinuousClock.now < deadline {
-                let events = try EventFeed.parse(try await HTTPClient().get("\(fixture.feedURL)?after=\(after)&limit=1000").body)
+                let events = try EventFeed.parse(try await HTTPClient.patient().get("\(fixture.feedURL)?after=\(after)&limit=1000").body)
                 seen.withLock { $0 += events.map(\.seq) }
                 after = events.last?.seq ?? after
             }
@@ -194,7 +194,8 @@ struct MessagingTests {
         let admin = HTTPServer(configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0), responder: router.responder)
         try admin.start()
         let base = "http://127.0.0.1:\(admin.port)/v1/admin/consumers/test"
-        let listed = try JSONSerialization.jsonObject(with: Data(try await HTTPClient().get(base + "/dead-letters").body)) as? [String: Any]
+        let listed =
+            try JSONSerialization.jsonObject(with: Data(try await HTTPClient.patient().get(base + "/dead-letters").body)) as? [String: Any]
         let id = try #require((listed?["items"] as? [[String: Any]])?.first?["id"] as? String)
         #expect(id == (try dead[0].decode("id", as: String.self)))
         let redriven = try await AuditContext.$current.withValue(AuditContext(actor: "operator:ana")) {
@@ -202,7 +203,10 @@ struct MessagingTests {
             try await consumer.redrive(deadLetter: id)
         }
         #expect(redriven)
-        #expect(try await HTTPClient().execute(ClientRequest(method: "POST", url: base + "/dead-letters/\(id)/redrive")).status.code == 404)
+        #expect(
+            try await HTTPClient.patient().execute(ClientRequest(method: "POST", url: base + "/dead-letters/\(id)/redrive")).status.code
+                == 404
+        )
         await admin.shutdown(gracePeriod: .zero)
         // The redrive is on the consumer's audit trail, as the operator's, in the transaction that applied it.
         let audited = try await fixture.consumer.read { try AuditTrail.page($0) }

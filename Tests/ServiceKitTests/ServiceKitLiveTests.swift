@@ -53,7 +53,7 @@ struct ServiceKitLiveTests {
         try upstreamServer.start()
 
         let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        let response = try await HTTPClient().get(
+        let response = try await HTTPClient.patient().get(
             "http://127.0.0.1:\(upstreamServer.port)/v1/call",
             headers: HTTPHeaders([("traceparent", incoming), ("X-Request-ID", "req-abc")])
         )
@@ -89,7 +89,7 @@ struct ServiceKitLiveTests {
         router.get("/boom") { _ in throw Secret() }
         let server = try runtime.makeServer(router: router, authenticated: false, host: "127.0.0.1")
         try server.start()
-        let response = try await HTTPClient().get("http://127.0.0.1:\(server.port)/boom")
+        let response = try await HTTPClient.patient().get("http://127.0.0.1:\(server.port)/boom")
         #expect(response.status.code == 500)
         #expect(!response.bodyText.contains("hunter2"))
         #expect(logs.lines.contains { $0.contains("request failed") && $0.contains("/boom") })
@@ -106,7 +106,7 @@ struct ServiceKitLiveTests {
         OperationsRoutes.mount(on: &router, checks: [:], metrics: runtime.metrics)
         let server = try runtime.makeServer(router: router, authenticated: false, host: "127.0.0.1")
         try server.start()
-        let client = HTTPClient()
+        let client = HTTPClient.patient()
         let base = "http://127.0.0.1:\(server.port)"
         for sku in ["a", "b", "missing"] { _ = try await client.get("\(base)/v1/products/\(sku)") }
         _ = try await client.get("\(base)/nowhere")
@@ -130,7 +130,7 @@ struct ServiceKitLiveTests {
         OperationsRoutes.mount(on: &router, checks: OperationsRoutes.databaseChecks(database, migrator: migrator), metrics: runtime.metrics)
         let server = try runtime.makeServer(router: router, authenticated: true, host: "127.0.0.1")
         try server.start()
-        let client = HTTPClient()
+        let client = HTTPClient.patient()
         let base = "http://127.0.0.1:\(server.port)"
         #expect(try await client.get("\(base)/health/live").status.code == 200)
         let before = try await client.get("\(base)/health/ready")
@@ -155,7 +155,7 @@ struct ServiceKitLiveTests {
                 "PORT": "\(port)", "LOG_FORMAT": "json", "SAGAMART_ENV": "development",
             ]
         )
-        let client = HTTPClient()
+        let client = HTTPClient.patient()
         var ready = false
         for _ in 0..<200 where !ready {
             ready = (try? await client.get("http://127.0.0.1:\(port)/health/live").status.code) == 200
@@ -185,7 +185,7 @@ struct ServiceKitLiveTests {
                 "PORT": "\(port)", "LOG_FORMAT": "json", "SAGAMART_ENV": "development",
             ]
         )
-        let client = HTTPClient()
+        let client = HTTPClient.patient()
         var ready = false
         for _ in 0..<200 where !ready {
             ready = (try? await client.get("http://127.0.0.1:\(port)/health/live").status.code) == 200

@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 
 /// A program started in the background (the real service executables in end-to-end tests), with its
 /// output in a log file. Killed when the test forgets to stop it and the value is released.
@@ -68,5 +69,13 @@ public var productsDirectory: String {
 public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+extension HTTPClient {
+    /// A client for tests that talk to a live server beside the whole suite: 30 s to connect (a loaded CI run
+    /// once took over 2 s, the default, to complete a loopback connect) and no circuit breaker.
+    public static func patient() -> HTTPClient {
+        HTTPClient(configuration: HTTPClientConfiguration(connectTimeout: .seconds(30), requestTimeout: .seconds(30), breaker: .off))
     }
 }

@@ -8,17 +8,7 @@ import Storage
 /// auditor) or straight from databases (`--database URL`, any number). Prints one line per trail; exit
 /// status 0 when every chain is intact, 1 when one is broken, 2 when one cannot be read.
 enum AuditVerify {
-    static func run(_ arguments: [String], usage: String) async -> Never {
-        var databases: [String] = []
-        var rest = arguments[...]
-        while let first = rest.first {
-            guard first == "--database", rest.count >= 2 else {
-                FileHandle.standardError.write(Data((usage + "\n").utf8))
-                exit(64)
-            }
-            databases.append(rest[rest.startIndex + 1])
-            rest = rest.dropFirst(2)
-        }
+    static func run(databases: [String]) async -> Never {
         var status: Int32 = 0
         do {
             if databases.isEmpty {

@@ -12,6 +12,19 @@ import Synchronization
 /// The order service's databases: `ORDER_SHARDS` (a comma-separated list of database URLs, SQLite and
 /// PostgreSQL mixed as you like), or the one `DATABASE_URL` when it is not set.
 enum OrderCommands {
+    /// The shards' database URLs, each with the variable it came from: `ORDER_SHARDS` when set, else `DATABASE_URL`.
+    static func databaseURLs(_ environment: Environment) throws -> [(url: String, variable: String)] {
+        if let list = try environment.optional("ORDER_SHARDS", as: String.self) {
+            let parts = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !parts.isEmpty, parts.count <= 64 else {
+                throw ConfigError(variable: "ORDER_SHARDS", problem: "must list 1 to 64 database URLs, separated by commas")
+            }
+            guard Set(parts).count == parts.count else { throw ConfigError(variable: "ORDER_SHARDS", problem: "lists a database twice") }
+            return parts.enumerated().map { ($0.element, "ORDER_SHARDS[\($0.offset)]") }
+        }
+        return [(try environment.get("DATABASE_URL", default: "sqlite://data/order.db"), "DATABASE_URL")]
+    }
+
     /// Opens and migrates the shards, recovers interrupted moves and loads the map. `replicas` makes each
     /// shard's standby, if it has one (the service; the maintenance commands read no standby).
     static func openShards(
@@ -19,17 +32,7 @@ enum OrderCommands {
         logger: Logger,
         replicas: @Sendable ([any Database]) throws -> [ReadReplica?] = { _ in [] }
     ) async throws -> (OrderShards, Migrator) {
-        let urls: [(String, String)]
-        if let list = try environment.optional("ORDER_SHARDS", as: String.self) {
-            let parts = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            guard !parts.isEmpty, parts.count <= 64 else {
-                throw ConfigError(variable: "ORDER_SHARDS", problem: "must list 1 to 64 database URLs, separated by commas")
-            }
-            guard Set(parts).count == parts.count else { throw ConfigError(variable: "ORDER_SHARDS", problem: "lists a database twice") }
-            urls = parts.enumerated().map { ($0.element, "ORDER_SHARDS[\($0.offset)]") }
-        } else {
-            urls = [(try environment.get("DATABASE_URL", default: "sqlite://data/order.db"), "DATABASE_URL")]
-        }
+        let urls = try databaseURLs(environment).map { ($0.url, $0.variable) }
         var databases: [any Database] = []
         var first: Migrator?
         for (url, variable) in urls {
@@ -51,38 +54,29 @@ enum OrderCommands {
         return (shards, first!)
     }
 
-    /// The maintenance subcommands: they need the databases only (no secret, no port).
-    static func run(_ arguments: [String]) async throws {
-        let environment = Environment()
-        let logger = Logger(label: "order")
-        switch arguments.first {
-        case "rebuild-projections" where arguments.count == 1:
-            let (shards, _) = try await openShards(environment: environment, logger: logger)
-            for (index, database) in shards.databases.enumerated() {
-                let started = ContinuousClock.now
-                let count = try await database.write { try OrderProjection.rebuild($0) }
-                print("rebuilt order_view: \(count) orders in \(ContinuousClock.now - started) (shard \(index))")
-            }
-            for database in shards.databases { await database.close() }
-        case "move-bucket" where arguments.count == 3:
-            guard let bucket = Int(arguments[1]), let shard = Int(arguments[2]) else { usage() }
-            let (shards, _) = try await openShards(environment: environment, logger: logger)
-            // For crash tests: stop after the named step so the test can kill the mover there.
-            let pauseAt = environment.values["MOVE_PAUSE_AT"]
-            let report = try await shards.moveBucket(bucket, to: shard) { step in
-                FileHandle.standardOutput.write(Data("step \(step)\n".utf8))
-                if step == pauseAt { try? await Task.sleep(for: .seconds(300)) }
-            }
-            print(ShardRoutes.describe(report))
-            for database in shards.databases { await database.close() }
-        default:
-            usage()
+    /// `order rebuild-projections`: needs the databases only (no secret, no port).
+    static func rebuildProjections() async throws {
+        let (shards, _) = try await openShards(environment: Environment(), logger: Logger(label: "order"))
+        for (index, database) in shards.databases.enumerated() {
+            let started = ContinuousClock.now
+            let count = try await database.write { try OrderProjection.rebuild($0) }
+            print("rebuilt order_view: \(count) orders in \(ContinuousClock.now - started) (shard \(index))")
         }
+        for database in shards.databases { await database.close() }
     }
 
-    static func usage() -> Never {
-        FileHandle.standardError.write(Data("usage: order [rebuild-projections | move-bucket <bucket> <shard>]\n".utf8))
-        exit(64)
+    /// `order move-bucket <bucket> <shard>`.
+    static func moveBucket(_ bucket: Int, to shard: Int) async throws {
+        let environment = Environment()
+        let (shards, _) = try await openShards(environment: environment, logger: Logger(label: "order"))
+        // For crash tests: stop after the named step so the test can kill the mover there.
+        let pauseAt = environment.values["MOVE_PAUSE_AT"]
+        let report = try await shards.moveBucket(bucket, to: shard) { step in
+            FileHandle.standardOutput.write(Data("step \(step)\n".utf8))
+            if step == pauseAt { try? await Task.sleep(for: .seconds(300)) }
+        }
+        print(ShardRoutes.describe(report))
+        for database in shards.databases { await database.close() }
     }
 }
 

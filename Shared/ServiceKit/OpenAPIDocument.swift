@@ -1,14 +1,15 @@
 import Foundation
 import HTTP
 
-/// The public API's OpenAPI document (`Deploy/openapi/gateway.yaml`, shipped as JSON by `scripts/openapi.py`),
-/// served at `GET /v1/openapi.json`. The gateway refuses to start when the routes it mounts and the
-/// operations the document describes differ: the document cannot drift from the code unnoticed.
-struct OpenAPIDocument: Sendable {
+/// A service's OpenAPI document (`Deploy/openapi/gateway.yaml` for the public API, `Deploy/openapi/internal/`
+/// for the others; shipped as JSON in the service's bundle by `scripts/openapi.py`), served at
+/// `GET /v1/openapi.json`. A service refuses to start when the routes it mounts and the operations the
+/// document describes differ (`ServiceRuntime.serve(openAPI:)`): the document cannot drift from the code.
+public struct OpenAPIDocument: Sendable {
     /// The document's bytes as served.
-    let json: [UInt8]
+    public let json: [UInt8]
     /// `GET /v1/orders/{id}` for every operation of the document.
-    let operations: Set<String>
+    public let operations: Set<String>
 
     /// What the check reads of the document: which methods each path has.
     private struct Paths: Decodable {
@@ -19,7 +20,7 @@ struct OpenAPIDocument: Sendable {
         let paths: [String: Item]
     }
 
-    init(json: [UInt8]) throws {
+    public init(json: [UInt8]) throws {
         let document = try JSONDecoder().decode(Paths.self, from: Data(json))
         var operations: Set<String> = []
         for (path, item) in document.paths {
@@ -33,34 +34,35 @@ struct OpenAPIDocument: Sendable {
         self.operations = operations
     }
 
-    /// The document in the gateway's bundle.
-    static func bundled() throws -> OpenAPIDocument {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json", subdirectory: "Resources") else {
-            throw Invalid(description: "the gateway's bundle has no Resources/openapi.json")
+    /// The document in a service's bundle (`Bundle.module` of its executable).
+    public static func bundled(_ bundle: Bundle) throws -> OpenAPIDocument {
+        guard let url = bundle.url(forResource: "openapi", withExtension: "json", subdirectory: "Resources") else {
+            throw Invalid(description: "the service's bundle has no Resources/openapi.json")
         }
         return try OpenAPIDocument(json: Array(try Data(contentsOf: url)))
     }
 
     /// Throws naming the differences when the mounted routes and the document's operations differ.
-    func check(mounted: [String]) throws {
+    public func check(mounted: [String]) throws {
         let routes = Set(mounted)
         let undocumented = routes.subtracting(operations).sorted()
         let unmounted = operations.subtracting(routes).sorted()
         guard undocumented.isEmpty && unmounted.isEmpty else {
             throw Invalid(
-                description: "the routes and Deploy/openapi/gateway.yaml differ; mounted but not in the document: "
+                description: "the routes and the OpenAPI document (Deploy/openapi) differ; mounted but not in the document: "
                     + (undocumented.isEmpty ? "none" : undocumented.joined(separator: ", "))
                     + "; in the document but not mounted: " + (unmounted.isEmpty ? "none" : unmounted.joined(separator: ", "))
             )
         }
     }
 
-    func mount(on router: inout Router) {
+    public func mount(on router: inout Router) {
         let body = json
         router.get("/v1/openapi.json") { _ in Response.json(text: body) }
     }
 
-    struct Invalid: Error, CustomStringConvertible {
-        let description: String
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+        public init(description: String) { self.description = description }
     }
 }

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import HTTP
+import Messaging
+import ServiceKit
+
+/// payment: tokenised payment methods, authorisations and captures (port 8083).
+enum PaymentService: ServiceDefinition {
+    static let name = "payment"
+    static let abstract = "Tokenised payment methods, authorisations, captures, voids and refunds."
+    static let defaultPort = 8083
+    static let defaultDatabaseURL = "sqlite://data/payment.db"
+    static var migrations: URL { Bundle.module.url(forResource: "Migrations", withExtension: nil)! }
+    static let environmentHelp = ServiceCommand.table([
+        ("ENCRYPTION_KEYS, ENCRYPTION_ACTIVE_KEY, INDEX_KEY", "data keys for sealed values (required outside development)")
+    ])
+
+    static func serve() async throws {
+        let runtime = try ServiceRuntime(name: "payment", defaultPort: 8083)
+        let store = PaymentStore(keyring: try runtime.keyring())
+        let (database, migrator) = try await runtime.openDatabase(defaultURL: "sqlite://data/payment.db", migrations: migrations)
+        var router = Router()
+        PaymentRoutes(database: database, store: store).mount(on: &router)
+        EventFeed(database: database).mount(on: &router)
+        try await runtime.serve(router, database: database, migrator: migrator, openAPI: try OpenAPIDocument.bundled(Bundle.module))
+    }
+}
+
+extension PaymentService: SealedServiceDefinition {
+    static func sealedColumns(_ keyring: Keyring) -> [SealedColumn] { PaymentStore(keyring: keyring).sealedColumns() }
+}
+
+@main
+struct PaymentExecutable: AsyncParsableCommand {
+    static let configuration = ServiceCommand.configuration(PaymentService.self, extra: [RotateKeys<PaymentService>.self])
+}
