@@ -6,12 +6,17 @@ step the API reports is drawn, opens the order it touched, then opens the catalo
 product given shows its name as text with no script run (no alert, no <img> made from the name).
 Screenshots go to --screenshots. Exit status 0 only when every check holds; each failure is printed.
 
+With --failed-saga, also opens that FAILED saga, is refused a retry without a reason, retries it with one,
+and sees it complete with the operator's note on its timeline.
+
 usage: console_check.py --gateway URL --key ADMIN_KEY --saga ID --sku SKU --name NAME --screenshots DIR
+                        [--failed-saga ID]
 """
 import argparse
 import json
 import pathlib
 import sys
+import time
 import urllib.request
 
 from selenium import webdriver
@@ -24,6 +29,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 parser = argparse.ArgumentParser()
 for option in ("gateway", "key", "saga", "sku", "name", "screenshots"):
     parser.add_argument("--" + option, required=True)
+parser.add_argument("--failed-saga")
 args = parser.parse_args()
 shots = pathlib.Path(args.screenshots)
 shots.mkdir(parents=True, exist_ok=True)
@@ -117,6 +123,32 @@ try:
     driver.get(args.gateway + "/console#/auditor")
     wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "h2"), "Consistency auditor"))
     driver.save_screenshot(str(shots / "auditor.png"))
+
+    # An operator's retry of a FAILED saga, with a reason, from its page.
+    if args.failed_saga:
+        driver.get(args.gateway + "/console#/sagas/" + args.failed_saga)
+        retry = wait.until(EC.presence_of_element_located((By.ID, "action-retry")))
+        check(retry.is_enabled(), "Retry is offered for a FAILED saga")
+        check(not driver.find_element(By.ID, "action-compensate").is_enabled(), "Force compensate is not offered past the pivot")
+        retry.click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "action-result"), "Give a reason"))
+        reason = "capture refused by an injected fault, now removed"
+        driver.find_element(By.ID, "action-reason").send_keys(reason)
+        driver.find_element(By.ID, "action-retry").click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "action-result"), "retry accepted"))
+        deadline = time.time() + 30
+        completed = False
+        while time.time() < deadline and not completed:
+            time.sleep(1)
+            driver.get(args.gateway + "/console#/sagas/" + args.failed_saga)
+            driver.refresh()
+            heading = wait.until(EC.presence_of_element_located((By.TAG_NAME, "h2")))
+            wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#timeline .lane")))
+            completed = "COMPLETED" in heading.text
+        check(completed, "the retried saga completes")
+        notes = driver.find_element(By.ID, "timeline").text
+        check(reason in notes, f"the operator's reason is on the timeline: {notes!r}")
+        driver.save_screenshot(str(shots / "saga-retried.png"))
 
     # Nothing ran against the page's policy: a CSP violation is logged by the browser.
     for entry in driver.get_log("browser"):

@@ -10,18 +10,19 @@ import Testing
 @Suite("Steps sent together", .serialized)
 struct ConcurrentStepsTests {
     @Test func theOrderIsApprovedWhileTheCommitIsHeldUp() async throws {
-        // The commit is held 6 s, under the saga's call timeout, so the saga waits for it instead of retrying.
+        // The commit is held 12 s, under the saga's call timeout, so the saga waits for it instead of retrying
+        // (6 s was once too short a window on a loaded CI run for the polling below to see the approval).
         let system = try await SagaMartSystem(overrides: [
-            "inventory": ["FAULT_INJECTION": "on", "FAULTS": "server.before_handle@/commit:delay(6s):n=1"],
-            "saga": ["SAGA_CALL_TIMEOUT": "15s", "SAGA_LEASE": "30s"],
-            "gateway": ["CHECKOUT_WAIT": "30s"],
+            "inventory": ["FAULT_INJECTION": "on", "FAULTS": "server.before_handle@/commit:delay(12s):n=1"],
+            "saga": ["SAGA_CALL_TIMEOUT": "30s", "SAGA_LEASE": "60s"],
+            "gateway": ["CHECKOUT_WAIT": "50s"],
         ])
         let sku = uniqueSKU("TOGETHER")
         try await system.createProduct(sku, stock: 5)
         let checkout = Task { try await system.checkout(checkoutBody(sku: sku)) }
         let inventory = ServiceAuthenticator.development(service: "saga").authorization(for: "inventory")
         var seen: (order: String, reservation: String, checkoutDone: Bool)?
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(50)
         while seen == nil, ContinuousClock.now < deadline {
             let running = try await system.call("GET", "/v1/sagas?status=RUNNING", key: admin).object["items"] as? [[String: Any]] ?? []
             if let saga = running.first, let sagaId = saga["id"] as? String, let orderId = saga["orderId"] as? String {

@@ -60,12 +60,13 @@ struct OpenAPILiveTests {
 
 /// The operators' console in a real headless Chromium (Debian's chromium and chromium-driver, driven by
 /// Selenium from `Tests/Browser/console_check.py`): sign in, find the saga the test made on the list, open
-/// its timeline and see every step, see the order it touched, and see a product named
+/// its timeline and see every step, see the order it touched, retry a FAILED saga with a reason and see it
+/// complete with the reason on its timeline, and see a product named
 /// `<img src=x onerror=alert(1)>` as text with no script run. Screenshots: `.build/console-screenshots/`.
 @Suite("The operators' console in a headless browser", .serialized)
 struct ConsoleBrowserTests {
-    @Test func signInFindTheSagaSeeItsTimelineAndNoValueRunsAsScript() async throws {
-        let system = try await SagaMartSystem(layout: .sqlite)
+    @Test func signInFindTheSagaSeeItsTimelineRetryAFailedOneAndNoValueRunsAsScript() async throws {
+        let system = try await SagaMartSystem(layout: .sqlite, overrides: ["payment": ["FAULT_INJECTION": "on"]])
         defer { system.stopAll() }
         let sku = uniqueSKU("CONSOLE")
         let name = "<img src=x onerror=alert(1)>"
@@ -80,6 +81,20 @@ struct ConsoleBrowserTests {
         #expect(checkout.status.code == 201, "\(checkout.bodyText)")
         let saga = try #require(checkout.object["checkoutId"] as? String)
 
+        // A saga parked FAILED past its pivot (capture refused by an injected fault), for the operator's retry;
+        // the fault is removed before the browser retries it.
+        let faults = #"{"faults":"participant.before_commit@payment.capture:fail(409)"}"#
+        #expect(try await system.call("POST", "/v1/admin/faults?service=payment", key: admin, json: faults).status.code == 200)
+        let parked = try await system.checkout(checkoutBody(sku: sku))
+        #expect(parked.status.code == 202, "\(parked.bodyText)")
+        let failed = try #require(parked.object["checkoutId"] as? String)
+        #expect(
+            try await system.eventually {
+                try await system.call("GET", "/v1/sagas/\(failed)", key: admin).object["status"] as? String == "FAILED"
+            }
+        )
+        #expect(try await system.call("POST", "/v1/admin/faults?service=payment", key: admin, json: #"{"faults":""}"#).status.code == 200)
+
         let page = try await system.call("GET", "/console", key: nil)
         #expect(page.status.code == 200)
         #expect(page.headers["Content-Security-Policy"]?.contains("script-src 'self'") == true)
@@ -90,7 +105,7 @@ struct ConsoleBrowserTests {
                 "/usr/bin/env",
                 [
                     "python3", "\(OpenAPILiveTests.repository)/Tests/Browser/console_check.py", "--gateway", system.gateway, "--key", admin,
-                    "--saga", saga, "--sku", sku, "--name", name, "--screenshots", screenshots,
+                    "--saga", saga, "--sku", sku, "--name", name, "--screenshots", screenshots, "--failed-saga", failed,
                 ]
             )
         }

@@ -80,6 +80,21 @@ enum OrderCommands {
     }
 }
 
+/// `GET /v1/admin/shards`: each shard (what it holds, when it can be read) and the bucket map.
+struct ShardMapView: Encodable {
+    let shards: [ShardView]
+    let buckets: [Int]
+}
+
+struct ShardView: Encodable {
+    let shard: Int
+    let buckets: Int
+    var available: Bool
+    var orders: Int64?
+    var feedHead: Int64?
+    var moving: [String]?
+}
+
 /// The shards' operator routes (service token): the map, and moving a bucket.
 struct ShardRoutes {
     let shards: OrderShards
@@ -107,9 +122,9 @@ struct ShardRoutes {
         }
         router.get("/v1/admin/shards") { _ in
             let map = shards.map
-            var items: [[String: Any]] = []
+            var items: [ShardView] = []
             for shard in 0..<shards.count {
-                var item: [String: Any] = ["shard": shard, "buckets": map.filter { $0 == shard }.count]
+                var item = ShardView(shard: shard, buckets: map.filter { $0 == shard }.count, available: false)
                 do {
                     let (orders, head, moving) = try await shards.read(shard: shard) { connection in
                         (
@@ -120,17 +135,16 @@ struct ShardRoutes {
                             }
                         )
                     }
-                    item["available"] = true
-                    item["orders"] = orders
-                    item["feedHead"] = head
-                    item["moving"] = moving
+                    item.available = true
+                    item.orders = orders
+                    item.feedHead = head
+                    item.moving = moving
                 } catch {
-                    item["available"] = false
+                    item.available = false
                 }
                 items.append(item)
             }
-            let body = try JSONSerialization.data(withJSONObject: ["shards": items, "buckets": map], options: [.sortedKeys])
-            return Response.json(text: Array(body))
+            return try Response.json(ShardMapView(shards: items, buckets: map))
         }
         router.post("/v1/admin/buckets/{bucket}/move") { request in
             struct Move: Decodable { let shard: Int }

@@ -320,12 +320,11 @@ public struct BackupSet: Sendable {
 
     /// The checkouts a gateway database answered 201: what its customers were told had succeeded.
     static func acknowledgedCheckouts(_ path: String) throws -> [Restored.Acknowledged] {
-        try SQLiteBackup.rows(path, "SELECT checkout_id, body, created_at FROM checkout_requests WHERE status = 201").compactMap { row in
-            guard row.count == 3,
-                let body = try? JSONSerialization.jsonObject(with: Data(row[1].utf8)) as? [String: Any],
-                let orderId = body["orderId"] as? String
-            else { return nil }
-            return Restored.Acknowledged(checkoutId: row[0], orderId: orderId, requestedAt: row[2])
+        struct Answer: Decodable { let orderId: String }
+        return try SQLiteBackup.rows(path, "SELECT checkout_id, body, created_at FROM checkout_requests WHERE status = 201").compactMap {
+            row in
+            guard row.count == 3, let answer = try? JSONDecoder().decode(Answer.self, from: Data(row[1].utf8)) else { return nil }
+            return Restored.Acknowledged(checkoutId: row[0], orderId: answer.orderId, requestedAt: row[2])
         }
     }
 }

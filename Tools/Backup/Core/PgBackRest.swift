@@ -51,17 +51,24 @@ public struct PgBackRest: Sendable {
     /// Every backup in the repository, oldest first.
     public func backups() throws -> [Info] {
         let text = try run(["--output=json", "info"])
-        guard let stanzas = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]],
-            let backups = stanzas.first?["backup"] as? [[String: Any]]
-        else { throw BackupError("cannot read `pgbackrest info`: \(text.prefix(200))") }
+        // What this reads of `pgbackrest info --output=json`: each stanza's backups, label, type and LSNs.
+        struct Stanza: Decodable {
+            struct Backup: Decodable {
+                struct LSN: Decodable {
+                    let start: String?
+                    let stop: String?
+                }
+                let label: String?
+                let type: String?
+                let lsn: LSN?
+            }
+            let backup: [Backup]?
+        }
+        guard let stanzas = try? JSONDecoder().decode([Stanza].self, from: Data(text.utf8)), let backups = stanzas.first?.backup else {
+            throw BackupError("cannot read `pgbackrest info`: \(text.prefix(200))")
+        }
         return backups.map { backup in
-            let lsn = backup["lsn"] as? [String: Any]
-            return Info(
-                label: backup["label"] as? String ?? "",
-                type: backup["type"] as? String ?? "",
-                lsnStart: lsn?["start"] as? String ?? "",
-                lsnStop: lsn?["stop"] as? String ?? ""
-            )
+            Info(label: backup.label ?? "", type: backup.type ?? "", lsnStart: backup.lsn?.start ?? "", lsnStop: backup.lsn?.stop ?? "")
         }
     }
 
