@@ -69,7 +69,7 @@ try:
     driver.get(args.gateway + "/console")
     wait.until(EC.presence_of_element_located((By.ID, "admin-key"))).send_keys("not-a-key")
     driver.find_element(By.ID, "sign-in-button").click()
-    wait.until(lambda d: d.find_element(By.ID, "admin-key").is_displayed())
+    wait.until(EC.text_to_be_present_in_element((By.ID, "sign-in-error"), "not valid"))
     box = wait.until(EC.presence_of_element_located((By.ID, "admin-key")))
     box.clear()
     box.send_keys(args.key)

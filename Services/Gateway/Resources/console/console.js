@@ -84,7 +84,9 @@ async function api(method, path, body, headers) {
   try { parsed = text ? JSON.parse(text) : null; } catch (_) { parsed = null; }
   if (response.status === 401) {
     sessionStorage.removeItem(KEY);
-    location.hash = "#/sign-in";
+    // A key that stopped working sends the operator to sign in again; on the sign-in page itself the
+    // form says what went wrong.
+    if (!document.getElementById("sign-in")) location.hash = "#/sign-in";
     throw new Problem(401, parsed);
   }
   if (!response.ok) throw new Problem(response.status, parsed);
@@ -107,7 +109,8 @@ function signIn() {
       location.hash = "#/sagas";
     } catch (error) {
       sessionStorage.removeItem(KEY);
-      message.textContent = error.status === 403 ? "This key is not an admin key." : "Sign-in failed: " + error.message;
+      message.textContent = error.status === 403 ? "This key is not an admin key."
+        : error.status === 401 ? "This key is not valid." : "Sign-in failed: " + error.message;
     }
   } }, el("label", {}, "Admin API key", input), el("button", { type: "submit", id: "sign-in-button" }, "Sign in"));
   show(el("h2", {}, "Sign in"), el("p", {}, "The key stays in this tab's session storage and goes to the gateway only."), form, message);
