@@ -91,6 +91,10 @@ struct GatewayRoutes {
             try Access.requireAdmin()
             return try passThrough(try await backends.call("saga", "GET", "/v1/sagas" + query(request)))
         }
+        router.get("/v1/sagas/counts") { _ in
+            try Access.requireAdmin()
+            return try passThrough(try await backends.call("saga", "GET", "/v1/sagas/counts"))
+        }
         router.get("/v1/sagas/{id}") { request in
             try Access.requireAdmin()
             return try passThrough(try await backends.call("saga", "GET", "/v1/sagas/\(pathSegment(request.parameters["id"] ?? ""))"))

@@ -115,6 +115,7 @@ public struct ServiceAccess: Sendable {
             ("POST", "/v1/cancellations", operations),
             ("GET", "/v1/sagas/{id}", operations),
             ("GET", "/v1/sagas", gateway),
+            ("GET", "/v1/sagas/counts", gateway),
             ("POST", "/v1/sagas/{id}/retry", gateway),
             ("POST", "/v1/sagas/{id}/resume", gateway),
             ("POST", "/v1/sagas/{id}/compensate", gateway),

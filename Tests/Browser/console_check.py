@@ -78,6 +78,11 @@ try:
     check(driver.execute_script("return sessionStorage.getItem('sagamart.adminKey')") == args.key, "the key is in the tab's session storage")
     counts = driver.find_elements(By.CSS_SELECTOR, "#counts .count")
     check(len(counts) == 5, f"live counts for the five statuses, saw {len(counts)}")
+    expected_counts = api("/v1/sagas/counts")
+    for box in counts:
+        status = box.get_attribute("data-status")
+        shown = box.find_element(By.TAG_NAME, "b").text
+        check(shown == str(expected_counts[status]), f"the {status} count shows {shown}, the API says {expected_counts[status]}")
     driver.save_screenshot(str(shots / "sagas.png"))
 
     # A filter that excludes the saga hides it; back to all shows it.

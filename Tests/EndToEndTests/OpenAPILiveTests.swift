@@ -95,6 +95,16 @@ struct ConsoleBrowserTests {
         )
         #expect(try await system.call("POST", "/v1/admin/faults?service=payment", key: admin, json: #"{"faults":""}"#).status.code == 200)
 
+        // The list the console reads, newest first, and the counts by status.
+        let newest = try await system.call("GET", "/v1/sagas?order=newest&limit=1", key: admin).object["items"] as? [[String: Any]]
+        #expect(newest?.first?["id"] as? String == failed, "the newest saga first")
+        let oldest = try await system.call("GET", "/v1/sagas?limit=1", key: admin).object["items"] as? [[String: Any]]
+        #expect(oldest?.first?["id"] as? String == saga, "the oldest first by default")
+        #expect(try await system.call("GET", "/v1/sagas?order=sideways", key: admin).status.code == 422)
+        let counts = try await system.call("GET", "/v1/sagas/counts", key: admin).object
+        #expect(counts["COMPLETED"] as? Int == 1 && counts["FAILED"] as? Int == 1 && counts["RUNNING"] as? Int == 0, "\(counts)")
+        #expect(try await system.call("GET", "/v1/sagas/counts", key: alice).status.code == 403)
+
         let page = try await system.call("GET", "/console", key: nil)
         #expect(page.status.code == 200)
         #expect(page.headers["Content-Security-Policy"]?.contains("script-src 'self'") == true)

@@ -72,6 +72,7 @@ struct OpenAPIContractTests {
         try add("SagaPage", Page(items: [saga, bare], next: "s3"))
         try add("SagaPage", Page<SagaAPI.Checkout>(items: [], next: nil))
         try add("Step", step)
+        try add("SagaCounts", Dictionary(uniqueKeysWithValues: SagaStatus.allCases.map { ($0.rawValue, 3) }))
         try add("CheckoutView", GatewayAPI.CheckoutView(id: "c", orderId: "o", status: .completed, failureCode: nil, steps: [step]))
         try add(
             "CheckoutView",

@@ -25,7 +25,7 @@ struct SagaReconciliation {
                 "SELECT id, kind, state, created_at, updated_at FROM sagas WHERE id > $1 ORDER BY id LIMIT $2",
                 [.text(after), .integer(Int64(limit))]
             )
-            return try zip(rows, store.decodePage(rows, after: after, connection)).map { row, saga in
+            return try zip(rows, store.decodePage(rows, connection)).map { row, saga in
                 let updatedAt: Date = try row.decode("updated_at")
                 return saga.reconciliation(
                     createdAt: try row.decode("created_at"),

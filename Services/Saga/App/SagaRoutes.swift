@@ -80,6 +80,8 @@ struct SagaRoutes {
             )
             return try await startAndWait(.cancellation(cancellation), wait: wait)
         }
+        // How many sagas are in each status, for the console's live counts.
+        router.get("/v1/sagas/counts") { request in try Response.json(try await store.counts(reads: reads, request: request)) }
         router.get("/v1/sagas/{id}") { request in
             guard let saga = try await store.load(request.parameters["id"] ?? "") else { throw HTTPError.notFound("No saga with this id.") }
             return try Response.json(flagged(saga, now: Date()))
@@ -90,7 +92,16 @@ struct SagaRoutes {
                 throw HTTPError.validation("status must be one of RUNNING, COMPENSATING, COMPLETED, COMPENSATED, FAILED.")
             }
             let limit = min(max(Int(request.query["limit"] ?? "50") ?? 50, 1), 200)
-            let page = try await store.list(status: status, after: request.query["after"], limit: limit, reads: reads, request: request)
+            let order = request.query["order"] ?? "oldest"
+            guard order == "oldest" || order == "newest" else { throw HTTPError.validation("order must be oldest or newest.") }
+            let page = try await store.list(
+                status: status,
+                after: request.query["after"],
+                limit: limit,
+                newest: order == "newest",
+                reads: reads,
+                request: request
+            )
             let now = Date()
             return try Response.json(Page(items: page.items.map { flagged($0, now: now) }, next: page.next))
         }

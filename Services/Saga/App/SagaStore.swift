@@ -203,20 +203,35 @@ struct SagaStore: Sendable {
         status: String?,
         after: String?,
         limit: Int,
+        newest: Bool = false,
         reads: ConsistentReads,
         request: Request
     ) async throws -> (items: [StoredSaga], next: String?) {
         let sagas = try await reads.read(request) { connection in
+            // Ids are UUIDv7: their order is the order the sagas started in.
             let rows = try connection.query(
-                "SELECT id, kind, state FROM sagas WHERE ($1 = '' OR status = $1) AND id > $2 ORDER BY id LIMIT $3",
+                newest
+                    ? "SELECT id, kind, state FROM sagas WHERE ($1 = '' OR status = $1) AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
+                    : "SELECT id, kind, state FROM sagas WHERE ($1 = '' OR status = $1) AND id > $2 ORDER BY id LIMIT $3",
                 status ?? "",
                 after ?? "",
                 limit + 1
             )
-            return try decodePage(rows, after: after ?? "", connection)
+            return try decodePage(rows, connection)
         }
         let items = Array(sagas.prefix(limit))
         return (items, sagas.count > limit ? items.last?.id : nil)
+    }
+
+    /// How many sagas are in each status (every status, 0 for none), for the console's live counts.
+    func counts(reads: ConsistentReads, request: Request) async throws -> [String: Int] {
+        try await reads.read(request) { connection in
+            var counts = Dictionary(uniqueKeysWithValues: SagaStatus.allCases.map { ($0.rawValue, 0) })
+            for row in try connection.query("SELECT status, COUNT(*) AS n FROM sagas GROUP BY status", []) {
+                counts[try row.decode("status")] = Int(try row.decode("n", as: Int64.self))
+            }
+            return counts
+        }
     }
 
     /// A saga from its row (`id`, `kind`, `state`: the snapshot) and the log entries after it.
@@ -224,14 +239,15 @@ struct SagaStore: Sendable {
         try Self.decode(row, connection, seals: seals)
     }
 
-    /// A page of sagas (rows by id, all after `after`) with their log entries read in one query: an
-    /// auditor's page of hundreds of sagas is two queries, not one per saga.
-    func decodePage(_ rows: [Row], after: String, _ connection: DatabaseConnection) throws -> [StoredSaga] {
-        guard let last = rows.last else { return [] }
+    /// A page of sagas (rows in id order, either way) with their log entries read in one query over the
+    /// page's id range: an auditor's page of hundreds of sagas is two queries, not one per saga.
+    func decodePage(_ rows: [Row], _ connection: DatabaseConnection) throws -> [StoredSaga] {
+        let ids: [String] = try rows.map { try $0.decode("id") }
+        guard let low = ids.min(), let high = ids.max() else { return [] }
         var entries: [String: [String]] = [:]
         for entry in try connection.query(
-            "SELECT saga_id, entry FROM saga_log WHERE saga_id > $1 AND saga_id <= $2 ORDER BY saga_id, seq",
-            [.text(after), .text(try last.decode("id"))]
+            "SELECT saga_id, entry FROM saga_log WHERE saga_id >= $1 AND saga_id <= $2 ORDER BY saga_id, seq",
+            [.text(low), .text(high)]
         ) {
             entries[try entry.decode("saga_id"), default: []].append(try entry.decode("entry"))
         }
