@@ -89,13 +89,19 @@ let package = Package(
         ),
         .executableTarget(
             name: "EchoServer",
-            dependencies: ["ServiceKit", "HTTP"],
+            dependencies: ["ServiceKit", "HTTP", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/EchoServer"
         ),
-        .executableTarget(name: "AuditBench", dependencies: ["Storage"], path: "Benchmarks/AuditBench"),
+        .executableTarget(
+            name: "AuditBench",
+            dependencies: ["Storage", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/AuditBench"
+        ),
         .executableTarget(
             name: "EventsBench",
-            dependencies: ["Messaging", "ServiceKit", "HTTP", "Storage"],
+            dependencies: [
+                "Messaging", "ServiceKit", "HTTP", "Storage", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Benchmarks/EventsBench"
         ),
         // make load and make bench-checkout: checkouts through the gateway at a rate or a concurrency.

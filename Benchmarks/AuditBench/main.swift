@@ -1,22 +1,29 @@
+import ArgumentParser
 import Foundation
 import Storage
 
 /// `make bench-audit`: how fast the audit trail grows and how long `audit verify` takes over ENTRIES
 /// entries (default 100,000), on a SQLite file with every commit durable, as the services keep it.
-///
-///     audit-bench [--entries N] [--migration PATH]
-var entries = 100_000
-var migration = "Services/Payment/Migrations/004_audit.sqlite.sql"
-var arguments = Array(CommandLine.arguments.dropFirst())[...]
-while let flag = arguments.popFirst() {
-    switch flag {
-    case "--entries": entries = Int(arguments.popFirst() ?? "") ?? entries
-    case "--migration": migration = arguments.popFirst() ?? migration
-    default:
-        FileHandle.standardError.write(Data("usage: audit-bench [--entries N] [--migration PATH]\n".utf8))
-        exit(64)
+struct AuditBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit-bench",
+        abstract: "How fast the audit trail grows, and how long verifying it takes (make bench-audit)."
+    )
+
+    @Option(help: "Entries to append and verify.")
+    var entries = 100_000
+
+    @Option(help: "The SQLite migration that creates the audit trail.")
+    var migration = "Services/Payment/Migrations/004_audit.sqlite.sql"
+
+    func validate() throws {
+        guard entries > 0 else { throw ValidationError("--entries must be positive.") }
     }
 }
+
+let command = AuditBenchCommand.parseOrExit()
+let entries = command.entries
+let migration = command.migration
 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("audit-bench-\(UUID().uuidString)").path
 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import HTTP
 import Logging
@@ -8,18 +9,27 @@ import Synchronization
 
 /// make bench-events: the delay from a committed change (an outbox append) to its effect in a consumer
 /// (the consumer's transaction that applies it), through the real feed endpoint and consumer, on SQLite
-/// files with synchronous=FULL. Usage: events-bench [--rate 50] [--duration 10]
-var options = ["--rate": "50", "--duration": "10"]
-var arguments = CommandLine.arguments.dropFirst()
-while let flag = arguments.popFirst() {
-    guard options[flag] != nil, let value = arguments.popFirst() else {
-        FileHandle.standardError.write(Data("unknown or incomplete option \(flag)\n".utf8))
-        exit(2)
+/// files with synchronous=FULL.
+struct EventsBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events-bench",
+        abstract: "The delay from a committed change to its effect in a feed consumer: p50, p99 (make bench-events)."
+    )
+
+    @Option(help: "Changes committed per second.")
+    var rate = 50
+
+    @Option(help: "Seconds to run.")
+    var duration = 10
+
+    func validate() throws {
+        guard rate > 0, duration > 0 else { throw ValidationError("--rate and --duration must be positive.") }
     }
-    options[flag] = value
 }
-let rate = max(1, Int(options["--rate"]!) ?? 50)
-let duration = max(1, Int(options["--duration"]!) ?? 10)
+
+let command = EventsBenchCommand.parseOrExit()
+let rate = command.rate
+let duration = command.duration
 
 struct Tick: Codable { let n: Int }
 

@@ -136,4 +136,18 @@ struct CommandLineTests {
         let create = try await run("backup", ["create", "--type", "half"])
         #expect(create.status == 64, "\(create.output)")
     }
+
+    @Test func theBenchmarkToolsExplainThemselves() async throws {
+        for (tool, options) in [
+            ("events-bench", ["--rate", "--duration"]), ("audit-bench", ["--entries", "--migration"]),
+            ("echo-server", ["--port", "(PORT"]),
+            ("load", ["--rate", "--concurrency"]),
+        ] {
+            let help = try await run(tool, ["--help"])
+            #expect(help.status == 0, "\(tool): \(help.output)")
+            for option in options { #expect(help.output.contains(option), "\(tool) --help: \(option)") }
+            let refused = try await run(tool, ["--frobnicate"])
+            #expect(refused.status == 64, "\(tool) --frobnicate: \(refused.output)")
+        }
+    }
 }
