@@ -9,7 +9,7 @@ import Testing
 struct ClientTests {
     @Test func reusesKeepAliveConnections() async throws {
         try await withServer { server in
-            let client = HTTPClient()
+            let client = HTTPClient.patient()
             for i in 0..<10 {
                 let response = try await client.get("http://127.0.0.1:\(server.port)/items/\(i)")
                 #expect(response.bodyText == "item \(i)")
@@ -38,7 +38,7 @@ struct ClientTests {
 
     @Test func sendsBodiesAndReadsJSON() async throws {
         try await withServer { server in
-            let client = HTTPClient()
+            let client = HTTPClient.patient()
             let request = try ClientRequest.json("POST", "http://127.0.0.1:\(server.port)/echo", ["greeting": "hi"])
             let response = try await client.execute(request)
             #expect(try response.decode([String: String].self) == ["greeting": "hi"])
@@ -51,7 +51,7 @@ struct ClientTests {
             closeAfter: false
         )
         defer { canned.stop() }
-        let client = HTTPClient()
+        let client = HTTPClient.patient()
         #expect(try await client.get("http://127.0.0.1:\(canned.port)/").bodyText == "Wikipedia")
         #expect(try await client.get("http://127.0.0.1:\(canned.port)/").bodyText == "Wikipedia")
         #expect(client.idleConnectionCount == 1)
@@ -60,7 +60,7 @@ struct ClientTests {
     @Test func readsCloseDelimitedResponses() async throws {
         let canned = try CannedServer(response: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nto the end", closeAfter: true)
         defer { canned.stop() }
-        let client = HTTPClient()
+        let client = HTTPClient.patient()
         #expect(try await client.get("http://127.0.0.1:\(canned.port)/").bodyText == "to the end")
         #expect(client.idleConnectionCount == 0)
     }
@@ -130,7 +130,7 @@ struct ClientTests {
             calls.add(1, ordering: .relaxed).newValue <= 2 ? Response.text("busy", status: .serviceUnavailable) : Response.text("ok")
         }
         try await withServer(responder: router.responder) { server in
-            let client = HTTPClient()
+            let client = HTTPClient.patient()
             let url = "http://127.0.0.1:\(server.port)/flaky"
             #expect(try await client.get(url).status.code == 503)
             calls.store(0, ordering: .relaxed)
