@@ -1,6 +1,5 @@
 import Foundation
 import HTTP
-import ServiceKit
 
 /// The operators' console at `/console`: a page, a script and a style sheet shipped in the gateway's bundle
 /// (no build chain, no CDN). The page signs in with an admin key kept in the tab's session storage and
@@ -28,14 +27,14 @@ struct Console: Sendable {
     /// The console's files in the gateway's bundle.
     static func bundled() throws -> Console {
         guard let directory = Bundle.module.url(forResource: "console", withExtension: nil, subdirectory: "Resources") else {
-            throw OpenAPIDocument.Invalid(description: "the gateway's bundle has no Resources/console")
+            throw Missing(description: "the gateway's bundle has no Resources/console")
         }
         var files: [String: (type: String, body: [UInt8])] = [:]
         for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
             guard let type = contentTypes[(name as NSString).pathExtension] else { continue }
             files[name] = (type, Array(try Data(contentsOf: directory.appendingPathComponent(name))))
         }
-        guard files["index.html"] != nil else { throw OpenAPIDocument.Invalid(description: "the console has no index.html") }
+        guard files["index.html"] != nil else { throw Missing(description: "the console has no index.html") }
         return Console(files: files)
     }
 
@@ -43,6 +42,10 @@ struct Console: Sendable {
         let console = self
         router.get("/console") { _ in try console.response(for: "index.html") }
         router.get("/console/{file}") { request in try console.response(for: request.parameters["file"] ?? "") }
+    }
+
+    struct Missing: Error, CustomStringConvertible {
+        let description: String
     }
 
     func response(for name: String) throws -> Response {

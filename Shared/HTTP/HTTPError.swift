@@ -118,8 +118,6 @@ public struct Problem: Codable, Sendable, Equatable {
 
     /// The document's bytes, members in a stable order.
     public var json: Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)) ?? Data()
+        (try? JSON.encoder().encode(self)) ?? Data()
     }
 }

@@ -188,7 +188,7 @@ public struct Migrate<S: ServiceDefinition>: AsyncParsableCommand {
             }
             let statuses = try await migrator.status(database)
             await database.close()
-            print("\(label) (\(text.replacingOccurrences(of: #":[^:@/]+@"#, with: ":***@", options: .regularExpression))):")
+            print("\(label) (\(DatabaseURL.redacted(text))):")
             for status in statuses {
                 let version = String(repeating: "0", count: max(0, 3 - String(status.version).count)) + String(status.version)
                 print("  \(version) \(status.name)  " + (status.appliedAt.map { "applied " + Timestamp.format($0) } ?? "PENDING"))

@@ -71,6 +71,11 @@ extension Database {
 
 /// Where a service's data lives, parsed from `DATABASE_URL`.
 public enum DatabaseURL: Sendable, Equatable {
+    /// `text` (a database URL) without its password, for output an operator may paste somewhere.
+    public static func redacted(_ text: String) -> String {
+        text.replacingOccurrences(of: #":[^:@/]+@"#, with: ":***@", options: .regularExpression)
+    }
+
     case sqlite(path: String)
     case sqliteMemory
     case postgres(String)

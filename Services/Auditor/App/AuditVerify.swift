@@ -19,7 +19,7 @@ enum AuditVerify {
                     let database = try await Storage.open(url: try DatabaseURL(url), poolSize: 1)
                     let verdict = try await AuditTrail.verify(database)
                     await database.close()
-                    print("\(redacted(url)): \(verdict) in \(ContinuousClock.now - start)")
+                    print("\(DatabaseURL.redacted(url)): \(verdict) in \(ContinuousClock.now - start)")
                     if verdict.broken != nil { status = 1 }
                 }
             }
@@ -60,10 +60,5 @@ enum AuditVerify {
             if verifier.verdict.broken != nil { status = 1 }
         }
         return status
-    }
-
-    /// A database URL without its password.
-    static func redacted(_ url: String) -> String {
-        url.replacingOccurrences(of: #":[^:@/]+@"#, with: ":***@", options: .regularExpression)
     }
 }
