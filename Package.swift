@@ -63,6 +63,7 @@ let package = Package(
         ),
         .target(
             name: "Contracts",
+            dependencies: ["CSystem"],
             path: "Shared/Contracts"
         ),
         .target(

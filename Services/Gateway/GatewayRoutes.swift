@@ -76,7 +76,7 @@ struct GatewayRoutes {
                 let id = pathSegment(request.parameters["id"] ?? "")
                 // The carrier event is idempotent by state (dispatching twice is one dispatch); a key is only
                 // shared when the caller sends one, so a refused early attempt is not replayed later.
-                let key = "\(event):\(id):" + (request.headers["Idempotency-Key"] ?? UUID().uuidString)
+                let key = "\(event):\(id):" + (request.headers["Idempotency-Key"] ?? UUIDv7.string())
                 return try passThrough(
                     try await backends.call(
                         "shipping",
@@ -192,7 +192,7 @@ struct GatewayRoutes {
         guard tokenized.status.code == 201 else { return try passThrough(tokenized) }
         let method = try tokenized.decode(PaymentAPI.PaymentMethod.self)
 
-        let checkoutId = UUIDv7.generate().uuidString.lowercased()
+        let checkoutId = UUIDv7.string()
         let start = SagaAPI.StartCheckout(
             checkoutId: checkoutId,
             customerId: customer,

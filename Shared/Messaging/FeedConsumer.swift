@@ -1,3 +1,4 @@
+import Contracts
 import CoreMetrics
 import Foundation
 import HTTP
@@ -57,7 +58,7 @@ public final class FeedConsumer: Service, Sendable {
         metrics: MetricsFactory,
         maxAttempts: Int = 5,
         wait: Int = 20,
-        replica: String = UUID().uuidString,
+        replica: String = UUIDv7.string(),
         lease: TimeInterval = 10,
         upcaster: EventUpcaster = EventUpcaster(),
         handler: @escaping Handler

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import HTTP
 import Storage
@@ -55,7 +56,7 @@ public enum Outbox {
         version: Int = 1,
         aggregateId: String,
         data: some Encodable,
-        id: String = UUID().uuidString.lowercased(),
+        id: String = UUIDv7.string(),
         now: Date = Date()
     ) throws -> String {
         let json = String(decoding: try JSON.encode(data), as: UTF8.self)
@@ -70,7 +71,7 @@ public enum Outbox {
         version: Int,
         aggregateId: String,
         json: String,
-        id: String = UUID().uuidString.lowercased(),
+        id: String = UUIDv7.string(),
         now: Date = Date()
     ) throws -> String {
         // Held until commit: appenders commit in the order they took their seq.

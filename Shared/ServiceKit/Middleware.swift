@@ -1,3 +1,4 @@
+import Contracts
 import CoreMetrics
 import Foundation
 import HTTP
@@ -15,7 +16,7 @@ public enum ServiceMiddleware {
             let requestID =
                 incomingID.flatMap { id in
                     id.count <= 128 && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F } ? id : nil
-                } ?? UUIDv7.generate().uuidString.lowercased()
+                } ?? UUIDv7.string()
             let parent = request.headers["traceparent"].flatMap(TraceContext.init(traceparent:))
             let span = parent?.child() ?? TraceContext.newRoot()
             var deadline = ContinuousClock.now + maxDeadline
@@ -119,27 +120,5 @@ extension CoreMetrics.Timer {
     func recordInterval(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components
         recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}
-
-/// Time-ordered UUIDs (RFC 9562 version 7): 48 bits of Unix milliseconds, then random bits.
-public enum UUIDv7 {
-    public static func generate(now: Date = Date()) -> UUID {
-        var bytes = [UInt8](repeating: 0, count: 16)
-        let millis = UInt64(now.timeIntervalSince1970 * 1000)
-        for i in 0..<6 { bytes[i] = UInt8((millis >> (8 * (5 - UInt64(i)))) & 0xFF) }
-        var generator = SecureRandom()
-        let a = generator.next()
-        let b = generator.next()
-        for i in 6..<14 { bytes[i] = UInt8(truncatingIfNeeded: a >> (8 * UInt64(i - 6))) }
-        for i in 14..<16 { bytes[i] = UInt8(truncatingIfNeeded: b >> (8 * UInt64(i - 14))) }
-        bytes[6] = (bytes[6] & 0x0F) | 0x70
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return UUID(
-            uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
-            )
-        )
     }
 }

@@ -28,7 +28,9 @@ final class SQLiteConnection: DatabaseConnection {
             if path != nil && !readOnly {
                 try executeScript("PRAGMA journal_mode=WAL")
             }
-            try executeScript("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON")
+            // temp_store=MEMORY: statement journals and sort scratch stay in memory instead of files SQLite
+            // creates and unlinks in /var/tmp (a few a second under load, each an openat and an inode).
+            try executeScript("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY")
         } catch {
             sqlite3_close_v2(db)
             throw error

@@ -1,3 +1,4 @@
+import Contracts
 import Crypto
 import Foundation
 import HTTP
@@ -143,5 +144,16 @@ struct TraceContextTests {
         let late = UUIDv7.generate(now: Date(timeIntervalSince1970: 2_000))
         #expect(early.uuidString < late.uuidString)
         #expect(Array(late.uuidString)[14] == "7")
+    }
+
+    @Test func uuidv7TextIsLowercaseAndOrdered() {
+        let early = UUIDv7.string(now: Date(timeIntervalSince1970: 1_000))
+        let late = UUIDv7.string(now: Date(timeIntervalSince1970: 1_000.002))
+        #expect(early < late)
+        #expect(early.count == 36 && early == early.lowercased())
+        #expect(UUID(uuidString: early)?.uuidString.lowercased() == early)
+        #expect(Array(early)[14] == "7")
+        #expect(["8", "9", "a", "b"].contains(Array(early)[19]))
+        #expect(UUIDv7.string() != UUIDv7.string())
     }
 }

@@ -54,7 +54,7 @@ public enum OrderEventStore {
         for event in events { decided.apply(event, occurredAt: occurredAt) }
         let bucket = Int64(decided.bucket)
         for event in events {
-            let id = UUID().uuidString.lowercased()
+            let id = UUIDv7.string()
             let data = try event.encodedData()
             do {
                 try connection.execute(

@@ -32,9 +32,9 @@ struct SagaRoutes {
                 id: start.checkoutId,
                 customerId: start.customerId,
                 // Stamped with the customer's bucket: the order service finds the order's shard from the id alone.
-                orderId: OrderBuckets.orderId(UUIDv7.generate().uuidString, customerId: start.customerId),
-                paymentId: UUIDv7.generate().uuidString.lowercased(),
-                shipmentId: UUIDv7.generate().uuidString.lowercased(),
+                orderId: OrderBuckets.orderId(UUIDv7.string(), customerId: start.customerId),
+                paymentId: UUIDv7.string(),
+                shipmentId: UUIDv7.string(),
                 items: start.items,
                 paymentToken: start.paymentToken,
                 shipping: start.shipping,
@@ -44,7 +44,8 @@ struct SagaRoutes {
             return try await startAndWait(.checkout(saga), wait: wait)
         }
         router.get("/v1/checkouts/{id}") { request in
-            guard let saga = try await store.load(request.parameters["id"] ?? ""), case .checkout = saga else {
+            let id = request.parameters["id"] ?? ""
+            guard let saga = try await current(id), case .checkout = saga else {
                 throw HTTPError.notFound("No checkout with this id.")
             }
             return try Response.json(saga.view)
@@ -83,7 +84,8 @@ struct SagaRoutes {
         // How many sagas are in each status, for the console's live counts.
         router.get("/v1/sagas/counts") { request in try Response.json(try await store.counts(reads: reads, request: request)) }
         router.get("/v1/sagas/{id}") { request in
-            guard let saga = try await store.load(request.parameters["id"] ?? "") else { throw HTTPError.notFound("No saga with this id.") }
+            let id = request.parameters["id"] ?? ""
+            guard let saga = try await current(id) else { throw HTTPError.notFound("No saga with this id.") }
             return try Response.json(flagged(saga, now: Date()))
         }
         router.get("/v1/sagas") { request in
@@ -171,6 +173,13 @@ struct SagaRoutes {
 
     /// The saga's view with `stuck` set: running or compensating, its step begun longer ago than the
     /// runner's `stuckAfter` (a FAILED saga is parked: its status says it).
+    /// A saga as it stands: the driver's state when this process drives it ahead of its last save, else the
+    /// stored one.
+    private func current(_ id: String) async throws -> StoredSaga? {
+        if let driven = runner.unsavedState(id) { return driven }
+        return try await store.load(id)
+    }
+
     private func flagged(_ saga: StoredSaga, now: Date) -> SagaAPI.Checkout {
         var view = saga.view
         if !saga.status.isFinished {

@@ -9,7 +9,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// Drives sagas: sends each pending command, feeds the reply to the state machine, saves the new state
-/// (durable at every step boundary) and acts on the decision. Unfinished sagas are resumed when the
+/// (at every decision of its own and every compensation; a forward step's reply with the next save, see
+/// `savesLazily`) and acts on the decision. Unfinished sagas are resumed when the
 /// service starts; a saga interrupted by a crash re-sends its pending command with the same key.
 ///
 /// A `Service`: its task group owns every saga in progress, and a graceful shutdown stops them at the next
@@ -37,6 +38,8 @@ final class SagaRunner: Service, Sendable {
         var stopWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
         /// When each active saga's current step began (for the stuck gauge).
         var stepStarted: [String: Date] = [:]
+        /// The state of each active saga whose driver knows more than its last save.
+        var unsaved: [String: StoredSaga] = [:]
     }
 
     /// A saga is stuck when its step has run this long (a multiple of the step deadline).
@@ -106,6 +109,10 @@ final class SagaRunner: Service, Sendable {
             }
         }
     }
+
+    /// The state of a saga this process drives, when it is ahead of the saved one (replies of forward steps
+    /// wait for the next save): what the API shows of it.
+    func unsavedState(_ id: String) -> StoredSaga? { state.withLock { $0.unsaved[id] } }
 
     /// How many sagas this process drives now.
     var activeCount: Int { state.withLock { $0.active.count } }
@@ -197,6 +204,7 @@ final class SagaRunner: Service, Sendable {
                 state.tasks[id] = nil
                 state.interrupted.remove(id)
                 state.stepStarted[id] = nil
+                state.unsaved[id] = nil
                 return state.stopWaiters.removeValue(forKey: id) ?? []
             }
             wake(id, with: finished)
@@ -205,24 +213,43 @@ final class SagaRunner: Service, Sendable {
         var loaded = submission.saga
         if loaded == nil { loaded = await loadRetrying(id) }
         guard var saga = loaded else { return }
-        // The state last saved: each save logs what changed since it.
+        // The state last saved: each save logs what changed since it. `unsaved`: the replies of forward
+        // steps since then, kept here until the next save (see `savesLazily`).
         var saved = saga
+        var savedAt = ContinuousClock.now
+        var unsaved = false
         while !saga.status.isFinished {
-            if Task.isShuttingDownGracefully || interrupted(id) { return }
+            if Task.isShuttingDownGracefully || interrupted(id) {
+                // Stopped at a boundary: what this driver knows is saved for the next one (or the operator).
+                if unsaved { _ = await saveRetrying(saga, previous: saved) }
+                return
+            }
             state.withLock { $0.stepStarted[id] = saga.saga.progress.stepStartedAt }
             let before = saga
             let progress = await saga.advance(participants, stepDeadline: stepDeadline)
             // Cancelled by a shutdown, or taken over by an operator, in the middle of a call: its reply is
-            // unknown, so nothing is saved; the next driver sends the command again with the same key.
-            if interrupted(id) { return }
+            // unknown, so only what came before it is saved; the next driver sends the command again with
+            // the same key.
+            if interrupted(id) {
+                if unsaved { _ = await saveRetrying(before, previous: saved) }
+                return
+            }
             if await Faults.shared.visit("saga.after_reply", before.saga.pendingCommand?.name ?? "") != nil {
                 // An injected failure here loses the reply, as a crash would: send again after a backoff.
                 saga = before
                 try? await Task.sleep(for: Self.backoff(attempt: 1))
                 continue
             }
+            if case .next = progress, Self.savesLazily(saga, saved: saved), savedAt.duration(to: .now) < Self.lazySaveWindow {
+                unsaved = true
+                state.withLock { [saga] in $0.unsaved[id] = saga }
+                continue
+            }
             guard await saveRetrying(saga, previous: saved) else { return }
             saved = saga
+            savedAt = .now
+            if unsaved { state.withLock { _ = $0.unsaved.removeValue(forKey: id) } }
+            unsaved = false
             switch progress {
             case .next:
                 continue
@@ -242,6 +269,21 @@ final class SagaRunner: Service, Sendable {
             }
         }
     }
+
+    /// Whether a forward step's reply may wait for the next save instead of a commit of its own: while the
+    /// saga runs forward from a saved running state. A reply it loses in a crash is not lost: every command
+    /// is idempotent at its participant (key and result recorded with the effect), so the next driver sends
+    /// the steps since the saved state again and gets the same replies. What the saga decides on its own
+    /// (to compensate, to fail, to finish) is saved before it acts on it, and so is every compensation;
+    /// an operator's forced compensation undoes every compensable step before the pivot (the saved state
+    /// may be behind); a takeover or a shutdown saves what the driver knows first. A checkout commits twice
+    /// (its start and its end) instead of at each of its 7 boundaries.
+    static func savesLazily(_ saga: StoredSaga, saved: StoredSaga) -> Bool {
+        saga.status == .running && saved.status == .running
+    }
+
+    /// How long replies may wait unsaved: a slow saga still shows its progress (console, API) every second.
+    static let lazySaveWindow = Duration.seconds(1)
 
     /// The pause before retrying a step or a save: the client's exponential backoff with full jitter,
     /// from 50 ms doubling up to 2 s.

@@ -284,7 +284,15 @@ public struct SagaProgress: Sendable, Equatable {
         guard status == .running, !definition.isAtOrAfterPivot(current) else { return nil }
         finishRecord(status: .abandoned, error: detail, now: now)
         timeline[timeline.count - 1].note = note
-        applied.append(current)
+        // The steps after it and before the pivot may have applied too: the runner saves a forward step's
+        // reply lazily (a crash loses at most replies the next driver gets again with the same keys), so a
+        // state read after a crash can be behind what the participants did. Compensating a step that never
+        // applied does nothing and keeps its late action out.
+        var step = current
+        while step < definition.steps.count, !definition.isAtOrAfterPivot(step) {
+            applied.append(step)
+            step += 1
+        }
         failureCode = code
         failureDetail = detail
         status = .compensating
