@@ -19,7 +19,22 @@ public struct SecureRandom: RandomNumberGenerator, Sendable {
         SecureRandom.pool.withLock { $0.next() }
     }
 
-    /// Fills `count` bytes.
+    /// `count` bytes from the pool (no system call for most values): nonces, ids.
+    public static func pooledBytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(count)
+        var generator = SecureRandom()
+        while out.count < count {
+            var value = generator.next()
+            for _ in 0..<min(8, count - out.count) {
+                out.append(UInt8(truncatingIfNeeded: value))
+                value >>= 8
+            }
+        }
+        return out
+    }
+
+    /// Fills `count` bytes straight from the kernel.
     public static func bytes(_ count: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         out.withUnsafeMutableBytes { buffer in

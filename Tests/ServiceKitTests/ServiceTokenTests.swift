@@ -156,4 +156,9 @@ struct TraceContextTests {
         #expect(["8", "9", "a", "b"].contains(Array(early)[19]))
         #expect(UUIDv7.string() != UUIDv7.string())
     }
+
+    @Test func pooledRandomBytesHaveTheirLengthAndDiffer() {
+        for count in [0, 1, 7, 8, 12, 33] { #expect(SecureRandom.pooledBytes(count).count == count) }
+        #expect(SecureRandom.pooledBytes(12) != SecureRandom.pooledBytes(12))
+    }
 }
