@@ -3,7 +3,7 @@ SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
 FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/AuditBench Benchmarks/EchoServer Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: openapi load bench-audit audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill chaos
+.PHONY: openapi load bench-audit bench-json audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill chaos
 DATA_DIR ?= ./data
 # The running system's layout, written by make run and make run-pg, for the operators' commands.
 OPS = set -a; . $(DATA_DIR)/ops.env || { echo 'no $(DATA_DIR)/ops.env: start the system once with make run or make run-pg' >&2; exit 1; }; set +a;
@@ -118,12 +118,16 @@ load: deps
 		$(if $(RATE),--rate $(RATE)) --concurrency $(or $(CONCURRENCY),8) --duration $(or $(DURATION),30) \
 		$(if $(SKU),--sku $(SKU)) $(if $(KEY),--key $(KEY))
 
-bench: bench-http bench-checkout bench-events bench-audit
+bench: bench-http bench-checkout bench-events bench-audit bench-json
 
 # The audit trail: appends per second (one durable transaction each) and audit verify over ENTRIES (100,000).
 bench-audit: deps
 	$(SWIFT) build -c release --product audit-bench
 	$$($(SWIFT) build -c release --show-bin-path)/audit-bench --entries $${ENTRIES:-100000}
+
+bench-json:
+	$(SWIFT) build -c release --product json-bench
+	$$($(SWIFT) build -c release --show-bin-path)/json-bench --count $${COUNT:-20000}
 
 bench-events: deps
 	$(SWIFT) build -c release --product events-bench

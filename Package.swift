@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "load", targets: ["Load"]),
         .executable(name: "events-bench", targets: ["EventsBench"]),
         .executable(name: "audit-bench", targets: ["AuditBench"]),
+        .executable(name: "json-bench", targets: ["JSONBench"]),
         .executable(name: "inventory", targets: ["Inventory"]),
         .executable(name: "order", targets: ["Order"]),
         .executable(name: "payment", targets: ["Payment"]),
@@ -92,6 +93,11 @@ let package = Package(
             name: "EchoServer",
             dependencies: ["ServiceKit", "HTTP", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/EchoServer"
+        ),
+        .executableTarget(
+            name: "JSONBench",
+            dependencies: ["HTTP", "Contracts", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/JSONBench"
         ),
         .executableTarget(
             name: "AuditBench",

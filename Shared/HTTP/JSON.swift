@@ -15,8 +15,18 @@ public enum JSON {
         return decoder
     }
 
+    /// The value's JSON text as `encoder()` writes it: by `JSONWriter` when it can, else by `JSONEncoder`.
     public static func encode(_ value: some Encodable) throws -> [UInt8] {
-        Array(try encoder().encode(value))
+        if let text = try JSONWriter.encode(value) {
+            // Debug builds (every test run) check each message against JSONEncoder: a difference stops the
+            // process that made it.
+            assert(
+                text == Array((try? encoder().encode(value)) ?? Data()),
+                "JSONWriter differs from JSONEncoder: \(String(decoding: text, as: UTF8.self))"
+            )
+            return text
+        }
+        return Array(try encoder().encode(value))
     }
 }
 
