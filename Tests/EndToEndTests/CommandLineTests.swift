@@ -139,7 +139,7 @@ struct CommandLineTests {
 
     @Test func theBenchmarkToolsExplainThemselves() async throws {
         for (tool, options) in [
-            ("events-bench", ["--rate", "--duration"]), ("audit-bench", ["--entries", "--migration"]),
+            ("events-bench", ["--rate", "--duration"]), ("audit-bench", ["--entries", "--migration"]), ("json-bench", ["--count"]),
             ("echo-server", ["--port", "(PORT"]),
             ("load", ["--rate", "--concurrency"]),
         ] {
