@@ -57,10 +57,15 @@ while read -r name pid; do
     idle_rss[$name]=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo '?')
     idle_pss[$name]=$(pss "$pid")
 done <"$DATA_DIR/pids"
+# Context switches of the whole machine (the services' threads hand work to each other: event loops,
+# database threads, the load tool), from /proc/stat.
+switches() { awk '/^ctxt/ {print $2}' /proc/stat; }
+switches_before=$(switches)
 echo "checkout benchmark: $CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS})"
 "$BIN_DIR/load" --sku BENCH-001 --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration "$DURATION" --key "$KEYS" | tee "$DATA_DIR/bench.out"
 if [[ -n $mover ]]; then wait "$mover" || echo "the bucket move failed"; fi
 approved=$(awk '/^checkouts: / {print $2}' "$DATA_DIR/bench.out")
+switches_after=$(switches)
 hz=$(getconf CLK_TCK)
 echo "per process: CPU ms per checkout (user+system), kB written per checkout, RSS kB idle and peak, PSS kB idle and after"
 total_cpu=0
@@ -73,4 +78,5 @@ while read -r name pid; do
         -v pss_idle="${idle_pss[$name]}" -v pss_now="$(pss "$pid")" \
         'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms   written %6.2f kB   rss idle %s peak %s   pss idle %s after %s\n", n, c * 1000 / hz / a, w / 1024 / a, idle, peak, pss_idle, pss_now }'
 done <"$DATA_DIR/pids"
-awk -v c="$total_cpu" -v a="${approved:-0}" -v hz="$hz" 'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms per checkout\n", "all", c * 1000 / hz / a }'
+awk -v c="$total_cpu" -v a="${approved:-0}" -v hz="$hz" -v cs=$((switches_after - switches_before)) \
+    'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms per checkout   %.0f context switches per checkout (whole machine)\n", "all", c * 1000 / hz / a, cs / a }'
