@@ -164,6 +164,15 @@ struct CheckoutTests {
         #expect(unknown.status.code == 422)
         #expect(unknown.object["code"] as? String == "unknown_sku")
         #expect(try await system.available(sku) == 4)
+        // The order service keeps the prices it read, never an unknown SKU: created now, it sells at once.
+        let late = uniqueSKU("LATE")
+        #expect(try await system.checkout(checkoutBody(sku: late)).object["code"] as? String == "unknown_sku")
+        try await system.createProduct(late, stock: 3, priceCents: 700)
+        for _ in 0..<2 {
+            let sold = try await system.checkout(checkoutBody(sku: late))
+            #expect(sold.status.code == 201, "\(sold.bodyText)")
+            #expect(sold.object["totalCents"] as? Int == 700, "\(sold.bodyText)")
+        }
         let badProduct = try await system.call(
             "POST",
             "/v1/products",

@@ -97,6 +97,7 @@ enum OrderService: ServiceDefinition {
             shards: shards,
             runtime: runtime,
             inventoryURL: inventoryURL,
+            prices: CatalogPrices(),
             fraudReviewCents: Int64(try runtime.environment.get("FRAUD_REVIEW_CENTS", default: 100_000))
         ).mount(on: &router)
         ShardRoutes(shards: shards, logger: runtime.logger).mount(on: &router)

@@ -12,6 +12,8 @@ struct OrderRoutes {
     let shards: OrderShards
     let runtime: ServiceRuntime
     let inventoryURL: String
+    /// Prices read from the catalog (immutable per SKU): read once per SKU, not for every order.
+    let prices: CatalogPrices
     /// The fraud screen's rule (checkout saga version 2): an order above this total from a customer with no
     /// approved order before is refused `fraud_suspected` (`FRAUD_REVIEW_CENTS`).
     let fraudReviewCents: Int64
@@ -269,6 +271,11 @@ struct OrderRoutes {
         var lines: [OrderAPI.Line] = []
         var currencies = Set<String>()
         for (sku, quantity) in merged.sorted(by: { $0.key < $1.key }) {
+            if let known = prices.price(of: sku) {
+                currencies.insert(known.currency)
+                lines.append(OrderAPI.Line(sku: sku, quantity: quantity, unitPriceCents: known.cents))
+                continue
+            }
             let escaped =
                 sku.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? sku
             let response: Response
@@ -284,6 +291,7 @@ struct OrderRoutes {
             guard response.status.code == 200, let product = try? response.decode(InventoryAPI.Product.self) else {
                 throw HTTPError(.serviceUnavailable, code: "service_unavailable", detail: "The catalog is unavailable.")
             }
+            prices.remember(CatalogPrices.Price(cents: product.priceCents, currency: product.currency), of: sku)
             currencies.insert(product.currency)
             lines.append(OrderAPI.Line(sku: sku, quantity: quantity, unitPriceCents: product.priceCents))
         }
