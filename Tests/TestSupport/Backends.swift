@@ -35,10 +35,11 @@ public enum Backend: String, Sendable, CaseIterable {
     }
 }
 
-/// A new empty folder under the system's temporary directory.
+/// A new empty folder under the system's temporary directory, removed when the test process exits.
 public func temporaryDirectory() -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("sagamart-test-\(UUID().uuidString)").path
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    Cleanup.removeAtExit(path)
     return path
 }
 

@@ -60,10 +60,11 @@ public final class PostgresCluster: Sendable {
     /// folder took seconds there on a loaded machine (seen in gdb), stalling every other suite.
     public func destroy() {
         let directory = self.directory
-        Thread { [self] in
+        // The test process waits for it before it exits (see `Cleanup`).
+        Cleanup.inBackground { [self] in
             stop(mode: "immediate")
             try? FileManager.default.removeItem(atPath: directory)
-        }.start()
+        }
     }
 
     /// A cluster of its own, for a test that stops and starts the server. Call `destroy()` after.
