@@ -219,7 +219,7 @@ struct GatewayRoutes {
         let started = try await backends.call(
             "saga",
             "POST",
-            "/v1/checkouts?waitMs=\(wait)",
+            "/v1/checkouts?waitMs=\(wait)&view=summary",
             body: Array(startCommand.utf8),
             timeout: checkoutWait + .seconds(5)
         )

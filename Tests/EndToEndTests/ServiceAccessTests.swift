@@ -36,6 +36,29 @@ struct ServiceAccessTests {
         #expect(tried > 200)
     }
 
+    @Test("the saga answers the gateway's start with its summary (no steps), and anyone else with the whole saga")
+    func theSagaAnswersASummaryWhenAsked() async throws {
+        let system = try await SharedSystem.shared.get()
+        let sku = uniqueSKU("SUMMARY")
+        try await system.createProduct(sku, stock: 5)
+        let card = #"{"cardNumber":"4242424242424242","expMonth":12,"expYear":2030,"cvc":"123"}"#
+        let token = try await system.service("payment", "POST", "/v1/payment-methods", json: card)
+        let paymentToken = try #require(token.object["token"] as? String, "\(token.bodyText)")
+        let start = """
+            {"checkoutId":"\(UUID().uuidString.lowercased())","customerId":"alice","paymentToken":"\(paymentToken)",
+             "items":[{"sku":"\(sku)","quantity":1}],
+             "shipping":{"name":"A","line1":"1 Road","city":"Berlin","postalCode":"10115","country":"DE"}}
+            """
+        let summary = try await system.service("saga", "POST", "/v1/checkouts?waitMs=10000&view=summary", json: start, as: "gateway")
+        #expect(summary.status.code == 200, "\(summary.bodyText)")
+        #expect(summary.object["status"] as? String == "COMPLETED", "\(summary.bodyText)")
+        #expect((summary.object["steps"] as? [Any])?.isEmpty == true, "\(summary.bodyText)")
+        let full = try await system.service("saga", "POST", "/v1/checkouts?waitMs=10000", json: start, as: "gateway")
+        #expect((full.object["steps"] as? [Any])?.count == 8, "\(full.bodyText)")
+        let unknown = try await system.service("saga", "POST", "/v1/checkouts?view=everything", json: start, as: "gateway")
+        #expect(unknown.status.code == 422, "\(unknown.bodyText)")
+    }
+
     @Test("a caller a read's rule names is let through")
     func allowedReadsPass() async throws {
         let system = try await SharedSystem.shared.get()

@@ -26,6 +26,8 @@ struct SagaRoutes {
             check.check(!start.items.isEmpty && start.items.count <= 100, "items must hold 1 to 100 lines")
             try check.validate()
             let wait = Duration.milliseconds(min(max(Int64(request.query["waitMs"] ?? "0") ?? 0, 0), 30_000))
+            let view = request.query["view"] ?? "full"
+            guard view == "full" || view == "summary" else { throw HTTPError.validation("view must be full or summary.") }
             // Admission: past its limit the runner takes no new saga (a repeated start of one it has is fine).
             if runner.activeCount >= maxActive, try await store.load(start.checkoutId) == nil { throw Admission.overloaded }
             let saga = CheckoutSaga(
@@ -41,7 +43,7 @@ struct SagaRoutes {
                 now: Date(),
                 definition: checkoutDefinition
             )
-            return try await startAndWait(.checkout(saga), wait: wait)
+            return try await startAndWait(.checkout(saga), wait: wait, summary: view == "summary")
         }
         router.get("/v1/checkouts/{id}") { request in
             let id = request.parameters["id"] ?? ""
@@ -190,7 +192,9 @@ struct SagaRoutes {
 
     /// Stores the saga unless one with its id exists (a repeated start), drives a new one here, and answers
     /// with its state after at most `wait`: 200 when finished, 202 while it runs.
-    private func startAndWait(_ saga: StoredSaga, wait: Duration) async throws -> Response {
+    /// `summary`: the saga without its steps (`?view=summary`), all the gateway reads of a checkout's answer
+    /// (the steps were most of the bytes the saga wrote and the gateway parsed per checkout).
+    private func startAndWait(_ saga: StoredSaga, wait: Duration, summary: Bool = false) async throws -> Response {
         let stored: StoredSaga
         let created: Bool
         do {
@@ -211,6 +215,8 @@ struct SagaRoutes {
                 current = try await store.load(stored.id) ?? stored
             }
         }
-        return try Response.json(current.view, status: current.status.isFinished ? .ok : .accepted)
+        var view = current.view
+        if summary { view.steps = [] }
+        return try Response.json(view, status: current.status.isFinished ? .ok : .accepted)
     }
 }
