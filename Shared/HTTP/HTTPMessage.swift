@@ -93,9 +93,12 @@ public struct Request: Sendable {
         return result
     }
 
-    private static func formDecode(_ s: Substring) -> String {
-        let plusless = s.replacingOccurrences(of: "+", with: " ")
-        return plusless.removingPercentEncoding ?? plusless
+    /// `+` as a space, then `%XX` decoded (a value that does not decode is kept as it is). Foundation's
+    /// `replacingOccurrences` and `removingPercentEncoding` here were 3.8 % of the saga's CPU, which reads
+    /// `waitMs` and `view` of every checkout it starts.
+    static func formDecode(_ s: Substring) -> String {
+        let plusless = s.utf8.contains(UInt8(ascii: "+")) ? Substring(String(s).map { $0 == "+" ? " " : $0 }) : s
+        return Router.percentDecoded(plusless) ?? String(plusless)
     }
 }
 

@@ -34,4 +34,13 @@ struct RouterTests {
         #expect(router.pattern(for: Request(head: RequestHead(method: "GET", target: "/v1/products/a"))) == "/v1/products/{sku}")
         #expect(router.pattern(for: Request(head: RequestHead(method: "GET", target: "/v1/products"))) == nil)
     }
+
+    @Test func queryParametersAreFormDecoded() {
+        func query(_ target: String) -> [String: String] { Request(method: "GET", target: target).query }
+        #expect(query("/v1/x") == [:])
+        #expect(query("/v1/x?") == [:])
+        #expect(query("/v1/x?a=1&b=two+words&c=%C3%A9t%C3%A9&d&e=&a=2") == ["a": "1", "b": "two words", "c": "été", "d": "", "e": ""])
+        #expect(query("/v1/x?bad=%zz&cut=%4&plus=1%2B1&sp+ace=x") == ["bad": "%zz", "cut": "%4", "plus": "1+1", "sp ace": "x"])
+        #expect(query("/v1/x?notutf8=%FF") == ["notutf8": "%FF"])
+    }
 }

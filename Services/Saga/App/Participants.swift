@@ -51,7 +51,12 @@ struct Participants: Sendable {
         switch response.status.code {
         case 200..<300:
             if reply == .pricedOrder {
-                let order = try response.decode(OrderAPI.Order.self)
+                // The two members it needs of the order's view (the rest is not decoded).
+                struct Priced: Decodable {
+                    let totalCents: Int64
+                    let currency: String
+                }
+                let order = try response.decode(Priced.self)
                 return .success(totalCents: order.totalCents, currency: order.currency)
             }
             return .success()

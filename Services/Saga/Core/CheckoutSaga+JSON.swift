@@ -11,7 +11,12 @@ extension CheckoutSaga {
     /// `CheckoutSaga.unsealing` puts them back.
     public func encodedJSON(sealing seal: ((String) -> String)? = nil) -> String {
         var out = "{"
-        func key(_ name: String) { out += (out.count > 1 ? "," : "") + "\"\(name)\":" }
+        // A flag, not `out.count > 1`: String.count walks every character, at every key.
+        var first = true
+        func key(_ name: String) {
+            out += (first ? "" : ",") + "\"\(name)\":"
+            first = false
+        }
         func string(_ name: String, _ value: String?) {
             guard let value else { return }
             key(name)
