@@ -9,7 +9,9 @@ import Glibc
 /// uses `JSONEncoder`. `JSONWriterTests` compares the two on every message type.
 public enum JSONWriter {
     /// The value's JSON text, or nil when it holds a type only `JSONEncoder` writes.
-    public static func encode(_ value: some Encodable) throws -> [UInt8]? {
+    /// `escapingSlashes`: `/` written `\/`, as JSONEncoder does without `.withoutEscapingSlashes` (a slash can
+    /// only stand inside a string of the text, so every one is escaped).
+    public static func encode(_ value: some Encodable, escapingSlashes: Bool = false) throws -> [UInt8]? {
         let root: Node
         do {
             root = try Node.of(value, topLevel: true)
@@ -19,7 +21,14 @@ public enum JSONWriter {
         var out: [UInt8] = []
         out.reserveCapacity(256)
         root.write(into: &out)
-        return out
+        guard escapingSlashes, out.contains(UInt8(ascii: "/")) else { return out }
+        var escaped: [UInt8] = []
+        escaped.reserveCapacity(out.count + 8)
+        for byte in out {
+            if byte == UInt8(ascii: "/") { escaped.append(UInt8(ascii: "\\")) }
+            escaped.append(byte)
+        }
+        return escaped
     }
 
     /// Thrown inside when a value needs `JSONEncoder`.

@@ -113,6 +113,15 @@ struct JSONWriterTests {
         }
     }
 
+    @Test func escapesSlashesWhenAskedAsJSONEncoderDoesByDefault() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        for value in [["path": "a/b//c", "k/ey": "/"], ["none": "x"], ["quote": "\"/\\"]] {
+            let written = try #require(try JSONWriter.encode(value, escapingSlashes: true))
+            #expect(String(decoding: written, as: UTF8.self) == String(decoding: try encoder.encode(value), as: UTF8.self))
+        }
+    }
+
     @Test func leavesTheRestToJSONEncoder() throws {
         #expect(try JSONWriter.encode(["x": 1.5]) == nil)
         #expect(try JSONWriter.encode([Float(1)]) == nil)
