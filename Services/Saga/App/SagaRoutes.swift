@@ -207,12 +207,13 @@ struct SagaRoutes {
         // A new saga is driven here at once; an existing one by the replica holding its lease (a repeated
         // start must not make a second driver).
         if created { runner.submit(stored.id, saga: stored) }
-        var current = stored
+        // A saga started before and driven here may be ahead of its stored state (see `current`).
+        var current = runner.unsavedState(stored.id) ?? stored
         if !stored.status.isFinished && wait > .zero {
             if let finished = await runner.waitUntilFinished(stored.id, timeout: wait) {
                 current = finished
             } else {
-                current = try await store.load(stored.id) ?? stored
+                current = try await self.current(stored.id) ?? stored
             }
         }
         var view = current.view
