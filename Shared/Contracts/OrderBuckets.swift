@@ -33,9 +33,7 @@ public enum OrderBuckets {
     /// A UUID in text form with its last byte replaced by the customer's bucket (the random bits of a
     /// UUIDv7 end there, so the id stays a valid, time-ordered UUIDv7).
     public static func orderId(_ uuid: String, customerId: String) -> String {
-        let bucket = bucket(customerId: customerId)
-        let digits = Array("0123456789abcdef")
-        return String(uuid.lowercased().dropLast(2)) + String(digits[bucket / 16]) + String(digits[bucket % 16])
+        String(uuid.lowercased().dropLast(2)) + Hex.encode([UInt8(bucket(customerId: customerId))])
     }
 
     /// The bucket an order belongs to: its customer's; an order known only by its id (a tombstone written

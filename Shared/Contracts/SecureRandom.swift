@@ -73,23 +73,11 @@ public struct SecureRandom: RandomNumberGenerator, Sendable {
 /// right edge of its B-tree index instead of on a random page, so a commit dirties one leaf page per index,
 /// not one anywhere in it (and `UUID()` of Foundation on Linux opened `/dev/urandom` for every value).
 public enum UUIDv7 {
-    /// The identifier in its lowercase text form (`0192f0a4-...`), as stored and sent.
+    /// The identifier in its lowercase text form (`0192f0a4-7c1e-7d2a-9b3c-0123456789ab`), as stored and sent.
     public static func string(now: Date = Date()) -> String {
-        let bytes = generateBytes(now: now)
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: 36) { text in
-            var at = 0
-            for (index, byte) in bytes.enumerated() {
-                if index == 4 || index == 6 || index == 8 || index == 10 {
-                    text[at] = UInt8(ascii: "-")
-                    at += 1
-                }
-                text[at] = digits[Int(byte >> 4)]
-                text[at + 1] = digits[Int(byte & 0x0F)]
-                at += 2
-            }
-            return at
-        }
+        let hex = Array(Hex.encode(generateBytes(now: now)).utf8)
+        let groups = [hex[0..<8], hex[8..<12], hex[12..<16], hex[16..<20], hex[20..<32]]
+        return groups.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "-")
     }
 
     public static func generate(now: Date = Date()) -> UUID {
@@ -106,11 +94,7 @@ public enum UUIDv7 {
         var bytes = [UInt8](repeating: 0, count: 16)
         let millis = UInt64(now.timeIntervalSince1970 * 1000)
         for i in 0..<6 { bytes[i] = UInt8((millis >> (8 * (5 - UInt64(i)))) & 0xFF) }
-        var generator = SecureRandom()
-        let a = generator.next()
-        let b = generator.next()
-        for i in 6..<14 { bytes[i] = UInt8(truncatingIfNeeded: a >> (8 * UInt64(i - 6))) }
-        for i in 14..<16 { bytes[i] = UInt8(truncatingIfNeeded: b >> (8 * UInt64(i - 14))) }
+        bytes.replaceSubrange(6..<16, with: SecureRandom.pooledBytes(10))
         bytes[6] = (bytes[6] & 0x0F) | 0x70
         bytes[8] = (bytes[8] & 0x3F) | 0x80
         return bytes

@@ -46,20 +46,7 @@ public struct TraceContext: Sendable, Equatable {
 
     public var traceparent: String { "00-\(traceID)-\(spanID)-\(flags)" }
 
-    static func randomHex(_ bytes: Int) -> String {
-        var generator = SecureRandom()
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes * 2)
-        var word: UInt64 = 0
-        for index in 0..<bytes {
-            if index % 8 == 0 { word = generator.next() }
-            let byte = UInt8(truncatingIfNeeded: word >> (8 * UInt64(index % 8)))
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func randomHex(_ bytes: Int) -> String { Hex.encode(SecureRandom.pooledBytes(bytes)) }
 }
 extension Character {
     fileprivate var isHexDigit: Bool { ("0"..."9").contains(self) || ("a"..."f").contains(self) || ("A"..."F").contains(self) }
