@@ -268,23 +268,23 @@ public enum JSONWriter {
         var whole = time_t(date.timeIntervalSince1970.rounded(.down))
         var parts = tm()
         gmtime_r(&whole, &parts)
-        let year = Int(parts.tm_year) + 1900
-        let digits: [Int] = [
-            year / 1000, year / 100 % 10, year / 10 % 10, year % 10, -1,
-            Int(parts.tm_mon + 1) / 10, Int(parts.tm_mon + 1) % 10, -1, Int(parts.tm_mday) / 10, Int(parts.tm_mday) % 10, -2,
-            Int(parts.tm_hour) / 10, Int(parts.tm_hour) % 10, -3, Int(parts.tm_min) / 10, Int(parts.tm_min) % 10, -3,
-            Int(parts.tm_sec) / 10, Int(parts.tm_sec) % 10,
-        ]
-        out.append(UInt8(ascii: "\""))
-        for digit in digits {
-            switch digit {
-            case -1: out.append(UInt8(ascii: "-"))
-            case -2: out.append(UInt8(ascii: "T"))
-            case -3: out.append(UInt8(ascii: ":"))
-            default: out.append(UInt8(ascii: "0") + UInt8(digit))
+        func digits(_ value: Int32, _ count: Int, then separator: Character) {
+            var divisor: Int32 = 1
+            for _ in 1..<count { divisor *= 10 }
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
             }
+            out.append(separator.asciiValue!)
         }
-        out.append(contentsOf: "Z\"".utf8)
+        out.append(UInt8(ascii: "\""))
+        digits(parts.tm_year + 1900, 4, then: "-")
+        digits(parts.tm_mon + 1, 2, then: "-")
+        digits(parts.tm_mday, 2, then: "T")
+        digits(parts.tm_hour, 2, then: ":")
+        digits(parts.tm_min, 2, then: ":")
+        digits(parts.tm_sec, 2, then: "Z")
+        out.append(UInt8(ascii: "\""))
     }
 }
 

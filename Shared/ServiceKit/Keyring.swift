@@ -21,7 +21,6 @@ public struct Keyring: Sendable {
     public let activeKeyID: String
     /// Raw key bytes (a `SymmetricKey` is not `Sendable`; one is made per use, which costs a copy).
     private let keys: [String: Data]
-    private let indexKey: Data
     /// The index key's HMAC with its key already absorbed, copied for each value (`HMAC(key:)` hashes the key's
     /// pads every time: 1.3-2 % of the payment and shipping services' CPU). A value type: a copy shares nothing
     /// another thread could change.
@@ -32,7 +31,6 @@ public struct Keyring: Sendable {
         precondition(keys.values.allSatisfy { $0.count == 32 } && indexKey.count == 32, "keys are 32 bytes")
         self.activeKeyID = activeKeyID
         self.keys = keys
-        self.indexKey = indexKey
         indexMAC = HMAC<SHA256>(key: SymmetricKey(data: indexKey))
     }
 

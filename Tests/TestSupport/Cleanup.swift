@@ -8,17 +8,23 @@ import Synchronization
 enum Cleanup {
     private static let folders = Mutex<[String]>([])
     private static let pending = DispatchGroup()
-    private static let installed = Mutex(false)
+    /// Installed once, on first use (a static is initialised once, whichever thread gets there first).
+    private static let atExit: Void = {
+        atexit {
+            _ = Cleanup.pending.wait(timeout: .now() + 60)
+            for folder in Cleanup.folders.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: folder) }
+        }
+    }()
 
     /// Removes `path` when the process exits.
     static func removeAtExit(_ path: String) {
-        installAtExit()
+        _ = atExit
         folders.withLock { $0.append(path) }
     }
 
     /// Runs `work` on a thread of its own; the process waits for it (up to a minute) before it exits.
     static func inBackground(_ work: @escaping @Sendable () -> Void) {
-        installAtExit()
+        _ = atExit
         pending.enter()
         Thread {
             work()
@@ -26,15 +32,4 @@ enum Cleanup {
         }.start()
     }
 
-    private static func installAtExit() {
-        let first = installed.withLock { installed -> Bool in
-            defer { installed = true }
-            return !installed
-        }
-        guard first else { return }
-        atexit {
-            _ = Cleanup.pending.wait(timeout: .now() + 60)
-            for folder in Cleanup.folders.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: folder) }
-        }
-    }
 }
