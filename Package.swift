@@ -30,7 +30,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
@@ -48,15 +48,18 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .systemLibrary(name: "CSystem", path: "Shared/CSystem"),
+        // What the services took from the full Foundation (threads, condition variables, a few string helpers),
+        // so that they link FoundationEssentials only.
+        .target(name: "Platform", dependencies: ["CSystem"], path: "Shared/Platform"),
         .target(
             name: "HTTP",
-            dependencies: ["CSystem", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CSystem", "Platform", .product(name: "Logging", package: "swift-log")],
             path: "Shared/HTTP"
         ),
         .target(
             name: "Storage",
             dependencies: [
-                "CLibPQ", "CSQLite",
+                "CLibPQ", "CSQLite", "Platform",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -64,7 +67,7 @@ let package = Package(
         ),
         .target(
             name: "Contracts",
-            dependencies: ["CSystem"],
+            dependencies: ["CSystem", "Platform"],
             path: "Shared/Contracts"
         ),
         .target(
@@ -124,13 +127,13 @@ let package = Package(
                 "Contracts",
             ],
             path: "Services/Inventory",
-            resources: [.copy("Migrations"), .copy("Resources")]
+            resources: [.embedInCode("Migrations"), .embedInCode("Resources")]
         ),
         .target(
             name: "OrderCore",
             dependencies: ["Messaging", "HTTP", "Storage", "Contracts"],
             path: "Services/Order/Core",
-            resources: [.copy("Migrations")]
+            resources: [.embedInCode("Migrations")]
         ),
         .executableTarget(
             name: "Order",
@@ -140,7 +143,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Services/Order/App",
-            resources: [.copy("Resources")]
+            resources: [.embedInCode("Resources")]
         ),
         .executableTarget(
             name: "Payment",
@@ -149,7 +152,7 @@ let package = Package(
                 "Contracts",
             ],
             path: "Services/Payment",
-            resources: [.copy("Migrations"), .copy("Resources")]
+            resources: [.embedInCode("Migrations"), .embedInCode("Resources")]
         ),
         .executableTarget(
             name: "Shipping",
@@ -158,7 +161,7 @@ let package = Package(
                 "Contracts",
             ],
             path: "Services/Shipping",
-            resources: [.copy("Migrations"), .copy("Resources")]
+            resources: [.embedInCode("Migrations"), .embedInCode("Resources")]
         ),
         .executableTarget(
             name: "Saga",
@@ -167,7 +170,7 @@ let package = Package(
                 "Contracts",
             ],
             path: "Services/Saga/App",
-            resources: [.copy("Migrations"), .copy("Resources")]
+            resources: [.embedInCode("Migrations"), .embedInCode("Resources")]
         ),
         .target(
             name: "AuditorCore",
@@ -200,7 +203,7 @@ let package = Package(
                 "Storage", "Contracts",
             ],
             path: "Services/Gateway",
-            resources: [.copy("Migrations"), .copy("Resources")]
+            resources: [.embedInCode("Migrations"), .embedInCode("Resources")]
         ),
         .target(
             name: "SagaCore",
@@ -212,6 +215,12 @@ let package = Package(
             dependencies: ["Storage", "HTTP", "BackupCore"],
             path: "Tests/TestSupport"
         ),
+        .testTarget(
+            name: "EmbeddedResourceTests",
+            dependencies: ["Gateway", "Inventory", "Order", "OrderCore", "Payment", "Shipping", "Saga", "Storage"],
+            path: "Tests/EmbeddedResourceTests"
+        ),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform"], path: "Tests/PlatformTests"),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"], path: "Tests/HTTPTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"], path: "Tests/StorageTests"),
         .testTarget(

@@ -1,7 +1,8 @@
 import Contracts
 import Crypto
-import Foundation
+import FoundationEssentials
 import HTTP
+import Platform
 import ServiceKit
 
 /// Who is calling the public API.
@@ -56,7 +57,7 @@ struct APIKeys: Sendable {
 
     private static func pairs(_ text: String?, variable: String, what: String) throws -> [(String, String)] {
         try (text ?? "").split(separator: ",").map { entry in
-            let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingSpaces() }
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
                 throw ConfigError(variable: variable, problem: "must be a comma-separated list of \(what):key")
             }

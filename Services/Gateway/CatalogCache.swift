@@ -1,8 +1,9 @@
 import Contracts
 import CoreMetrics
 import Crypto
-import Foundation
+import FoundationEssentials
 import HTTP
+import Platform
 import ServiceKit
 import Synchronization
 
@@ -43,7 +44,7 @@ final class CatalogCache: Sendable {
     static func listKey(query: [String: String]) -> String {
         let limit = min(max(Int(query["limit"] ?? "50") ?? 50, 1), 200)
         var key = "/v1/products?limit=\(limit)"
-        if let after = query["after"], !after.isEmpty { key += "&after=" + formEncode(String(after.prefix(128))) }
+        if let after = query["after"], !after.isEmpty { key += "&after=" + queryValue(String(after.prefix(128))) }
         return key
     }
 
@@ -73,7 +74,7 @@ final class CatalogCache: Sendable {
         }
         let cached = entry!
         var headers = HTTPHeaders([("ETag", cached.etag), ("Cache-Control", "private, no-cache")])
-        if let ifNoneMatch, ifNoneMatch.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == cached.etag }) {
+        if let ifNoneMatch, ifNoneMatch.split(separator: ",").contains(where: { $0.trimmingSpaces() == cached.etag }) {
             return Response(status: .notModified, headers: headers)
         }
         headers.add(name: "Content-Type", value: "application/json")

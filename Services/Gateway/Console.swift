@@ -1,7 +1,7 @@
-import Foundation
+import FoundationEssentials
 import HTTP
 
-/// The operators' console at `/console`: a page, a script and a style sheet shipped in the gateway's bundle
+/// The operators' console at `/console`: a page, a script and a style sheet carried in the gateway's executable
 /// (no build chain, no CDN). The page signs in with an admin key kept in the tab's session storage and
 /// reads the public API like any client. A strict Content-Security-Policy allows scripts and styles from
 /// the gateway only, so nothing inline runs, and the script writes every value as text, never as markup.
@@ -24,17 +24,13 @@ struct Console: Sendable {
         ("Cache-Control", "no-cache"),
     ]
 
-    /// The console's files in the gateway's bundle.
-    static func bundled() throws -> Console {
-        guard let directory = Bundle.module.url(forResource: "console", withExtension: nil, subdirectory: "Resources") else {
-            throw Missing(description: "the gateway's bundle has no Resources/console")
-        }
+    /// The console's files, carried in the gateway's executable (`Embedded.console`).
+    static func embedded() -> Console {
         var files: [String: (type: String, body: [UInt8])] = [:]
-        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
-            guard let type = contentTypes[(name as NSString).pathExtension] else { continue }
-            files[name] = (type, Array(try Data(contentsOf: directory.appendingPathComponent(name))))
+        for (name, body) in Embedded.console {
+            guard let dot = name.lastIndex(of: "."), let type = contentTypes[String(name[name.index(after: dot)...])] else { continue }
+            files[name] = (type, body)
         }
-        guard files["index.html"] != nil else { throw Missing(description: "the console has no index.html") }
         return Console(files: files)
     }
 
@@ -42,10 +38,6 @@ struct Console: Sendable {
         let console = self
         router.get("/console") { _ in try console.response(for: "index.html") }
         router.get("/console/{file}") { request in try console.response(for: request.parameters["file"] ?? "") }
-    }
-
-    struct Missing: Error, CustomStringConvertible {
-        let description: String
     }
 
     func response(for name: String) throws -> Response {

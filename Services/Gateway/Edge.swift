@@ -1,7 +1,8 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 import Glibc
 import HTTP
+import Platform
 import ServiceKit
 import Storage
 
@@ -21,7 +22,7 @@ struct GatewayEdge: Sendable {
         limits = try RateLimits.from(environment)
         trustedProxies = Set(
             (try environment.optional("TRUSTED_PROXIES", as: String.self) ?? "").split(separator: ",").map {
-                $0.trimmingCharacters(in: .whitespaces)
+                $0.trimmingSpaces()
             }
         )
         defaultBodyLimit = try environment.get("GATEWAY_MAX_BODY", default: 64 * 1024)
@@ -49,7 +50,7 @@ struct GatewayEdge: Sendable {
     func clientAddress(_ head: RequestHead, peer: String) -> String {
         guard trustedProxies.contains(peer) else { return peer }
         let forwarded = head.headers.values("X-Forwarded-For").flatMap { $0.split(separator: ",") }.map {
-            $0.trimmingCharacters(in: .whitespaces)
+            $0.trimmingSpaces()
         }
         for address in forwarded.reversed() where !trustedProxies.contains(address) {
             return Self.isIPAddress(address) ? address : peer

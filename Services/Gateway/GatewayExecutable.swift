@@ -1,10 +1,11 @@
 import ArgumentParser
 import AuditorCore
 import Contracts
-import Foundation
+import FoundationEssentials
 import HTTP
 import Messaging
 import ServiceKit
+import Storage
 
 /// gateway: the public API, API keys and roles, idempotent checkout (port 8080).
 enum GatewayService: ServiceDefinition {
@@ -12,7 +13,7 @@ enum GatewayService: ServiceDefinition {
     static let abstract = "The public API: API keys and roles, idempotent checkout, the console and the OpenAPI document."
     static let defaultPort = 8080
     static let defaultDatabaseURL = "sqlite://data/gateway.db"
-    static var migrations: URL { Bundle.module.url(forResource: "Migrations", withExtension: nil)! }
+    static var migrations: MigrationFiles { Embedded.migrations }
     static let environmentHelp = ServiceCommand.table([
         ("ADMIN_API_KEY, ADMIN_API_KEYS", "the operators' keys (ADMIN_API_KEYS: name:key,...)"),
         ("CUSTOMER_API_KEYS", "customers' keys (customer:key,...)"),
@@ -28,7 +29,7 @@ enum GatewayService: ServiceDefinition {
     ])
 
     /// The public API's document in the gateway's bundle.
-    static func openAPI() throws -> OpenAPIDocument { try OpenAPIDocument.bundled(Bundle.module) }
+    static func openAPI() throws -> OpenAPIDocument { try OpenAPIDocument(json: Embedded.openAPI) }
 
     static func serve() async throws {
         let runtime = try ServiceRuntime(name: "gateway", defaultPort: 8080)
@@ -69,7 +70,7 @@ enum GatewayService: ServiceDefinition {
             }
         )
         var router = Router()
-        try Console.bundled().mount(on: &router)
+        Console.embedded().mount(on: &router)
         GatewayRoutes(
             backends: backends,
             tokens: ConsistencyTokens(backends: backends),

@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 import HTTP
 import ServiceKit
 import Storage
@@ -65,7 +65,7 @@ struct GatewayRoutes {
             let principal = try Access.principal()
             var parameters = request.query
             if !principal.isAdmin { parameters["customerId"] = principal.customerId }
-            let query = parameters.sorted { $0.key < $1.key }.map { "\(formEncode($0.key))=\(formEncode($0.value))" }.joined(separator: "&")
+            let query = parameters.sorted { $0.key < $1.key }.map { "\(queryValue($0.key))=\(queryValue($0.value))" }.joined(separator: "&")
             return try passThrough(try await backends.call("order", "GET", "/v1/orders" + (query.isEmpty ? "" : "?" + query)))
         }
         router.get("/v1/orders/{id}") { request in try await orderView(try await visibleOrder(request.parameters["id"] ?? "")) }
@@ -127,7 +127,7 @@ struct GatewayRoutes {
             var parameters = request.query
             let service = parameters.removeValue(forKey: "service") ?? "gateway"
             let query = parameters.filter { ["after", "limit", "target", "actor"].contains($0.key) }.sorted { $0.key < $1.key }
-                .map { "\(formEncode($0.key))=\(formEncode($0.value))" }.joined(separator: "&")
+                .map { "\(queryValue($0.key))=\(queryValue($0.value))" }.joined(separator: "&")
             if service == "gateway" {
                 return try Response.json(
                     try await AuditLogRoute.page(Request(method: "GET", target: "/v1/audit-log?" + query), database: checkouts.database)
@@ -153,7 +153,7 @@ struct GatewayRoutes {
                 }
                 let path =
                     "/v1/admin/consumers/\(pathSegment(request.parameters["name"] ?? ""))"
-                    + suffix.replacingOccurrences(of: "{id}", with: pathSegment(request.parameters["id"] ?? ""))
+                    + suffix.replacing("{id}", with: pathSegment(request.parameters["id"] ?? ""))
                 return try passThrough(try await backends.call(service, method, path, body: request.body))
             }
         }
@@ -367,7 +367,7 @@ struct GatewayRoutes {
         async let paymentsFetch = try? backends.fetch(
             Page<PaymentAPI.Payment>.self,
             "payment",
-            "/v1/payments?orderId=\(formEncode(order.id))"
+            "/v1/payments?orderId=\(queryValue(order.id))"
         )
         let saga = await sagaFetch
         let payments = await paymentsFetch
@@ -411,8 +411,4 @@ struct GatewayRoutes {
         guard let index = request.head.target.firstIndex(of: "?") else { return "" }
         return String(request.head.target[index...])
     }
-}
-
-func formEncode(_ text: String) -> String {
-    text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
 }

@@ -1,8 +1,9 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import HTTP
 import Messaging
 import ServiceKit
+import Storage
 
 /// inventory: products, stock and reservations (port 8081).
 enum InventoryService: ServiceDefinition {
@@ -10,7 +11,7 @@ enum InventoryService: ServiceDefinition {
     static let abstract = "Products, stock and reservations."
     static let defaultPort = 8081
     static let defaultDatabaseURL = "sqlite://data/inventory.db"
-    static var migrations: URL { Bundle.module.url(forResource: "Migrations", withExtension: nil)! }
+    static var migrations: MigrationFiles { Embedded.migrations }
     static let environmentHelp = ServiceCommand.table([
         ("RESERVATION_TTL", "how long a reservation holds stock before inventory releases it (default 15m)"),
         ("RESERVATION_SWEEP_INTERVAL", "how often expired holds are released (default min(TTL/4, 5s))"),
@@ -40,7 +41,7 @@ enum InventoryService: ServiceDefinition {
             database: database,
             migrator: migrator,
             alongside: [expiry],
-            openAPI: try OpenAPIDocument.bundled(Bundle.module)
+            openAPI: try OpenAPIDocument(json: Embedded.openAPI)
         )
     }
 }

@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 
 /// Card checks done before anything is stored: digits, Luhn checksum, expiry, CVC. Messages name the
 /// field, never its value.

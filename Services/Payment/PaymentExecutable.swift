@@ -1,8 +1,9 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import HTTP
 import Messaging
 import ServiceKit
+import Storage
 
 /// payment: tokenised payment methods, authorisations and captures (port 8083).
 enum PaymentService: ServiceDefinition {
@@ -10,7 +11,7 @@ enum PaymentService: ServiceDefinition {
     static let abstract = "Tokenised payment methods, authorisations, captures, voids and refunds."
     static let defaultPort = 8083
     static let defaultDatabaseURL = "sqlite://data/payment.db"
-    static var migrations: URL { Bundle.module.url(forResource: "Migrations", withExtension: nil)! }
+    static var migrations: MigrationFiles { Embedded.migrations }
     static let environmentHelp = ServiceCommand.table([
         ("ENCRYPTION_KEYS, ENCRYPTION_ACTIVE_KEY, INDEX_KEY", "data keys for sealed values (required outside development)")
     ])
@@ -22,7 +23,7 @@ enum PaymentService: ServiceDefinition {
         var router = Router()
         PaymentRoutes(database: database, store: store).mount(on: &router)
         EventFeed(database: database).mount(on: &router)
-        try await runtime.serve(router, database: database, migrator: migrator, openAPI: try OpenAPIDocument.bundled(Bundle.module))
+        try await runtime.serve(router, database: database, migrator: migrator, openAPI: try OpenAPIDocument(json: Embedded.openAPI))
     }
 }
 

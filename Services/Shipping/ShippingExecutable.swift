@@ -1,8 +1,9 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import HTTP
 import Messaging
 import ServiceKit
+import Storage
 
 /// shipping: shipments scheduled, cancelled, dispatched and delivered (port 8084).
 enum ShippingService: ServiceDefinition {
@@ -10,7 +11,7 @@ enum ShippingService: ServiceDefinition {
     static let abstract = "Shipments scheduled, cancelled, dispatched and delivered."
     static let defaultPort = 8084
     static let defaultDatabaseURL = "sqlite://data/shipping.db"
-    static var migrations: URL { Bundle.module.url(forResource: "Migrations", withExtension: nil)! }
+    static var migrations: MigrationFiles { Embedded.migrations }
     static let environmentHelp = ServiceCommand.table([
         ("ENCRYPTION_KEYS, ENCRYPTION_ACTIVE_KEY, INDEX_KEY", "data keys for sealed values (required outside development)")
     ])
@@ -22,7 +23,7 @@ enum ShippingService: ServiceDefinition {
         var router = Router()
         ShippingRoutes(database: database, keyring: keyring).mount(on: &router)
         EventFeed(database: database).mount(on: &router)
-        try await runtime.serve(router, database: database, migrator: migrator, openAPI: try OpenAPIDocument.bundled(Bundle.module))
+        try await runtime.serve(router, database: database, migrator: migrator, openAPI: try OpenAPIDocument(json: Embedded.openAPI))
     }
 }
 

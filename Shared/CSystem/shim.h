@@ -20,4 +20,12 @@ static inline int sagamart_accept4_peer(int fd, int flags, struct sockaddr_stora
     socklen_t length = sizeof(struct sockaddr_storage);
     return accept4(fd, (struct sockaddr *)peer, &length, flags);
 }
+
+// pthread_setname_np(3) is declared only under _GNU_SOURCE as well.
+#include <pthread.h>
+extern int pthread_setname_np(pthread_t thread, const char *name);
+
+static inline int sagamart_set_thread_name(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}
 #endif

@@ -1,6 +1,7 @@
 import CSystem
-import Foundation
+import FoundationEssentials
 import Glibc
+import Platform
 import Synchronization
 
 /// Something that owns a file descriptor registered with an event loop. Called on the loop's thread only.
@@ -156,13 +157,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     // MARK: Running
 
     func start() {
-        let thread = Thread { [self] in
+        SystemThread.start(name: name) { [self] in
             self.threadID.withLock { $0 = pthread_self() }
             self.run()
         }
-        thread.name = name
-        thread.stackSize = 1 << 20
-        thread.start()
         while threadID.withLock({ $0 }) == nil { usleep(100) }
     }
 

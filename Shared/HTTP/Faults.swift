@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Glibc
+import Platform
 import Synchronization
 
 /// Faults on purpose: named points in every service where an armed rule delays, fails, resets the
@@ -220,7 +221,7 @@ extension Faults.Rule {
     /// `point[@match]:action[:p=probability][:n=count][:seed=seed]` where the action is `delay(250ms)`,
     /// `fail(503)`, `reset` or `crash`. Example: `participant.before_commit@payment.capture:fail(503):p=0.5:n=3:seed=7`.
     public static func parse(_ spec: String) throws -> [Faults.Rule] {
-        try spec.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map(parseOne)
+        try spec.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }.map(parseOne)
     }
 
     static func parseOne(_ text: String) throws -> Faults.Rule {

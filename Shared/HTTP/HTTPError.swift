@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// An error that becomes an `application/problem+json` response (RFC 9457) at the edge.
 ///
@@ -33,7 +33,7 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
     /// The problem document.
     public var problem: Problem {
         Problem(
-            type: "https://sagamart.dev/problems/\(code.replacingOccurrences(of: "_", with: "-"))",
+            type: "https://sagamart.dev/problems/\(code.replacing("_", with: "-"))",
             title: title,
             status: status.code,
             code: code,

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The protocol version of a message (RFC 9112 section 2.3).
 public struct HTTPVersion: Sendable, Hashable, CustomStringConvertible {
@@ -34,7 +34,7 @@ public struct RequestHead: Sendable, Equatable {
     /// The path part of the target, without the query (and without scheme and authority in absolute form).
     public var path: String {
         var target = Substring(self.target)
-        if !target.hasPrefix("/"), let scheme = target.range(of: "://") {
+        if !target.hasPrefix("/"), let scheme = target.firstRange(of: "://") {
             target = target[scheme.upperBound...]
             target = target[(target.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? target.endIndex)...]
         }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Codable JSON helpers shared by handlers and the client: ISO 8601 dates, sorted keys, clear decoding errors.
 public enum JSON {
@@ -71,6 +71,6 @@ extension Request {
     }
 
     private static func path(_ keys: [any CodingKey]) -> String {
-        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacing(".[", with: "[")
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// A JSON encoder for this system's messages that writes exactly what `JSON.encoder()` writes (sorted keys,

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Platform
 
 /// A handler of one route.
 public typealias RouteHandler = @Sendable (Request) async throws -> Response
@@ -141,7 +142,14 @@ public func chain(_ middleware: [Middleware], _ responder: @escaping HTTPRespond
     }
 }
 
+/// Percent-encodes text for use as a query parameter's name or value: every byte but the unreserved ones
+/// (ASCII letters, digits and `-._~`, RFC 3986 section 2.3).
+public func queryValue(_ text: String) -> String {
+    text.percentEncoded(allowing: { $0.isASCIIAlphanumeric || "-._~".utf8.contains($0) })
+}
+
 /// Percent-encodes text for use as one path segment of a URL (a `/`, `?` or `#` in it cannot end the segment).
 public func pathSegment(_ text: String) -> String {
-    text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? text
+    // Foundation's `.urlPathAllowed` without `/`: unreserved characters, sub-delimiters but `;`, `:` and `@` (RFC 3986 3.3).
+    text.percentEncoded(allowing: { $0.isASCIIAlphanumeric || "-._~!$&'()*+,=:@".utf8.contains($0) })
 }

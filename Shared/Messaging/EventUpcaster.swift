@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import HTTP
 
 /// Turns stored events of older versions into the current version when they are read, so handlers and

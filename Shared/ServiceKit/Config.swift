@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Platform
 
 /// A setting is missing or malformed. The message names the variable and what was expected, never the value
 /// (it may be a secret).
@@ -26,12 +27,12 @@ extension String: ConfigValue {
 }
 
 extension Int: ConfigValue {
-    public static func parse(_ text: String) -> Int? { Int(text.trimmingCharacters(in: .whitespaces)) }
+    public static func parse(_ text: String) -> Int? { Int(text.trimmingSpaces()) }
     public static var expectation: String { "an integer" }
 }
 
 extension Double: ConfigValue {
-    public static func parse(_ text: String) -> Double? { Double(text.trimmingCharacters(in: .whitespaces)) }
+    public static func parse(_ text: String) -> Double? { Double(text.trimmingSpaces()) }
     public static var expectation: String { "a number" }
 }
 
@@ -49,7 +50,7 @@ extension Bool: ConfigValue {
 extension Duration: ConfigValue {
     /// `250ms`, `30s`, `2m`, or a bare number of seconds.
     public static func parse(_ text: String) -> Duration? {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let t = text.trimmingSpaces().lowercased()
         if t.hasSuffix("ms"), let v = Double(t.dropLast(2)), v >= 0 { return .milliseconds(Int64(v)) }
         if t.hasSuffix("s"), let v = Double(t.dropLast()), v >= 0 { return .milliseconds(Int64(v * 1000)) }
         if t.hasSuffix("m"), let v = Double(t.dropLast()), v >= 0 { return .milliseconds(Int64(v * 60_000)) }

@@ -1,6 +1,7 @@
 import CoreMetrics
-import Foundation
+import FoundationEssentials
 import HTTP
+import Platform
 import Storage
 
 /// A service's reads that may be a little stale, on its `DATABASE_READ_URL` standby when it has one, with
@@ -37,7 +38,7 @@ public struct ConsistentReads: Sendable {
     public static func position(of service: String, in token: String?) -> String? {
         guard let token else { return nil }
         for part in token.split(separator: ",") {
-            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingSpaces() }
             if pair.count == 2, pair[0] == service, ReadReplica.isPosition(pair[1]) { return pair[1] }
         }
         return nil

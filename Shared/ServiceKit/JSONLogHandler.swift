@@ -1,5 +1,6 @@
 import Contracts
-import Foundation
+import FoundationEssentials
+import Glibc
 import HTTP
 import Logging
 import Storage

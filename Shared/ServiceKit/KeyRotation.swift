@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import Storage
 
@@ -128,7 +128,7 @@ public enum KeyRotationCommand {
     public static func run(
         _ service: String,
         defaultURL: String,
-        migrations: URL,
+        migrations: MigrationFiles,
         batch: Int,
         environment: Environment = Environment(),
         columns: @Sendable (Keyring) -> [SealedColumn]

@@ -1,6 +1,7 @@
 import Contracts
 import Crypto
-import Foundation
+import FoundationEssentials
+import Platform
 
 /// A service's data keys for encryption at rest (AES-256-GCM), and its key for equality indexes
 /// (HMAC-SHA256).
@@ -61,7 +62,7 @@ public struct Keyring: Sendable {
         var keys: [String: Data] = [:]
         var order: [String] = []
         for entry in text.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
-            let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingSpaces() }
             guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 32,
                 parts[0].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
             else { throw ConfigError(variable: "ENCRYPTION_KEYS", problem: "must be a comma-separated list of kid:base64-key") }
@@ -86,10 +87,10 @@ public struct Keyring: Sendable {
         var index = try Self.setting(environment, "INDEX_KEY")
         if index == nil && deployment == .development { index = Self.developmentKey("index", service) }
         guard let index else { throw ConfigError(variable: "INDEX_KEY", problem: "is required but not set") }
-        guard let indexBytes = Data(base64Encoded: index.trimmingCharacters(in: .whitespacesAndNewlines)), indexBytes.count == 32 else {
+        guard let indexBytes = Data(base64Encoded: index.trimmingWhitespace()), indexBytes.count == 32 else {
             throw ConfigError(variable: "INDEX_KEY", problem: "must be a 32-byte key in base64")
         }
-        if deployment == .production && Self.isDevelopmentKey(index.trimmingCharacters(in: .whitespacesAndNewlines)) {
+        if deployment == .production && Self.isDevelopmentKey(index.trimmingWhitespace()) {
             throw ConfigError(variable: "INDEX_KEY", problem: "holds a development key; set a real key")
         }
         self.init(activeKeyID: active, keys: keys, indexKey: indexBytes)
@@ -102,7 +103,7 @@ public struct Keyring: Sendable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigError(variable: variable + "_FILE", problem: "names a file that cannot be read")
         }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmingWhitespace()
         return trimmed.isEmpty ? nil : trimmed
     }
 

@@ -1,6 +1,6 @@
 import Contracts
 import CoreMetrics
-import Foundation
+import FoundationEssentials
 import HTTP
 import Logging
 import Synchronization

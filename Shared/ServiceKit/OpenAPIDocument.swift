@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import HTTP
 
 /// A service's OpenAPI document (`Deploy/openapi/gateway.yaml` for the public API, `Deploy/openapi/internal/`
@@ -32,14 +32,6 @@ public struct OpenAPIDocument: Sendable {
         }
         self.json = json
         self.operations = operations
-    }
-
-    /// The document in a service's bundle (`Bundle.module` of its executable).
-    public static func bundled(_ bundle: Bundle) throws -> OpenAPIDocument {
-        guard let url = bundle.url(forResource: "openapi", withExtension: "json", subdirectory: "Resources") else {
-            throw Invalid(description: "the service's bundle has no Resources/openapi.json")
-        }
-        return try OpenAPIDocument(json: Array(try Data(contentsOf: url)))
     }
 
     /// Throws naming the differences when the mounted routes and the document's operations differ.

@@ -1,5 +1,5 @@
 import CoreMetrics
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// A swift-metrics backend that keeps every metric in memory and renders the Prometheus text format
@@ -138,8 +138,8 @@ public final class PrometheusRegistry: MetricsFactory, Sendable {
     private static func labelText(_ labels: [(String, String)]) -> String {
         guard !labels.isEmpty else { return "" }
         let escaped = labels.map { key, value in
-            let v = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n")
+            let v = value.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"")
+                .replacing("\n", with: "\\n")
             return "\(key)=\"\(v)\""
         }
         return "{" + escaped.joined(separator: ",") + "}"

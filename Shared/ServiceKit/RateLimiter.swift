@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import HTTP
+import Platform
 import Synchronization
 
 /// A token-bucket limit: `quota` requests per `window`, refilled continuously, at most `quota` at once.
@@ -16,7 +17,7 @@ public struct RatePolicy: Sendable, Equatable {
 
     /// `600/60s`, `20/1m`: a quota, a slash and a duration.
     public static func parse(_ text: String, name: String, variable: String) throws -> RatePolicy {
-        let parts = text.split(separator: "/", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        let parts = text.split(separator: "/", maxSplits: 1).map { $0.trimmingSpaces() }
         guard parts.count == 2, let quota = Int(parts[0]), quota > 0, let window = Duration.parse(parts[1]), window > .zero else {
             throw ConfigError(variable: variable, problem: "must be a quota per window such as 600/60s")
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import Storage
 
@@ -14,8 +15,8 @@ public protocol ServiceDefinition {
     static var environmentHelp: String { get }
     static var defaultPort: Int { get }
     static var defaultDatabaseURL: String { get }
-    /// The folder of the service's numbered migrations (its bundle's `Migrations`).
-    static var migrations: URL { get }
+    /// The service's numbered migrations (its `Migrations` folder, carried in the executable).
+    static var migrations: MigrationFiles { get }
     /// Wires the service and serves until SIGTERM (the process's life when started without a command).
     static func serve() async throws
     /// The databases `migrate` looks at, each with a label: `DATABASE_URL` by default (the order service
@@ -181,7 +182,7 @@ public struct Migrate<S: ServiceDefinition>: AsyncParsableCommand {
                 throw ValidationError("\(label) must be sqlite:PATH, sqlite::memory: or postgres://...")
             }
             let database = try await Storage.open(url: url, poolSize: 1, logger: logger)
-            let migrator = Migrator(try Migration.load(from: S.migrations, dialect: database.dialect))
+            let migrator = Migrator(try S.migrations.migrations(for: database.dialect))
             if apply {
                 let done = try await migrator.migrate(database)
                 print("\(label): applied \(done.isEmpty ? "nothing" : done.map(String.init).joined(separator: ", "))")

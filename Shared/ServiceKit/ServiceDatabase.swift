@@ -1,12 +1,12 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import Storage
 
 extension ServiceRuntime {
-    /// Opens `DATABASE_URL` (default `defaultURL`) and applies the migrations in `directory` for its dialect.
+    /// Opens `DATABASE_URL` (default `defaultURL`) and applies `files`' migrations for its dialect.
     /// Fails the start with a clear message when the URL is malformed or a migration was changed.
-    public func openDatabase(defaultURL: String, migrations directory: URL) async throws -> (any Database, Migrator) {
-        try await Self.openDatabase(environment: environment, logger: logger, defaultURL: defaultURL, migrations: directory)
+    public func openDatabase(defaultURL: String, migrations files: MigrationFiles) async throws -> (any Database, Migrator) {
+        try await Self.openDatabase(environment: environment, logger: logger, defaultURL: defaultURL, migrations: files)
     }
 
     /// The same, without a runtime: for a service's maintenance subcommands, which need no secret or port.
@@ -14,14 +14,14 @@ extension ServiceRuntime {
         environment: Environment,
         logger: Logger,
         defaultURL: String,
-        migrations directory: URL
+        migrations files: MigrationFiles
     ) async throws -> (any Database, Migrator) {
         try await openDatabase(
             url: try environment.get("DATABASE_URL", default: defaultURL),
             variable: "DATABASE_URL",
             environment: environment,
             logger: logger,
-            migrations: directory
+            migrations: files
         )
     }
 
@@ -32,7 +32,7 @@ extension ServiceRuntime {
         variable: String,
         environment: Environment,
         logger: Logger,
-        migrations directory: URL
+        migrations files: MigrationFiles
     ) async throws -> (any Database, Migrator) {
         let url: DatabaseURL
         do {
@@ -42,7 +42,7 @@ extension ServiceRuntime {
         }
         let pool = try environment.get("DATABASE_POOL_SIZE", default: 4)
         let database = try await Storage.open(url: url, poolSize: pool, logger: logger)
-        let migrator = Migrator(try Migration.load(from: directory, dialect: database.dialect))
+        let migrator = Migrator(try files.migrations(for: database.dialect))
         let applied = try await migrator.migrate(database)
         logger.info(
             "database ready",

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Platform
 
 /// The whole life of a service's process, from reading its configuration to the end of its drain.
 public enum ServiceMain {
@@ -10,10 +12,10 @@ public enum ServiceMain {
             try await body()
             exit(0)
         } catch let error as ConfigError {
-            FileHandle.standardError.write(Data("\(name): \(error)\n".utf8))
+            StandardStream.error.write("\(name): \(error)\n")
             exit(78)
         } catch {
-            FileHandle.standardError.write(Data("\(name): stopped: \(error)\n".utf8))
+            StandardStream.error.write("\(name): stopped: \(error)\n")
             exit(1)
         }
     }

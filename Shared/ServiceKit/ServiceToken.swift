@@ -1,6 +1,7 @@
 import Crypto
-import Foundation
+import FoundationEssentials
 import HTTP
+import Platform
 import Storage
 import Synchronization
 
@@ -128,7 +129,7 @@ public struct ServiceAuthenticator: Sendable {
         if let text = try environment.optional("SERVICE_KEYS", as: String.self) ?? Self.file(environment, "SERVICE_KEYS_FILE") {
             publicKeys = [:]
             for entry in text.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
-                let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingSpaces() }
                 guard parts.count == 2, let raw = Data(base64Encoded: parts[1]),
                     (try? Curve25519.Signing.PublicKey(rawRepresentation: raw)) != nil
                 else { throw ConfigError(variable: "SERVICE_KEYS", problem: "must be a comma-separated list of service:base64-public-key") }
@@ -155,7 +156,7 @@ public struct ServiceAuthenticator: Sendable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigError(variable: variable, problem: "names a file that cannot be read")
         }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.trimmingWhitespace()
     }
 
     /// This service's public key, to list in the others' `SERVICE_KEYS`.

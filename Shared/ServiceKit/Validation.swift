@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import HTTP
 
 /// Checks of request fields that answer 422 `validation_failed` naming the field, never echoing the value.

@@ -1,5 +1,6 @@
 import Crypto
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Who is acting, and the request a change belongs to: set by the service kit for each request (the
 /// caller's verified identity, or the person the gateway vouches for) and by commands for an operator.

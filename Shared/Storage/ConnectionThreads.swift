@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Platform
 import Synchronization
 
 /// Threads that each own one database connection and run queued jobs against it.
@@ -16,7 +17,7 @@ final class ConnectionThreads<Connection>: @unchecked Sendable {
         let fail: (DatabaseError) -> Void
     }
 
-    private let condition = NSCondition()
+    private let condition = ConditionLock()
     private var jobs: [Job] = []
     private var head = 0
     private var closed = false
@@ -40,14 +41,12 @@ final class ConnectionThreads<Connection>: @unchecked Sendable {
         for (index, connection) in connections.enumerated() {
             // The connection moves to its thread and is never touched by another.
             let handOver = UncheckedTransfer((connection, process, finish))
-            let thread = Thread { [self] in
+            SystemThread.start(name: "\(name)-\(index)") { [self] in
                 let (connection, process, finish) = handOver.value
                 self.loop(connection, process: process)
                 finish(connection)
                 self.threadExited()
             }
-            thread.name = "\(name)-\(index)"
-            thread.start()
         }
     }
 

@@ -1,5 +1,7 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
+import Platform
 
 /// The SQL dialect of a backend, for the few statements that differ.
 public enum SQLDialect: String, Sendable {
@@ -73,7 +75,7 @@ extension Database {
 public enum DatabaseURL: Sendable, Equatable {
     /// `text` (a database URL) without its password, for output an operator may paste somewhere.
     public static func redacted(_ text: String) -> String {
-        text.replacingOccurrences(of: #":[^:@/]+@"#, with: ":***@", options: .regularExpression)
+        text.replacing(#/:[^:@\/]+@/#, with: ":***@")
     }
 
     case sqlite(path: String)
@@ -111,6 +113,8 @@ public func openDatabase(url: DatabaseURL, poolSize: Int = 4, logger: Logger = L
 /// runs on a thread of its own, never on the cooperative pool.
 public func open(url: DatabaseURL, poolSize: Int = 4, logger: Logger = Logger(label: "storage")) async throws -> any Database {
     try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try openDatabase(url: url, poolSize: poolSize, logger: logger) }) }.start()
+        SystemThread.start(name: "database-open") {
+            continuation.resume(with: Result { try openDatabase(url: url, poolSize: poolSize, logger: logger) })
+        }
     }
 }

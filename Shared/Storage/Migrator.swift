@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+import FoundationEssentials
 
 /// One numbered schema change. Forward only: once applied, its SQL must never change.
 public struct Migration: Sendable, Equatable {
@@ -15,16 +15,53 @@ public struct Migration: Sendable, Equatable {
 
     /// SHA-256 of the SQL, recorded when applied and compared at every start.
     public var checksum: String {
-        SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(sql.utf8)).reduce(into: "") { $0 += String($1 >> 4, radix: 16) + String($1 & 0x0F, radix: 16) }
     }
 
-    /// Loads `NNN_name.sql` files from a folder. A file named `NNN_name.sqlite.sql` or
-    /// `NNN_name.postgres.sql` applies to that dialect only and takes the place of a common one.
+    /// Loads `NNN_name.sql` files from a folder (see `MigrationFiles`).
     public static func load(from directory: URL, dialect: SQLDialect) throws -> [Migration] {
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }
+        try MigrationFiles(directory: directory).migrations(for: dialect)
+    }
+}
+
+/// A service's migration files, `NNN_name.sql`, by file name: read from its `Migrations` folder, or carried in
+/// its executable (SwiftPM's `embedInCode` resources), so a service needs no folder beside it to migrate.
+public struct MigrationFiles: Sendable {
+    /// File name and SQL text, in any order.
+    public let files: [File]
+
+    public struct File: Sendable, Equatable {
+        public let name: String
+        public let sql: String
+
+        public init(name: String, sql: String) {
+            self.name = name
+            self.sql = sql
+        }
+    }
+
+    public init(_ files: [File]) {
+        self.files = files
+    }
+
+    /// Files named with the bytes SwiftPM embedded for them (`PackageResources.<mangled name>`).
+    public init(embedded: KeyValuePairs<String, [UInt8]>) {
+        files = embedded.map { File(name: $0.key, sql: String(decoding: $0.value, as: UTF8.self)) }
+    }
+
+    /// The `.sql` files of a folder.
+    public init(directory: URL) throws {
+        files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.map {
+            File(name: $0, sql: try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8))
+        }
+    }
+
+    /// The migrations for `dialect`, by version. A file named `NNN_name.sqlite.sql` or `NNN_name.postgres.sql`
+    /// applies to that dialect only and takes the place of a common one.
+    public func migrations(for dialect: SQLDialect) throws -> [Migration] {
         var byVersion: [Int: (specific: Bool, migration: Migration)] = [:]
-        for file in files {
-            var stem = String(file.dropLast(4))
+        for file in files where file.name.hasSuffix(".sql") {
+            var stem = String(file.name.dropLast(4))
             var specific = false
             for other in [SQLDialect.sqlite, .postgres] where stem.hasSuffix(".\(other.rawValue)") {
                 guard other == dialect else {
@@ -37,10 +74,9 @@ public struct Migration: Sendable, Equatable {
             guard !stem.isEmpty else { continue }
             let parts = stem.split(separator: "_", maxSplits: 1)
             guard let version = Int(parts[0]) else {
-                throw DatabaseError(.migration, "migration file \(file) does not start with a number")
+                throw DatabaseError(.migration, "migration file \(file.name) does not start with a number")
             }
-            let sql = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
-            let migration = Migration(version: version, name: parts.count > 1 ? String(parts[1]) : stem, sql: sql)
+            let migration = Migration(version: version, name: parts.count > 1 ? String(parts[1]) : stem, sql: file.sql)
             if let existing = byVersion[version] {
                 if existing.specific == specific {
                     throw DatabaseError(.migration, "two migrations numbered \(version)")

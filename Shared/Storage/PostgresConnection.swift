@@ -1,5 +1,7 @@
 import CLibPQ
-import Foundation
+import FoundationEssentials
+import Glibc
+import Platform
 
 /// One libpq connection with its prepared statements. Used by one thread at a time.
 ///
@@ -46,7 +48,7 @@ final class PostgresConnection: DatabaseConnection {
         }
         guard let connection else { throw DatabaseError(.connectionLost, "libpq could not allocate a connection") }
         guard PQstatus(connection) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(connection)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = String(cString: PQerrorMessage(connection)).trimmingWhitespace()
             PQfinish(connection)
             throw DatabaseError(.connectionLost, "cannot connect to PostgreSQL: \(message)")
         }

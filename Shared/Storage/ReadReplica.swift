@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// A PostgreSQL primary with a hot standby that streams from it, for reads that may be a little stale

@@ -1,5 +1,6 @@
 import CSQLite
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Online backups of a SQLite database file while its service keeps writing, with SQLite's own backup API
 /// (https://www.sqlite.org/backup.html), and the checks a backup gets before it is kept or restored.

@@ -1,5 +1,5 @@
 import CSQLite
-import Foundation
+import FoundationEssentials
 
 /// One sqlite3 connection with a cache of prepared statements. Used by one thread at a time.
 ///

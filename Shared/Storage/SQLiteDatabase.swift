@@ -1,6 +1,7 @@
 import CSQLite
-import Foundation
+import FoundationEssentials
 import Logging
+import Platform
 import Synchronization
 
 /// SQLite behind the `Database` protocol: one writer thread with its connection and several reader
@@ -27,7 +28,7 @@ public final class SQLiteDatabase: Database {
     ) throws {
         self.logger = logger
         if let path {
-            let directory = (path as NSString).deletingLastPathComponent
+            let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
             if !directory.isEmpty {
                 try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
@@ -171,19 +172,18 @@ final class WALCheckpointer: Sendable {
     }
 
     private let state = Mutex(State())
-    private let wake = NSCondition()
+    private let wake = ConditionLock()
     /// The retained reference the writer's WAL hook holds, released by `uninstall`.
     private let hookContext = Mutex<UInt>(0)
 
     init(path: String, interval: Duration = .seconds(1), logger: Logger) throws {
         // The connection moves to the thread and is never touched by another.
         let handOver = UncheckedTransfer(try SQLiteConnection(path: path, readOnly: false))
-        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
-        let thread = Thread { [self] in
+        SystemThread.start(name: "sqlite-checkpoint") { [self] in
             let connection = handOver.value
             while true {
                 wake.lock()
-                if !state.withLock({ $0.stop || $0.requested }) { _ = wake.wait(until: Date(timeIntervalSinceNow: seconds)) }
+                if !state.withLock({ $0.stop || $0.requested }) { wake.wait(timeout: interval) }
                 wake.unlock()
                 let stop = state.withLock { state -> Bool in
                     state.requested = false
@@ -203,8 +203,6 @@ final class WALCheckpointer: Sendable {
             }
             done?.resume()
         }
-        thread.name = "sqlite-checkpoint"
-        thread.start()
     }
 
     /// How many times the writer's commits asked for a checkpoint.

@@ -93,6 +93,48 @@ struct CommandLineTests {
         )
     }
 
+    /// The services link FoundationEssentials, not the full Foundation with its internationalisation data
+    /// (about 7 MB resident per process), and carry their migrations: an executable copied alone into an empty
+    /// folder migrates its database.
+    @Test(arguments: services)
+    func eachServiceLinksNoFullFoundationAndCarriesItsMigrations(_ service: String) async throws {
+        let readelf = try ChildProcess("/usr/bin/readelf", ["-d", productsDirectory + "/" + service], environment: [:])
+        #expect(await readelf.wait(timeout: .seconds(30)) == 0)
+        let needed = readelf.output.split(separator: "\n").filter { $0.contains("(NEEDED)") }
+        #expect(needed.contains { $0.contains("[libFoundationEssentials.so]") }, "\(needed)")
+        for library in ["[libFoundation.so]", "[libFoundationInternationalization.so]", "[lib_FoundationICU.so]"] {
+            #expect(!needed.contains { $0.contains(library) }, "\(service) links \(library)")
+        }
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // A hard link, not a copy: a copy's descriptor open for writing, inherited by a child another test forks
+        // at that moment, makes exec fail with ETXTBSY. /proc/self/exe names the link, so the service looks
+        // for nothing beside its real file.
+        let program = directory + "/" + service
+        do {
+            try FileManager.default.linkItem(atPath: productsDirectory + "/" + service, toPath: program)
+        } catch {
+            try FileManager.default.copyItem(atPath: productsDirectory + "/" + service, toPath: program)
+        }
+        var output = ""
+        for _ in 0..<20 {
+            let process = try ChildProcess(
+                "/bin/sh",
+                ["-c", "cd \"$0\" && exec \"$@\"", directory, program, "migrate", "--apply", "--database-url", "sqlite://alone.db"],
+                environment: ["PATH": "/usr/bin:/bin"]
+            )
+            let status = await process.wait(timeout: .seconds(60))
+            output = process.output
+            if output.contains("Text file busy") {
+                try await Task.sleep(for: .milliseconds(100))
+                continue
+            }
+            #expect(status == 0, "\(output)")
+            break
+        }
+        #expect(output.contains("001 ") && !output.contains("PENDING"), "\(output)")
+    }
+
     @Test func serveIsTheDefaultAndItsOptionsWinOverTheEnvironment() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

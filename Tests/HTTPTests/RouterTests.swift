@@ -7,6 +7,21 @@ import Testing
 /// decoding, 404 and 405 told apart.
 @Suite("Router")
 struct RouterTests {
+    static let unencoded = [
+        "ord_0193", "SKU-1", "a b/c", "東京", "café", "100%", "x?y#z", "a;b=c&d", "~user.name_1", "'(!*)'$+,:@", "", "\u{7F}\t\n",
+    ]
+
+    /// `pathSegment` gives Foundation's `.urlPathAllowed` encoding without `/` (and `?`, `#`), `queryValue`
+    /// keeps the unreserved characters only (as Foundation's `.alphanumerics` with `-._~` did for ASCII).
+    @Test(arguments: unencoded)
+    func pathSegmentsAndQueryValuesEncodeAsFoundationDid(text: String) {
+        let path = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))
+        #expect(pathSegment(text) == text.addingPercentEncoding(withAllowedCharacters: path))
+        let unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+        #expect(queryValue(text) == text.addingPercentEncoding(withAllowedCharacters: unreserved))
+        #expect(Router.percentDecoded(pathSegment(text)[...]) == text)
+    }
+
     @Test(arguments: ["ord_0193", "SKU%2D1", "a%20b%2Fc", "%E6%9D%B1%E4%BA%AC", "caf%C3%A9", "100%", "%zz", "%4", "%FF%FE", ""])
     func parametersDecodeAsFoundationDoes(part: String) {
         #expect(Router.percentDecoded(part[...]) == part.removingPercentEncoding)

@@ -13,7 +13,7 @@ struct OrderEventStoreTests {
 
     func withOrderDatabase(_ backend: Backend, _ body: (any Database) async throws -> Void) async throws {
         try await backend.withDatabase(poolSize: 8) { database in
-            let migrations = try Migration.load(from: OrderSchema.migrations, dialect: database.dialect)
+            let migrations = try OrderSchema.migrations.migrations(for: database.dialect)
             _ = try await Migrator(migrations).migrate(database)
             try await body(database)
         }
@@ -186,7 +186,7 @@ struct OrderMigrationTests {
     @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
     func rowsOfTheOldSchemaBecomeStreamsAndViews(_ backend: Backend) async throws {
         try await backend.withDatabase { database in
-            let migrations = try Migration.load(from: OrderSchema.migrations, dialect: database.dialect)
+            let migrations = try OrderSchema.migrations.migrations(for: database.dialect)
             _ = try await Migrator(Array(migrations.prefix(1))).migrate(database)
             let created = Date(timeIntervalSince1970: 1_700_000_000)
             try await database.write { connection in

@@ -53,7 +53,7 @@ struct OrderShardsTests {
                 ? try await offPool { try PostgresCluster.shared() }.createDatabase(prefix: "shard")
                 : "sqlite://\(directory)/order-\(index).db"
             let database = try await Storage.open(url: try DatabaseURL(url), poolSize: 4)
-            _ = try await Migrator(try Migration.load(from: OrderSchema.migrations, dialect: database.dialect)).migrate(database)
+            _ = try await Migrator(try OrderSchema.migrations.migrations(for: database.dialect)).migrate(database)
             databases.append(database)
         }
         let shards = OrderShards(databases: databases)

@@ -1,7 +1,9 @@
 import ArgumentParser
 import AuditorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import HTTP
+import Platform
 import ServiceKit
 
 /// `audit`: the consistency auditor as a command. Reads every service through its API with a service token
@@ -126,7 +128,7 @@ struct Verify: AsyncParsableCommand {
 }
 
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("audit: \(message)\n".utf8))
+    StandardStream.error.write("audit: \(message)\n")
     exit(2)
 }
 

@@ -1,6 +1,8 @@
 import AuditorCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import HTTP
+import Platform
 import ServiceKit
 import Storage
 
@@ -24,7 +26,7 @@ enum AuditVerify {
                 }
             }
         } catch {
-            FileHandle.standardError.write(Data("audit: \(error)\n".utf8))
+            StandardStream.error.write("audit: \(error)\n")
             exit(2)
         }
         exit(status)
@@ -46,7 +48,7 @@ enum AuditVerify {
                     headers: authenticator.authorization(for: service)
                 )
                 guard response.status.code == 200 else {
-                    FileHandle.standardError.write(Data("audit: \(service) answered \(response.status.code)\n".utf8))
+                    StandardStream.error.write("audit: \(service) answered \(response.status.code)\n")
                     return 2
                 }
                 let page = try response.decode(AuditLogPage.self)

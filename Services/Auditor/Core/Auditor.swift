@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 import HTTP
 import ServiceKit
 import Storage
@@ -115,7 +115,7 @@ public struct Auditor: Sendable {
         let token = try await consistencyToken(service)
         repeat {
             var query = "?limit=\(limit)"
-            if let after { query += "&after=" + (after.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? after) }
+            if let after { query += "&after=" + queryValue(after) }
             let page: Page<Element> = try await get(service, path + query, token: token)
             items += page.items
             after = page.next

@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 
 /// One way the services disagree, or a state that needs an operator.
 public struct Violation: Codable, Sendable, Equatable, Hashable {

@@ -1,11 +1,13 @@
 import ArgumentParser
 import Contracts
-import Foundation
+import FoundationEssentials
 import HTTP
 import Logging
 import Messaging
 import OrderCore
+import Platform
 import ServiceKit
+import Storage
 
 /// order: event-sourced orders, from PENDING to APPROVED or REJECTED, then SHIPPED, DELIVERED or CANCELLED,
 /// priced from the inventory catalog; follows the payment and shipping feeds (port 8082). Its data may be
@@ -19,7 +21,7 @@ enum OrderService: ServiceDefinition {
     static let abstract = "Event-sourced orders, priced from the catalog, following the payment and shipping feeds."
     static let defaultPort = 8082
     static let defaultDatabaseURL = "sqlite://data/order.db"
-    static var migrations: URL { OrderSchema.migrations }
+    static var migrations: MigrationFiles { OrderSchema.migrations }
     static let environmentHelp = ServiceCommand.table([
         ("ORDER_SHARDS", "database URLs of the shards, comma-separated (instead of DATABASE_URL)"),
         ("ORDER_SHARD_READ_URLS", "each shard's standby for reads, in the order of ORDER_SHARDS"),
@@ -48,7 +50,7 @@ enum OrderService: ServiceDefinition {
             let urls = (try environment.optional("ORDER_SHARD_READ_URLS", as: String.self) ?? "").split(
                 separator: ",",
                 omittingEmptySubsequences: false
-            ).map { $0.trimmingCharacters(in: .whitespaces) }
+            ).map { $0.trimmingSpaces() }
             guard urls.count <= databases.count else {
                 throw ConfigError(variable: "ORDER_SHARD_READ_URLS", problem: "lists more standbys than ORDER_SHARDS lists shards")
             }
@@ -112,7 +114,7 @@ enum OrderService: ServiceDefinition {
             database: shards.databases[0],
             migrator: migrator,
             alongside: consumers + [keeper],
-            openAPI: try OpenAPIDocument.bundled(Bundle.module)
+            openAPI: try OpenAPIDocument(json: Embedded.openAPI)
         )
         for database in shards.databases.dropFirst() { await database.close() }
     }

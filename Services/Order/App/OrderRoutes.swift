@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 import HTTP
 import OrderCore
 import ServiceKit
@@ -276,8 +276,7 @@ struct OrderRoutes {
                 lines.append(OrderAPI.Line(sku: sku, quantity: quantity, unitPriceCents: known.cents))
                 continue
             }
-            let escaped =
-                sku.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? sku
+            let escaped = pathSegment(sku)
             let response: Response
             do {
                 response = try await runtime.client.get(

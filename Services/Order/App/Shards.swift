@@ -1,9 +1,11 @@
 import Contracts
-import Foundation
+import FoundationEssentials
+import Glibc
 import HTTP
 import Logging
 import Messaging
 import OrderCore
+import Platform
 import ServiceKit
 import ServiceLifecycle
 import Storage
@@ -15,7 +17,7 @@ enum OrderCommands {
     /// The shards' database URLs, each with the variable it came from: `ORDER_SHARDS` when set, else `DATABASE_URL`.
     static func databaseURLs(_ environment: Environment) throws -> [(url: String, variable: String)] {
         if let list = try environment.optional("ORDER_SHARDS", as: String.self) {
-            let parts = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let parts = list.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
             guard !parts.isEmpty, parts.count <= 64 else {
                 throw ConfigError(variable: "ORDER_SHARDS", problem: "must list 1 to 64 database URLs, separated by commas")
             }
@@ -72,7 +74,7 @@ enum OrderCommands {
         // For crash tests: stop after the named step so the test can kill the mover there.
         let pauseAt = environment.values["MOVE_PAUSE_AT"]
         let report = try await shards.moveBucket(bucket, to: shard) { step in
-            FileHandle.standardOutput.write(Data("step \(step)\n".utf8))
+            StandardStream.output.write("step \(step)\n")
             if step == pauseAt { try? await Task.sleep(for: .seconds(300)) }
         }
         print(ShardRoutes.describe(report))

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// The prices the order service has read from the inventory catalog, by SKU. A product's price and currency

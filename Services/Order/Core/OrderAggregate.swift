@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 
 /// Why the order service refused a command.
 public enum OrderError: Error, Equatable {

@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 import Messaging
 import Storage
 

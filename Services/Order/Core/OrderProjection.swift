@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 import HTTP
 import Messaging
 import Storage
@@ -146,8 +146,5 @@ public enum OrderProjection {
     }
 }
 
-/// The order service's schema.
-public enum OrderSchema {
-    /// The migrations folder (both dialects).
-    public static var migrations: URL { Bundle.module.url(forResource: "Migrations", withExtension: nil)! }
-}
+/// The order service's schema (its migrations: `OrderSchema+Migrations.swift`).
+public enum OrderSchema {}

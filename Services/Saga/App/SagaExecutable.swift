@@ -1,8 +1,9 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import HTTP
 import SagaCore
 import ServiceKit
+import Storage
 
 /// saga: orchestrates checkout across order, inventory, payment and shipping (port 8085).
 enum SagaService: ServiceDefinition {
@@ -10,7 +11,7 @@ enum SagaService: ServiceDefinition {
     static let abstract = "Orchestrates checkout and cancellation across order, inventory, payment and shipping."
     static let defaultPort = 8085
     static let defaultDatabaseURL = "sqlite://data/saga.db"
-    static var migrations: URL { Bundle.module.url(forResource: "Migrations", withExtension: nil)! }
+    static var migrations: MigrationFiles { Embedded.migrations }
     static let environmentHelp = ServiceCommand.table([
         ("ORDER_URL, INVENTORY_URL, PAYMENT_URL, SHIPPING_URL", "the participants (default http://127.0.0.1:8081 ... 8084)"),
         ("CHECKOUT_SAGA_VERSION", "the checkout definition new sagas start with (1, 2 or 3; default 3)"),
@@ -79,7 +80,7 @@ enum SagaService: ServiceDefinition {
             database: database,
             migrator: migrator,
             alongside: [runner],
-            openAPI: try OpenAPIDocument.bundled(Bundle.module)
+            openAPI: try OpenAPIDocument(json: Embedded.openAPI)
         )
     }
 }

@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 import HTTP
 import SagaCore
 import ServiceKit
@@ -81,7 +81,7 @@ enum StoredSaga: Sendable, Equatable {
     static func resealed(_ state: String, keyring: Keyring) throws -> String? {
         if let sealed = CheckoutSaga.sealedMember(of: state) {
             guard let fresh = try keyring.resealed(String(sealed), context: sealedContext) else { return nil }
-            return state.replacingOccurrences(of: String(sealed), with: fresh)
+            return state.replacing(sealed, with: fresh)
         }
         guard state.contains("\"paymentToken\":") else { return nil }
         let saga = try JSONDecoder().decode(CheckoutSaga.self, from: Data(state.utf8))

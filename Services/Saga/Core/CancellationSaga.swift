@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 
 extension SagaDefinition {
     /// Cancelling an approved order (DESIGN, "Cancelling an order is a second saga"). Cancelling the

@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 
 extension CheckoutSaga {
     /// The saga as the same JSON its synthesized `Codable` conformance writes (dates as seconds since the
@@ -51,7 +51,7 @@ extension CheckoutSaga {
 
     /// The sealed member of a stored state, if it has one (a sealed value holds no quote or escape).
     public static func sealedMember(of state: String) -> Substring? {
-        guard let start = state.range(of: "\"sealed\":\"") else { return nil }
+        guard let start = state.firstRange(of: "\"sealed\":\"") else { return nil }
         let rest = state[start.upperBound...]
         guard let end = rest.firstIndex(of: "\"") else { return nil }
         return rest[..<end]

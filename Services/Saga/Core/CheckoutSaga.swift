@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 
 extension SagaDefinition {
     /// The checkout as it was first shipped: seven steps, keys by position.

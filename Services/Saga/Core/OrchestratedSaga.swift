@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 
 /// What the saga service's runner and store need of a saga of any kind: its identity and outcome, the
 /// command in progress, and the transitions (all from the interpreter, `SagaProgress`). `CheckoutSaga` and

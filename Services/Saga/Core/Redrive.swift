@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Reconciliation after a restore: a finished saga's effects sent again, so that every participant agrees
 /// with the saga's log. Each command carries the idempotency key it had the first time, so a participant

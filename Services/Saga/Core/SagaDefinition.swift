@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 
 /// How a participant's 2xx answer to an action is read.
 public enum ReplyReading: Sendable, Equatable {

@@ -1,5 +1,5 @@
 import Contracts
-import Foundation
+import FoundationEssentials
 
 /// A saga's durable log: at a step boundary the saga service appends what changed (one small row) instead
 /// of rewriting the whole state, and a saga is rebuilt by folding its entries, in order, into the snapshot

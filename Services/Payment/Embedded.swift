@@ -1,0 +1,21 @@
+import Storage
+
+/// What the executable carries of its source folder (SwiftPM's `embedInCode`), so that it runs with no
+/// resource folder beside it and links no Foundation `Bundle`. `EmbeddedResourceTests` checks these lists
+/// against the folders.
+enum Embedded {
+    /// The `Migrations` folder.
+    static let migrations = MigrationFiles(embedded: [
+        "001_init.postgres.sql": PackageResources._01_init_postgres_sql,
+        "001_init.sqlite.sql": PackageResources._01_init_sqlite_sql,
+        "002_outbox.postgres.sql": PackageResources._02_outbox_postgres_sql,
+        "002_outbox.sqlite.sql": PackageResources._02_outbox_sqlite_sql,
+        "003_sealed_cards.postgres.sql": PackageResources._03_sealed_cards_postgres_sql,
+        "003_sealed_cards.sqlite.sql": PackageResources._03_sealed_cards_sqlite_sql,
+        "004_audit.postgres.sql": PackageResources._04_audit_postgres_sql,
+        "004_audit.sqlite.sql": PackageResources._04_audit_sqlite_sql,
+    ])
+
+    /// `Resources/openapi.json`, the service's OpenAPI document.
+    static let openAPI = PackageResources.openapi_json
+}
