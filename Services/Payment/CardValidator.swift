@@ -1,5 +1,6 @@
 import Contracts
 import FoundationEssentials
+import Glibc
 
 /// Card checks done before anything is stored: digits, Luhn checksum, expiry, CVC. Messages name the
 /// field, never its value.
@@ -27,10 +28,13 @@ enum CardValidator {
         } else if !luhn(digits) {
             problems.append("payment.cardNumber fails the Luhn check")
         }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let year = calendar.component(.year, from: now)
-        let month = calendar.component(.month, from: now)
+        // The year and month in UTC, from gmtime_r: FoundationEssentials has no time zone by name (those come
+        // with the ICU data of FoundationInternationalization, which the services do not link).
+        var seconds = time_t(now.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let year = Int(parts.tm_year) + 1900
+        let month = Int(parts.tm_mon) + 1
         if !(1...12).contains(card.expMonth) {
             problems.append("payment.expMonth must be 1 to 12")
         } else if card.expYear < year || (card.expYear == year && card.expMonth < month) || card.expYear > year + 20 {

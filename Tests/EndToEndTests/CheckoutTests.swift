@@ -154,7 +154,7 @@ struct CheckoutTests {
         for bad in [
             "{", "[]", #"{"items":[]}"#, checkoutBody(sku: sku, quantity: 0), checkoutBody(sku: sku, quantity: -3),
             checkoutBody(sku: sku, card: "4242424242424241"), checkoutBody(sku: sku, country: "Germany"),
-            checkoutBody(sku: "", quantity: 1),
+            checkoutBody(sku: "", quantity: 1), checkoutBody(sku: sku, expYear: 2020), checkoutBody(sku: sku, expYear: 2090),
         ] {
             let response = try await system.checkout(bad)
             #expect([400, 422].contains(response.status.code), "\(bad) -> \(response.status.code) \(response.bodyText)")

@@ -9,10 +9,16 @@ let alice = "alice-dev-key"
 let bob = "bob-dev-key"
 
 /// A checkout body (DESIGN's shape), with the card, country and items a test needs.
-func checkoutBody(sku: String, quantity: Int = 1, card: String = "4242424242424242", country: String = "DE") -> String {
+func checkoutBody(
+    sku: String,
+    quantity: Int = 1,
+    card: String = "4242424242424242",
+    expYear: Int = 2030,
+    country: String = "DE"
+) -> String {
     """
     {"items":[{"sku":"\(sku)","quantity":\(quantity)}],
-     "payment":{"cardNumber":"\(card)","expMonth":12,"expYear":2030,"cvc":"123"},
+     "payment":{"cardNumber":"\(card)","expMonth":12,"expYear":\(expYear),"cvc":"123"},
      "shipping":{"name":"Alice Example","line1":"1 Main St","city":"Berlin","postalCode":"10115","country":"\(country)"}}
     """
 }
