@@ -1,6 +1,7 @@
 import Contracts
 import FoundationEssentials
 import HTTP
+import Platform
 import ServiceKit
 import Storage
 

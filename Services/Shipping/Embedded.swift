@@ -1,8 +1,6 @@
 import Storage
 
-/// What the executable carries of its source folder (SwiftPM's `embedInCode`), so that it runs with no
-/// resource folder beside it and links no Foundation `Bundle`. `EmbeddedResourceTests` checks these lists
-/// against the folders.
+/// The service's folders, embedded in its executable (see `MigrationFiles`; `EmbeddedResourceTests`).
 enum Embedded {
     /// The `Migrations` folder.
     static let migrations = MigrationFiles(embedded: [

@@ -1,3 +1,5 @@
+import Platform
+
 /// How orders are spread over the order service's shards: a customer maps to one of `count` virtual
 /// buckets by a stable hash of the customer id, and buckets map to shards through the durable shard map
 /// (each shard records the buckets it owns). All of a customer's order data lives on the shard that owns

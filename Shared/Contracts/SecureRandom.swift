@@ -1,6 +1,7 @@
 import CSystem
 import FoundationEssentials
 import Glibc
+import Platform
 import Synchronization
 
 /// Random numbers for identifiers that act as capabilities (checkout, order, payment and shipment ids)

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import Platform
 
 /// A JSON encoder for this system's messages that writes exactly what `JSON.encoder()` writes (sorted keys,
 /// ISO 8601 dates to the second, slashes unescaped) at a fraction of the cost: `JSONEncoder` was 3-8 % of
@@ -235,8 +236,6 @@ public enum JSONWriter {
         out[start...].reverse()
     }
 
-    private static let hex = Array("0123456789abcdef".utf8)
-
     /// A string literal escaped as JSONEncoder does: `"` and `\`, `\b \t \n \f \r` by name, other control
     /// characters as `\u00XX`; everything else (slashes, U+2028, non-ASCII) as it is.
     static func write(_ text: String, into out: inout [UInt8]) {
@@ -255,7 +254,8 @@ public enum JSONWriter {
                 case 0x0A: out.append(UInt8(ascii: "n"))
                 case 0x0C: out.append(UInt8(ascii: "f"))
                 case 0x0D: out.append(UInt8(ascii: "r"))
-                default: out.append(contentsOf: [UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                default:
+                    out.append(contentsOf: [UInt8(ascii: "u"), 0x30, 0x30, Hex.lowercase[Int(byte >> 4)], Hex.lowercase[Int(byte & 0xF)]])
                 }
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))

@@ -3,36 +3,32 @@
 extension StringProtocol {
     /// The text without leading and trailing spaces and tabs (Foundation's `.whitespaces`: no line breaks).
     public func trimmingSpaces() -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        guard let first = firstIndex(where: { !isSpace($0) }) else { return "" }
-        let last = lastIndex(where: { !isSpace($0) })!
+        trimming { $0 == " " || $0 == "\t" }
+    }
+
+    /// The text without leading and trailing white space and line breaks (Foundation's
+    /// `.whitespacesAndNewlines`, by `Character.isWhitespace`).
+    public func trimmingWhitespace() -> String {
+        trimming(\.isWhitespace)
+    }
+
+    private func trimming(_ isTrimmed: (Character) -> Bool) -> String {
+        guard let first = firstIndex(where: { !isTrimmed($0) }), let last = lastIndex(where: { !isTrimmed($0) }) else { return "" }
         return String(self[first...last])
     }
 
-    /// The text with every byte outside `allowed` written `%XX` (uppercase hex, RFC 3986 section 2.1); the
-    /// unreserved characters and the sub-delimiters `allowed` lists stay as they are.
+    /// The text with every byte outside `allowed` written `%XX` (uppercase hex, RFC 3986 section 2.1).
     public func percentEncoded(allowing allowed: (UInt8) -> Bool) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(utf8.count)
         for byte in utf8 {
             if allowed(byte) {
                 bytes.append(byte)
             } else {
-                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+                bytes += [UInt8(ascii: "%"), Hex.uppercase[Int(byte >> 4)], Hex.uppercase[Int(byte & 0x0F)]]
             }
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-}
-
-extension StringProtocol {
-    /// The text without leading and trailing white space and line breaks (Foundation's
-    /// `.whitespacesAndNewlines`, by `Character.isWhitespace`).
-    public func trimmingWhitespace() -> String {
-        guard let first = firstIndex(where: { !$0.isWhitespace }) else { return "" }
-        let last = lastIndex(where: { !$0.isWhitespace })!
-        return String(self[first...last])
     }
 }
 

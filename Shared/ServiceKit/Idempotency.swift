@@ -2,6 +2,7 @@ import Contracts
 import Crypto
 import FoundationEssentials
 import HTTP
+import Platform
 import Storage
 
 /// A domain error that a service's routes know how to show as a problem document (status and code).

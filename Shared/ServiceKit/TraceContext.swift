@@ -1,4 +1,5 @@
 import Contracts
+import Platform
 
 /// A W3C Trace Context (https://www.w3.org/TR/trace-context/): trace id, the caller's span id, flags.
 public struct TraceContext: Sendable, Equatable {

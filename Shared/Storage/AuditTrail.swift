@@ -1,6 +1,7 @@
 import Crypto
 import FoundationEssentials
 import Glibc
+import Platform
 
 /// Who is acting, and the request a change belongs to: set by the service kit for each request (the
 /// caller's verified identity, or the person the gateway vouches for) and by commands for an operator.
@@ -104,16 +105,8 @@ public enum AuditTrail {
             hasher.update(data: Array("\(bytes.count):".utf8))
             hasher.update(data: bytes)
         }
-        var hex: [UInt8] = []
-        hex.reserveCapacity(64)
-        for byte in hasher.finalize() {
-            hex.append(hexDigits[Int(byte >> 4)])
-            hex.append(hexDigits[Int(byte & 0xF)])
-        }
-        return String(decoding: hex, as: UTF8.self)
+        return Hex.encode(hasher.finalize())
     }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// `2026-11-30T17:05:09.123Z`, made by hand: an `ISO8601DateFormatter` per entry was most of an
     /// append's cost in the saga's profile.

@@ -1,5 +1,6 @@
 import Crypto
 import FoundationEssentials
+import Platform
 
 /// One numbered schema change. Forward only: once applied, its SQL must never change.
 public struct Migration: Sendable, Equatable {
@@ -15,7 +16,7 @@ public struct Migration: Sendable, Equatable {
 
     /// SHA-256 of the SQL, recorded when applied and compared at every start.
     public var checksum: String {
-        SHA256.hash(data: Data(sql.utf8)).reduce(into: "") { $0 += String($1 >> 4, radix: 16) + String($1 & 0x0F, radix: 16) }
+        Hex.encode(SHA256.hash(data: Data(sql.utf8)))
     }
 
     /// Loads `NNN_name.sql` files from a folder (see `MigrationFiles`).
@@ -40,11 +41,11 @@ public struct MigrationFiles: Sendable {
         }
     }
 
-    public init(_ files: [File]) {
-        self.files = files
-    }
-
-    /// Files named with the bytes SwiftPM embedded for them (`PackageResources.<mangled name>`).
+    /// Files named with the bytes SwiftPM embedded for them (`PackageResources.<mangled name>`, from
+    /// `.embedInCode` resources): each service lists its files in its `Embedded.swift`, because SwiftPM's names
+    /// are not the files' (`001_init.sqlite.sql` is `_01_init_sqlite_sql`). `EmbeddedResourceTests` compares
+    /// every list with its folder. Embedded, the executable runs with no resource folder beside it and without
+    /// the accessor SwiftPM writes for bundles, which needs the full Foundation's `Bundle`.
     public init(embedded: KeyValuePairs<String, [UInt8]>) {
         files = embedded.map { File(name: $0.key, sql: String(decoding: $0.value, as: UTF8.self)) }
     }

@@ -1,6 +1,5 @@
 import Contracts
 import FoundationEssentials
-import Glibc
 import HTTP
 import Logging
 import Messaging
