@@ -35,12 +35,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
-        .systemLibrary(
-            name: "CLibPQ",
-            path: "Shared/CLibPQ",
-            pkgConfig: "libpq",
-            providers: [.apt(["libpq-dev"])]
-        ),
+        // libpq's header only (libpq-dev): the library is opened at run time by the first PostgreSQL database,
+        // so nothing links it (see Shared/CLibPQ/shim.h).
+        .systemLibrary(name: "CLibPQ", path: "Shared/CLibPQ"),
         .systemLibrary(
             name: "CSQLite",
             path: "Shared/CSQLite",

@@ -3,19 +3,42 @@ import FoundationEssentials
 import Glibc
 import Platform
 
+/// libpq's functions, from the library opened by the process's first PostgreSQL database (not linked: see
+/// Shared/CLibPQ/shim.h).
+struct LibPQ: @unchecked Sendable {
+    /// The soname every libpq since PostgreSQL 8.2 has kept.
+    static let library = "libpq.so.5"
+
+    let functions: sagamart_libpq
+
+    private static let loaded: Result<LibPQ, DatabaseError> = {
+        var error: UnsafePointer<CChar>?
+        guard let functions = sagamart_libpq_load(library, &error) else {
+            let reason = error.map { String(cString: $0) } ?? "unknown error"
+            return .failure(DatabaseError(.other, "cannot load \(library), PostgreSQL's client library: \(reason)"))
+        }
+        return .success(LibPQ(functions: functions.pointee))
+    }()
+
+    /// The library, opened on the first call; throws when it is not installed.
+    static func load() throws -> LibPQ { try loaded.get() }
+}
+
 /// One libpq connection with its prepared statements. Used by one thread at a time.
 ///
 /// Connects lazily and again after the connection broke, so a restarted server is picked up without
 /// restarting the service; the statement that met the broken connection fails with `.connectionLost`.
 final class PostgresConnection: DatabaseConnection {
     private let conninfo: String
+    private let pq: sagamart_libpq
     private var connection: OpaquePointer?
     private var prepared: [String: String] = [:]
     private var nextStatement = 0
     var dialect: SQLDialect { .postgres }
 
-    init(conninfo: String) {
+    init(conninfo: String, libpq: LibPQ) {
         self.conninfo = conninfo
+        pq = libpq.functions
     }
 
     deinit {
@@ -23,15 +46,15 @@ final class PostgresConnection: DatabaseConnection {
     }
 
     func close() {
-        if let connection { PQfinish(connection) }
+        if let connection { pq.PQfinish(connection) }
         connection = nil
         prepared = [:]
     }
 
     /// Connects if not connected (or no longer), and rolls back a transaction a failed job left open.
     func prepareForJob() throws {
-        if let connection, PQstatus(connection) == CONNECTION_OK {
-            if PQtransactionStatus(connection) != PQTRANS_IDLE {
+        if let connection, pq.PQstatus(connection) == CONNECTION_OK {
+            if pq.PQtransactionStatus(connection) != PQTRANS_IDLE {
                 try executeScript("ROLLBACK")
             }
             return
@@ -43,25 +66,25 @@ final class PostgresConnection: DatabaseConnection {
         let values = [conninfo, "5", "sagamart"]
         let connection = withArrayOfCStrings(keys) { keyPointers in
             withArrayOfCStrings(values) { valuePointers in
-                PQconnectdbParams(keyPointers, valuePointers, 1)
+                pq.PQconnectdbParams(keyPointers, valuePointers, 1)
             }
         }
         guard let connection else { throw DatabaseError(.connectionLost, "libpq could not allocate a connection") }
-        guard PQstatus(connection) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(connection)).trimmingWhitespace()
-            PQfinish(connection)
+        guard pq.PQstatus(connection) == CONNECTION_OK else {
+            let message = Self.text(pq.PQerrorMessage(connection)).trimmingWhitespace()
+            pq.PQfinish(connection)
             throw DatabaseError(.connectionLost, "cannot connect to PostgreSQL: \(message)")
         }
         // Notices ("relation already exists, skipping") would go to stderr; the service logs what matters.
-        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        pq.PQsetNoticeProcessor(connection, { _, _ in }, nil)
         self.connection = connection
         try executeScript("SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, YMD'")
     }
 
     func executeScript(_ sql: String) throws {
         let connection = try live()
-        let result = PQexec(connection, sql)
-        defer { PQclear(result) }
+        let result = pq.PQexec(connection, sql)
+        defer { pq.PQclear(result) }
         try check(result)
     }
 
@@ -69,28 +92,28 @@ final class PostgresConnection: DatabaseConnection {
     func execute(_ sql: String, _ parameters: [DatabaseValue]) throws -> Int {
         let connection = try live()
         let result = try run(connection, sql, parameters)
-        defer { PQclear(result) }
-        return Int(String(cString: PQcmdTuples(result))) ?? 0
+        defer { pq.PQclear(result) }
+        return Int(Self.text(pq.PQcmdTuples(result))) ?? 0
     }
 
     func query(_ sql: String, _ parameters: [DatabaseValue]) throws -> [Row] {
         let connection = try live()
         let result = try run(connection, sql, parameters)
-        defer { PQclear(result) }
-        let rowCount = PQntuples(result)
-        let fieldCount = PQnfields(result)
-        let columns = (0..<fieldCount).map { String(cString: PQfname(result, $0)) }
-        let types = (0..<fieldCount).map { PQftype(result, $0) }
+        defer { pq.PQclear(result) }
+        let rowCount = pq.PQntuples(result)
+        let fieldCount = pq.PQnfields(result)
+        let columns = (0..<fieldCount).map { Self.text(pq.PQfname(result, $0)) }
+        let types = (0..<fieldCount).map { pq.PQftype(result, $0) }
         var rows: [Row] = []
         rows.reserveCapacity(Int(rowCount))
         for row in 0..<rowCount {
             var values: [DatabaseValue] = []
             values.reserveCapacity(Int(fieldCount))
             for field in 0..<fieldCount {
-                if PQgetisnull(result, row, field) == 1 {
+                if pq.PQgetisnull(result, row, field) == 1 {
                     values.append(.null)
                 } else {
-                    values.append(Self.decode(String(cString: PQgetvalue(result, row, field)), type: types[Int(field)]))
+                    values.append(Self.decode(Self.text(pq.PQgetvalue(result, row, field)), type: types[Int(field)]))
                 }
             }
             rows.append(Row(columns: columns, values: values))
@@ -99,7 +122,7 @@ final class PostgresConnection: DatabaseConnection {
     }
 
     private func live() throws -> OpaquePointer {
-        guard let connection, PQstatus(connection) == CONNECTION_OK else {
+        guard let connection, pq.PQstatus(connection) == CONNECTION_OK else {
             throw DatabaseError(.connectionLost, "not connected to PostgreSQL")
         }
         return connection
@@ -114,8 +137,8 @@ final class PostgresConnection: DatabaseConnection {
         } else {
             nextStatement += 1
             name = "s\(nextStatement)"
-            let result = PQprepare(connection, name, sql, Int32(parameters.count), nil)
-            defer { PQclear(result) }
+            let result = pq.PQprepare(connection, name, sql, Int32(parameters.count), nil)
+            defer { pq.PQclear(result) }
             try check(result)
             prepared[sql] = name
         }
@@ -149,7 +172,7 @@ final class PostgresConnection: DatabaseConnection {
         let result = buffers.map { UnsafePointer($0) }.withUnsafeBufferPointer { values in
             lengths.withUnsafeBufferPointer { lengths in
                 formats.withUnsafeBufferPointer { formats in
-                    PQexecPrepared(
+                    pq.PQexecPrepared(
                         connection,
                         name,
                         Int32(parameters.count),
@@ -164,20 +187,20 @@ final class PostgresConnection: DatabaseConnection {
         do {
             try check(result)
         } catch {
-            PQclear(result)
+            pq.PQclear(result)
             throw error
         }
         return result
     }
 
     private func check(_ result: OpaquePointer?) throws {
-        let status = result.map { PQresultStatus($0) } ?? PGRES_FATAL_ERROR
+        let status = result.map { pq.PQresultStatus($0) } ?? PGRES_FATAL_ERROR
         if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY { return }
-        let state = result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "C"))) }.map { String(cString: $0) } ?? ""
+        let state = result.flatMap { pq.PQresultErrorField($0, Int32(UInt8(ascii: "C"))) }.map { String(cString: $0) } ?? ""
         let message =
-            result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "M"))) }.map { String(cString: $0) }
-            ?? connection.map { String(cString: PQerrorMessage($0)) } ?? "no result"
-        let broken = connection.map { PQstatus($0) != CONNECTION_OK } ?? true
+            result.flatMap { pq.PQresultErrorField($0, Int32(UInt8(ascii: "M"))) }.map { String(cString: $0) }
+            ?? connection.map { Self.text(pq.PQerrorMessage($0)) } ?? "no result"
+        let broken = connection.map { pq.PQstatus($0) != CONNECTION_OK } ?? true
         if broken || state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03" {
             prepared = [:]
             throw DatabaseError(.connectionLost, "PostgreSQL connection lost: \(message)")
@@ -189,6 +212,11 @@ final class PostgresConnection: DatabaseConnection {
         case "55P03", "57014": throw DatabaseError(.timeout, message)
         default: throw DatabaseError(.other, "\(state): \(message)")
         }
+    }
+
+    /// A string libpq returned (NULL, which it documents for no function used here, reads as empty).
+    private static func text(_ pointer: UnsafeMutablePointer<CChar>?) -> String {
+        pointer.map { String(cString: $0) } ?? ""
     }
 
     /// Decodes a text-format value by its type OID (pg_type.dat).

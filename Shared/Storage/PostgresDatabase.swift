@@ -9,7 +9,8 @@ public final class PostgresDatabase: Database {
     private let threads: ConnectionThreads<PostgresConnection>
 
     public init(conninfo: String, poolSize: Int = 4, logger: Logger = Logger(label: "storage.postgres")) throws {
-        let connections = (0..<max(1, poolSize)).map { _ in PostgresConnection(conninfo: conninfo) }
+        let libpq = try LibPQ.load()
+        let connections = (0..<max(1, poolSize)).map { _ in PostgresConnection(conninfo: conninfo, libpq: libpq) }
         threads = ConnectionThreads(
             name: "postgres",
             connections: connections,

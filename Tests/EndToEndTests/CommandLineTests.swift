@@ -94,15 +94,16 @@ struct CommandLineTests {
     }
 
     /// The services link FoundationEssentials, not the full Foundation with its internationalisation data
-    /// (about 7 MB resident per process), and carry their migrations: an executable copied alone into an empty
-    /// folder migrates its database.
+    /// (about 7 MB resident per process), nor libpq (opened by the first PostgreSQL database: 5 MB with the
+    /// libraries behind it), and carry their migrations: an executable copied alone into an empty folder
+    /// migrates its database.
     @Test(arguments: services)
     func eachServiceLinksNoFullFoundationAndCarriesItsMigrations(_ service: String) async throws {
         let readelf = try ChildProcess("/usr/bin/readelf", ["-d", productsDirectory + "/" + service], environment: [:])
         #expect(await readelf.wait(timeout: .seconds(30)) == 0)
         let needed = readelf.output.split(separator: "\n").filter { $0.contains("(NEEDED)") }
         #expect(needed.contains { $0.contains("[libFoundationEssentials.so]") }, "\(needed)")
-        for library in ["[libFoundation.so]", "[libFoundationInternationalization.so]", "[lib_FoundationICU.so]"] {
+        for library in ["[libFoundation.so]", "[libFoundationInternationalization.so]", "[lib_FoundationICU.so]", "[libpq.so"] {
             #expect(!needed.contains { $0.contains(library) }, "\(service) links \(library)")
         }
         let directory = temporaryDirectory()
@@ -133,6 +134,30 @@ struct CommandLineTests {
             break
         }
         #expect(output.contains("001 ") && !output.contains("PENDING"), "\(output)")
+    }
+
+    /// Where libpq is not installed (hidden here by an empty file mounted over it, in a mount namespace of the
+    /// command's own), a service migrates and serves SQLite, and a PostgreSQL URL is refused with the reason.
+    @Test func aServiceOnSQLiteNeedsNoLibpqAndPostgresSaysWhatIsMissing() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let script = #"""
+            set -e
+            library=$(ldconfig -p | awk '/libpq[.]so[.]5 /{print $NF; exit}')
+            test -n "$library" || { echo "no libpq.so.5 to hide"; exit 3; }
+            mount --bind /dev/null "$library"
+            cd "$0"
+            "$1" migrate --apply --database-url sqlite://alone.db
+            if "$1" migrate --database-url postgres://sagamart@127.0.0.1:1/none; then echo "postgres: migrated"; exit 4; fi
+            """#
+        let process = try ChildProcess(
+            "/usr/bin/unshare",
+            ["--mount", "/bin/sh", "-c", script, directory, productsDirectory + "/inventory"],
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        )
+        #expect(await process.wait(timeout: .seconds(60)) == 0, "\(process.output)")
+        #expect(process.output.contains("001 ") && !process.output.contains("PENDING"), "\(process.output)")
+        #expect(process.output.contains("cannot load libpq.so.5, PostgreSQL's client library"), "\(process.output)")
     }
 
     @Test func serveIsTheDefaultAndItsOptionsWinOverTheEnvironment() async throws {
