@@ -22,17 +22,21 @@ public struct SecureRandom: RandomNumberGenerator, Sendable {
 
     /// `count` bytes from the pool (no system call for most values): nonces, ids.
     public static func pooledBytes(_ count: Int) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(count)
-        var generator = SecureRandom()
-        while out.count < count {
-            var value = generator.next()
-            for _ in 0..<min(8, count - out.count) {
-                out.append(UInt8(truncatingIfNeeded: value))
-                value >>= 8
-            }
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            fill(buffer)
+            initialized = count
         }
-        return out
+    }
+
+    /// Fills `buffer` from the pool, without an array of its own (request and span ids).
+    public static func fill(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+        var generator = SecureRandom()
+        var value: UInt64 = 0
+        for index in buffer.indices {
+            if index % 8 == 0 { value = generator.next() }
+            buffer[index] = UInt8(truncatingIfNeeded: value)
+            value >>= 8
+        }
     }
 
     /// Fills `count` bytes straight from the kernel.
@@ -75,29 +79,45 @@ public struct SecureRandom: RandomNumberGenerator, Sendable {
 /// not one anywhere in it (and `UUID()` of Foundation on Linux opened `/dev/urandom` for every value).
 public enum UUIDv7 {
     /// The identifier in its lowercase text form (`0192f0a4-7c1e-7d2a-9b3c-0123456789ab`), as stored and sent.
+    /// Written straight into the string: every request without an `X-Request-ID` gets one, and building it
+    /// from five substrings joined was 8 % of a service's CPU at 35,000 requests/s.
     public static func string(now: Date = Date()) -> String {
-        let hex = Array(Hex.encode(generateBytes(now: now)).utf8)
-        let groups = [hex[0..<8], hex[8..<12], hex[12..<16], hex[16..<20], hex[20..<32]]
-        return groups.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "-")
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { bytes in
+            fill(bytes, now: now)
+            return String(unsafeUninitializedCapacity: 36) { out in
+                var index = 0
+                for (position, byte) in bytes.enumerated() {
+                    if position == 4 || position == 6 || position == 8 || position == 10 {
+                        out[index] = UInt8(ascii: "-")
+                        index += 1
+                    }
+                    out[index] = Hex.digit(byte >> 4)
+                    out[index + 1] = Hex.digit(byte & 0x0F)
+                    index += 2
+                }
+                return index
+            }
+        }
     }
 
     public static func generate(now: Date = Date()) -> UUID {
-        let bytes = generateBytes(now: now)
-        return UUID(
-            uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { bytes in
+            fill(bytes, now: now)
+            return UUID(
+                uuid: (
+                    bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                    bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+                )
             )
-        )
+        }
     }
 
-    private static func generateBytes(now: Date) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: 16)
+    /// 48 bits of Unix milliseconds, big-endian, then 74 random bits around the version (7) and the variant (10).
+    private static func fill(_ bytes: UnsafeMutableBufferPointer<UInt8>, now: Date) {
         let millis = UInt64(now.timeIntervalSince1970 * 1000)
-        for i in 0..<6 { bytes[i] = UInt8((millis >> (8 * (5 - UInt64(i)))) & 0xFF) }
-        bytes.replaceSubrange(6..<16, with: SecureRandom.pooledBytes(10))
+        for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - UInt64(index)))) }
+        SecureRandom.fill(UnsafeMutableBufferPointer(rebasing: bytes[6..<16]))
         bytes[6] = (bytes[6] & 0x0F) | 0x70
         bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return bytes
     }
 }

@@ -47,7 +47,12 @@ public struct TraceContext: Sendable, Equatable {
 
     public var traceparent: String { "00-\(traceID)-\(spanID)-\(flags)" }
 
-    static func randomHex(_ bytes: Int) -> String { Hex.encode(SecureRandom.pooledBytes(bytes)) }
+    static func randomHex(_ count: Int) -> String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { bytes in
+            SecureRandom.fill(bytes)
+            return Hex.encode(UnsafeBufferPointer(bytes))
+        }
+    }
 }
 extension Character {
     fileprivate var isHexDigit: Bool { ("0"..."9").contains(self) || ("a"..."f").contains(self) || ("A"..."F").contains(self) }

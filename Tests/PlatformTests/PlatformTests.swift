@@ -37,6 +37,18 @@ struct PlatformTests {
         }
     }
 
+    /// Every byte as two lowercase digits, as `String(format: "%02x")` writes it, from contiguous storage and
+    /// from a sequence without any.
+    @Test func hexWritesEveryByteAsTwoLowercaseDigits() {
+        let bytes = (0...255).map { UInt8($0) }
+        let expected = bytes.map { String(format: "%02x", $0) }.joined()
+        #expect(Hex.encode(bytes) == expected)
+        #expect(Hex.encode(bytes[16..<32]) == String(expected.dropFirst(32).prefix(32)))
+        #expect(Hex.encode((0...255).lazy.map { UInt8($0) }) == expected)
+        #expect(Hex.encode([UInt8]()) == "")
+        #expect((0...15).map { Hex.digit(UInt8($0)) } == Hex.lowercase)
+    }
+
     @Test func aThreadRunsItsBodyUnderItsName() async throws {
         let name = Mutex<String?>(nil)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in

@@ -155,6 +155,9 @@ struct TraceContextTests {
         #expect(Array(early)[14] == "7")
         #expect(["8", "9", "a", "b"].contains(Array(early)[19]))
         #expect(UUIDv7.string() != UUIDv7.string())
+        // 1,000,000 ms is 0xf4240: the first 48 bits, big-endian, then the version.
+        #expect(early.hasPrefix("0000000f-4240-7"), "\(early)")
+        #expect(UUIDv7.generate(now: Date(timeIntervalSince1970: 1_000)).uuidString.lowercased().hasPrefix("0000000f-4240-7"))
     }
 
     @Test func pooledRandomBytesHaveTheirLengthAndDiffer() {
