@@ -62,6 +62,9 @@ public struct Request: Sendable {
     public var remoteAddress: String = ""
     /// Raised when the server that read this request begins to shut down.
     public var drain: DrainSignal = .never
+    /// Where a router found this request's route (`Router.resolve`), so the middleware and the router look
+    /// once, not once each.
+    public internal(set) var resolution: Router.Resolution?
 
     public init(head: RequestHead, body: [UInt8] = [], trailers: HTTPHeaders = HTTPHeaders(), parameters: [String: String] = [:]) {
         self.head = head

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Platform
+import Synchronization
 
 /// A handler of one route.
 public typealias RouteHandler = @Sendable (Request) async throws -> Response
@@ -25,6 +26,24 @@ public struct Router: Sendable {
     }
 
     private var routes: [Route] = []
+    /// Which router resolved a request: a copy shares its routes (routes are only appended, so an index
+    /// stays valid), another router does not.
+    private let identity = Router.identities.add(1, ordering: .relaxed).newValue
+    private static let identities = Atomic<Int>(0)
+
+    /// A request's route, found once by `resolve` and used by the middleware (the pattern, for metrics
+    /// labels and access rules) and by `respond` (the handler and its parameters).
+    public struct Resolution: Sendable {
+        fileprivate let router: Int
+        /// What it was found for: a middleware that changes the method or the target makes it stale.
+        fileprivate let method: String
+        fileprivate let target: String
+        /// The pattern of the route serving this method, else of the first whose path fits (a 405); nil: a 404.
+        public let pattern: String?
+        /// The route serving this method, and its parameters (nil: 404 or 405).
+        fileprivate let route: Int?
+        fileprivate let parameters: [String: String]
+    }
 
     public init() {}
 
@@ -47,25 +66,61 @@ public struct Router: Sendable {
 
     /// The route pattern that would serve this request (`/v1/orders/{id}`), for metrics labels.
     public func pattern(for request: Request) -> String? {
+        resolution(of: request).pattern
+    }
+
+    /// Finds the request's route once and keeps it in the request, for the middleware and `respond`.
+    public func resolve(_ request: inout Request) {
+        request.resolution = resolution(of: request)
+    }
+
+    /// The request's route: the one `resolve` found if this router (or a copy) did, else found now.
+    private func resolution(of request: Request) -> Resolution {
+        if let resolution = request.resolution, resolution.router == identity, resolution.method == request.method,
+            resolution.target == request.head.target
+        {
+            return resolution
+        }
         let parts = Router.split(request.path)
-        return routes.first { Router.matches($0.segments, parts) }?.pattern
+        var pattern: String?
+        for (index, route) in routes.enumerated() where Router.matches(route.segments, parts) {
+            if pattern == nil { pattern = route.pattern }
+            if route.method == request.method || (request.method == "HEAD" && route.method == "GET") {
+                return Resolution(
+                    router: identity,
+                    method: request.method,
+                    target: request.head.target,
+                    pattern: route.pattern,
+                    route: index,
+                    parameters: Router.parameters(route.segments, parts)
+                )
+            }
+        }
+        return Resolution(
+            router: identity,
+            method: request.method,
+            target: request.head.target,
+            pattern: pattern,
+            route: nil,
+            parameters: [:]
+        )
     }
 
     /// Routes the request.
     public func respond(to request: Request) async throws -> Response {
+        let resolution = resolution(of: request)
+        if let index = resolution.route, index < routes.count {
+            var request = request
+            request.parameters = resolution.parameters
+            return try await routes[index].handler(request)
+        }
+        guard resolution.pattern != nil else {
+            throw HTTPError.notFound("No resource at this path.")
+        }
         let parts = Router.split(request.path)
         var allowed: [String] = []
-        for route in routes {
-            guard Router.matches(route.segments, parts) else { continue }
-            if route.method == request.method || (request.method == "HEAD" && route.method == "GET") {
-                var request = request
-                request.parameters = Router.parameters(route.segments, parts)
-                return try await route.handler(request)
-            }
-            if !allowed.contains(route.method) { allowed.append(route.method) }
-        }
-        if allowed.isEmpty {
-            throw HTTPError.notFound("No resource at this path.")
+        for route in routes where Router.matches(route.segments, parts) && !allowed.contains(route.method) {
+            allowed.append(route.method)
         }
         if allowed.contains("GET") && !allowed.contains("HEAD") { allowed.append("HEAD") }
         throw HTTPError(

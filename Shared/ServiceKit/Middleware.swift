@@ -37,7 +37,9 @@ public enum ServiceMiddleware {
         let handles = MetricHandles(factory: factory)
         return { request, next in
             let start = ContinuousClock.now
-            let route = router.pattern(for: request) ?? "unmatched"
+            var request = request
+            router.resolve(&request)
+            let route = request.resolution?.pattern ?? "unmatched"
             let response: Response
             do {
                 response = try await next(request)

@@ -50,6 +50,57 @@ struct RouterTests {
         #expect(router.pattern(for: Request(head: RequestHead(method: "GET", target: "/v1/products"))) == nil)
     }
 
+    /// `resolve` finds the route once for the middleware and `respond`: the pattern is the one serving the
+    /// method (the metrics label and the access rule), a resolution made for another method or target, or by
+    /// another router, is not trusted, and 404 and 405 stay apart.
+    @Test func aRouteResolvedOnceServesTheRequestAndAStaleOneIsFoundAgain() async throws {
+        var router = Router()
+        router.get("/v1/orders/{id}") { request in Response(status: .ok, body: Array("get \(request.parameters["id"] ?? "")".utf8)) }
+        router.post("/v1/orders/batch") { _ in Response(status: .ok, body: Array("batch".utf8)) }
+        router.delete("/v1/orders/{id}") { request in Response(status: .ok, body: Array("delete \(request.parameters["id"] ?? "")".utf8)) }
+        func text(_ response: Response) -> String { String(decoding: response.body, as: UTF8.self) }
+
+        var batch = Request(method: "POST", target: "/v1/orders/batch")
+        router.resolve(&batch)
+        #expect(batch.resolution?.pattern == "/v1/orders/batch", "the served route's pattern, not the first path that fits")
+        #expect(text(try await router.respond(to: batch)) == "batch")
+
+        var head = Request(method: "HEAD", target: "/v1/orders/o%201")
+        router.resolve(&head)
+        #expect(head.resolution?.pattern == "/v1/orders/{id}")
+        #expect(text(try await router.respond(to: head)) == "get o 1")
+
+        // Resolved, then changed by a middleware: found again for what it now is.
+        var changed = Request(method: "GET", target: "/v1/orders/a")
+        router.resolve(&changed)
+        changed.head.method = "DELETE"
+        changed.head.target = "/v1/orders/b"
+        #expect(text(try await router.respond(to: changed)) == "delete b")
+
+        // Resolved by another router (another service's, mounted differently): not trusted.
+        var other = Router()
+        other.get("/v1/orders/{id}") { _ in Response(status: .ok, body: Array("other".utf8)) }
+        var foreign = Request(method: "GET", target: "/v1/orders/x")
+        other.resolve(&foreign)
+        #expect(text(try await router.respond(to: foreign)) == "get x")
+        #expect(text(try await other.respond(to: foreign)) == "other")
+
+        var wrongMethod = Request(method: "PUT", target: "/v1/orders/x")
+        router.resolve(&wrongMethod)
+        #expect(wrongMethod.resolution?.pattern == "/v1/orders/{id}")
+        do {
+            _ = try await router.respond(to: wrongMethod)
+            Issue.record("a PUT answered")
+        } catch let error as HTTPError {
+            #expect(error.status == .methodNotAllowed)
+            #expect(error.headers["Allow"] == "GET, DELETE, HEAD")
+        }
+        var nowhere = Request(method: "GET", target: "/v1/nothing")
+        router.resolve(&nowhere)
+        #expect(nowhere.resolution?.pattern == nil)
+        await #expect(throws: HTTPError.self) { try await router.respond(to: nowhere) }
+    }
+
     @Test func queryParametersAreFormDecoded() {
         func query(_ target: String) -> [String: String] { Request(method: "GET", target: target).query }
         #expect(query("/v1/x") == [:])
