@@ -385,6 +385,8 @@ public final class HTTPClient: Sendable {
         let method = request.method
         var reader = ResponseReader(method: method, limits: configuration.limits)
         var scratch = [UInt8](repeating: 0, count: 16384)
+        // The answer cannot be there yet: wait before the first read (a read now was an EAGAIN every call).
+        var readable = false
         while true {
             if let response = try reader.next() {
                 if reader.reusable {
@@ -393,13 +395,17 @@ public final class HTTPClient: Sendable {
                 }
                 return response
             }
+            if !readable {
+                try await loop.waitForIO(fd: fd, write: false, deadline: deadline)
+                readable = true
+            }
             let count = scratch.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, 0) }
             if count > 0 {
                 scratch.withUnsafeBytes { reader.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
             } else if count == 0 || (count < 0 && errno == ECONNRESET) {
                 return try reader.finish()
             } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                try await loop.waitForIO(fd: fd, write: false, deadline: deadline)
+                readable = false
             } else if errno != EINTR {
                 throw HTTPClientError(.connectionClosed, "read failed")
             }
