@@ -20,7 +20,7 @@ enum GatewayService: ServiceDefinition {
         ("INVENTORY_URL, ORDER_URL, PAYMENT_URL, SHIPPING_URL, SAGA_URL", "the services (default http://127.0.0.1:8081 ... 8085)"),
         ("CHECKOUT_WAIT", "how long POST /v1/checkout waits for the saga before 202 (default 10s)"),
         ("CHECKOUT_MAX_IN_FLIGHT", "checkouts in progress at once; more are refused 503 (default 64)"),
-        ("CHECKOUT_LATENCY_TARGET", "the 90th percentile checkout latency the in-flight limit adapts to (default 180ms; off keeps the limit fixed)"),
+        ("CHECKOUT_LATENCY_TARGET", "the p90 checkout latency the in-flight limit adapts to (default 180ms; off: fixed)"),
         ("CATALOG_CACHE_TTL, CATALOG_CACHE_ENTRIES", "the catalog cache (default 30s, 1000)"),
         ("RATE_LIMITS", "per key, per address and per customer's checkouts (see README)"),
         ("TRUSTED_PROXIES", "proxies whose X-Forwarded-For is believed"),
