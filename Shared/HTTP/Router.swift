@@ -26,10 +26,12 @@ public struct Router: Sendable {
     }
 
     private var routes: [Route] = []
-    /// Which router resolved a request: a copy shares its routes (routes are only appended, so an index
-    /// stays valid), another router does not.
-    private let identity = Router.identities.add(1, ordering: .relaxed).newValue
+    /// Which routes resolved a request: new with every route added, so only this router, or a copy of it made
+    /// since its last route, trusts a resolution (another router's index would name another route, and a
+    /// copy made before a route was added would have answered 404 for it).
+    private var identity = Router.nextIdentity()
     private static let identities = Atomic<Int>(0)
+    private static func nextIdentity() -> Int { identities.add(1, ordering: .relaxed).newValue }
 
     /// A request's route, found once by `resolve` and used by the middleware (the pattern, for metrics
     /// labels and access rules) and by `respond` (the handler and its parameters).
@@ -54,6 +56,7 @@ public struct Router: Sendable {
             return .literal(String(part))
         }
         routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler))
+        identity = Router.nextIdentity()
     }
 
     public mutating func get(_ pattern: String, _ handler: @escaping RouteHandler) { on("GET", pattern, handler) }
@@ -109,7 +112,7 @@ public struct Router: Sendable {
     /// Routes the request.
     public func respond(to request: Request) async throws -> Response {
         let resolution = resolution(of: request)
-        if let index = resolution.route, index < routes.count {
+        if let index = resolution.route {
             var request = request
             request.parameters = resolution.parameters
             return try await routes[index].handler(request)

@@ -85,6 +85,14 @@ struct RouterTests {
         #expect(text(try await router.respond(to: foreign)) == "get x")
         #expect(text(try await other.respond(to: foreign)) == "other")
 
+        // Resolved by a copy made before a route was added: the router with the route does not take its 404.
+        let before = router
+        router.get("/v1/later") { _ in Response(status: .ok, body: Array("later".utf8)) }
+        var later = Request(method: "GET", target: "/v1/later")
+        before.resolve(&later)
+        #expect(later.resolution?.pattern == nil)
+        #expect(text(try await router.respond(to: later)) == "later")
+
         var wrongMethod = Request(method: "PUT", target: "/v1/orders/x")
         router.resolve(&wrongMethod)
         #expect(wrongMethod.resolution?.pattern == "/v1/orders/{id}")
