@@ -20,11 +20,17 @@ public final class Admission: Sendable {
     private let adapts: Bool
     private let currentLimit: Atomic<Int>
 
+    /// An adaptive limit starts at half of `limit` and grows while the work stays within the target (a slow
+    /// start): started at the maximum, the first burst of 256 clients filled 64 places before the first window
+    /// could judge, and that second's latency (p99 381 ms) made the whole run's p99 341 ms.
     public init(limit: Int, latencyTarget: Duration? = nil, floor: Int = 8) {
         maximum = limit
-        adaptive = Mutex(latencyTarget.map { AdaptiveLimit(target: $0, floor: min(floor, limit), ceiling: limit) })
+        let adaptive = latencyTarget.map {
+            AdaptiveLimit(target: $0, floor: min(floor, limit), ceiling: limit, initial: max(min(floor, limit), limit / 2))
+        }
+        self.adaptive = Mutex(adaptive)
         adapts = latencyTarget != nil
-        currentLimit = Atomic(limit)
+        currentLimit = Atomic(adaptive?.limit ?? limit)
     }
 
     /// The limit now (the configured one unless it adapts).
@@ -91,13 +97,21 @@ public struct AdaptiveLimit: Sendable, Equatable {
     private var samples: [Duration] = []
     private var limited = false
 
-    public init(target: Duration, floor: Int, ceiling: Int, window: Duration = .milliseconds(250), minimumSamples: Int = 10) {
+    /// `initial`: where the limit starts (the ceiling unless told).
+    public init(
+        target: Duration,
+        floor: Int,
+        ceiling: Int,
+        initial: Int? = nil,
+        window: Duration = .milliseconds(250),
+        minimumSamples: Int = 10
+    ) {
         self.target = target
         self.floor = max(1, min(floor, ceiling))
         self.ceiling = ceiling
         self.window = window
         self.minimumSamples = minimumSamples
-        limit = ceiling
+        limit = min(ceiling, max(self.floor, initial ?? ceiling))
     }
 
     /// The limit held work back (a unit was refused, or took the last place).

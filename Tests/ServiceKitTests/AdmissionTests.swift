@@ -85,6 +85,41 @@ struct AdaptiveLimitTests {
         #expect(mild.limit == 9, "by one at least")
     }
 
+    @Test func itStartsWhereItIsToldBetweenItsFloorAndItsCeiling() {
+        #expect(AdaptiveLimit(target: .milliseconds(200), floor: 4, ceiling: 64, initial: 32).limit == 32)
+        #expect(AdaptiveLimit(target: .milliseconds(200), floor: 4, ceiling: 64, initial: 1).limit == 4)
+        #expect(AdaptiveLimit(target: .milliseconds(200), floor: 4, ceiling: 64, initial: 100).limit == 64)
+        #expect(AdaptiveLimit(target: .milliseconds(200), floor: 4, ceiling: 64).limit == 64)
+    }
+
+    /// A slow start: an adaptive admission begins at half its maximum (a fixed one at the maximum) and grows
+    /// to the maximum while the work it holds back stays within the target.
+    @Test(.timeLimit(.minutes(1)))
+    func admissionStartsAtHalfItsMaximumAndGrowsWhileWorkIsFast() async throws {
+        #expect(Admission(limit: 64).limit == 64)
+        #expect(Admission(limit: 64, latencyTarget: .seconds(1), floor: 8).limit == 32)
+        #expect(Admission(limit: 4, latencyTarget: .seconds(1), floor: 8).limit == 4, "never below its floor")
+        let admission = Admission(limit: 8, latencyTarget: .seconds(1), floor: 2)
+        #expect(admission.limit == 4)
+        // Eight workers on a limit of four: held back, and each unit far within the target, so every window
+        // adds one until the maximum.
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    while admission.limit < 8 {
+                        do {
+                            try await admission.admit { try await Task.sleep(for: .milliseconds(5)) }
+                        } catch {
+                            try? await Task.sleep(for: .milliseconds(1))
+                        }
+                    }
+                }
+            }
+        }
+        #expect(admission.limit == 8)
+        #expect(admission.refused > 0, "the workers beyond the starting limit were refused")
+    }
+
     @Test func aWindowNeedsItsTimeAndItsSamples() {
         var limit = AdaptiveLimit(target: .milliseconds(200), floor: 4, ceiling: 64)
         for n in 0..<100 { limit.finished(latency: .seconds(2), now: t0 + .milliseconds(n)) }
