@@ -1,7 +1,5 @@
 /// Hexadecimal text of bytes (digests, keys, ids, percent-escapes), without `String(format:)`.
 public enum Hex {
-    /// The digits `0-9a-f`, by value.
-    public static let lowercase = Array("0123456789abcdef".utf8)
     /// The digits `0-9A-F`, by value (percent-encoding, RFC 3986 section 2.1).
     public static let uppercase = Array("0123456789ABCDEF".utf8)
 
