@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// Reservations expire by themselves (`RESERVATION_TTL`), and a checkout never finds its reservation expired
-/// after the pivot: version 2 makes the hold permanent just before capture (`inventory.hold`), so an
+/// after the pivot: from version 2 the hold is made permanent before capture (`inventory.hold`), so an
 /// expired hold is found while everything can still be undone.
 @Suite("Reservations expire by themselves", .serialized)
 struct ReservationExpiryTests {
@@ -74,10 +74,17 @@ struct ReservationExpiryTests {
         #expect(kinds == ["orphan_reservation"], "\(report)")
     }
 
-    @Test func aCheckoutSlowerThanTheHoldIsUndoneBeforeThePivotAndChargesNothing() async throws {
+    /// Version 3 holds after the shipment is scheduled: a slow shipping service makes the hold late. Version 4
+    /// sends the hold with the authorisation and the shipment, once the order is created: a slow order
+    /// service makes it late (a slow shipping service no longer can, the stock being held by then).
+    @Test(arguments: [("3", "shipping"), ("4", "order")])
+    func aCheckoutSlowerThanTheHoldIsUndoneBeforeThePivotAndChargesNothing(version: String, slow: String) async throws {
         let system = try await SagaMartSystem(
             layout: .sqlite,
-            overrides: ["inventory": Self.shortTTL, "shipping": delayedCommands("2500ms"), "saga": Self.patientSaga]
+            overrides: [
+                "inventory": Self.shortTTL, slow: delayedCommands("2500ms"),
+                "saga": Self.patientSaga.merging(["CHECKOUT_SAGA_VERSION": version]) { $1 },
+            ]
         )
         defer { system.stopAll() }
         let sku = uniqueSKU("SLOW")

@@ -68,10 +68,13 @@ struct SagaVersionTests {
         #expect(try await system.auditorViolations() == nil)
     }
 
-    /// Version 3 (the default) screens the order in its creation: a large first order is refused at once,
-    /// no order is made and no stock held; a small one runs the eight steps.
+    /// Version 3 screens the order in its creation: a large first order is refused at once, no order is made
+    /// and no stock held; a small one runs the eight steps.
     @Test func versionThreeScreensTheOrderInItsCreation() async throws {
-        let system = try await SagaMartSystem(layout: .sqlite, overrides: ["order": ["FRAUD_REVIEW_CENTS": "5000"]])
+        let system = try await SagaMartSystem(
+            layout: .sqlite,
+            overrides: ["order": ["FRAUD_REVIEW_CENTS": "5000"], "saga": ["CHECKOUT_SAGA_VERSION": "3"]]
+        )
         defer { system.stopAll() }
         let sku = uniqueSKU("V3")
         try await system.createProduct(sku, stock: 20, priceCents: 1000)
@@ -99,6 +102,51 @@ struct SagaVersionTests {
         let trusted = try await system.checkout(checkoutBody(sku: sku, quantity: 6), key: bob)
         #expect(trusted.status.code == 201, "once bob has an approved order: \(trusted.bodyText)")
         #expect(try await system.available(sku) == 20 - 1 - 6)
+        #expect(try await system.auditorViolations() == nil)
+    }
+
+    /// Version 4 (the default) sends the steps that do not wait on each other together, in four rounds. The
+    /// stock is reserved beside the order's creation, so a refused creation (a suspected fraud) releases
+    /// the reservation sent with it; a declined card cancels the shipment and releases the hold sent with
+    /// the authorisation. Nothing is left held or charged, and the auditor finds every service agreeing.
+    @Test func versionFourSendsTheStepsThatDoNotWaitOnEachOtherTogether() async throws {
+        let system = try await SagaMartSystem(layout: .sqlite, overrides: ["order": ["FRAUD_REVIEW_CENTS": "5000"]])
+        defer { system.stopAll() }
+        let sku = uniqueSKU("V4")
+        try await system.createProduct(sku, stock: 20, priceCents: 1000)
+        func steps(_ checkoutId: String) async throws -> [String] {
+            let saga = try await system.service("saga", "GET", "/v1/sagas/\(checkoutId)").object
+            #expect(saga["version"] as? Int == 4)
+            return (saga["steps"] as? [[String: Any]] ?? []).map { "\($0["name"] ?? "") \($0["status"] ?? "")" }
+        }
+
+        let large = try await system.checkout(checkoutBody(sku: sku, quantity: 6), key: bob)
+        #expect(large.status.code == 422, "\(large.bodyText)")
+        #expect(large.object["code"] as? String == "fraud_suspected")
+        #expect(try await steps(large.object["checkoutId"] as? String ?? "") == ["order.create REFUSED", "inventory.release SUCCEEDED"])
+        #expect(try await system.available(sku) == 20)
+
+        let declined = try await system.checkout(checkoutBody(sku: sku, quantity: 1, card: "4000000000000002"), key: bob)
+        #expect(declined.status.code == 402, "\(declined.bodyText)")
+        #expect(
+            try await steps(declined.object["checkoutId"] as? String ?? "") == [
+                "order.create SUCCEEDED", "inventory.reserve SUCCEEDED", "payment.authorize REFUSED", "shipping.cancel SUCCEEDED",
+                "inventory.release SUCCEEDED", "order.reject SUCCEEDED",
+            ]
+        )
+        #expect(try await system.available(sku) == 20)
+
+        let small = try await system.checkout(checkoutBody(sku: sku, quantity: 1), key: bob)
+        #expect(small.status.code == 201, "\(small.bodyText)")
+        #expect(
+            try await steps(small.object["checkoutId"] as? String ?? "") == [
+                "order.create SUCCEEDED", "inventory.reserve SUCCEEDED", "payment.authorize SUCCEEDED", "shipping.schedule SUCCEEDED",
+                "inventory.hold SUCCEEDED", "payment.capture SUCCEEDED", "inventory.commit SUCCEEDED", "order.approve SUCCEEDED",
+            ]
+        )
+        let order = try await system.order(try #require(small.object["orderId"] as? String))
+        #expect((order["shipment"] as? [String: Any])?["status"] as? String == "SCHEDULED", "the order saw its shipment: \(order)")
+        #expect(try await system.available(sku) == 19)
         #expect(try await system.auditorViolations() == nil)
     }
 }

@@ -180,7 +180,7 @@ extension CheckoutSaga {
             totalCents: totalCents,
             currency: currency,
             version: definition.version,
-            steps: timeline.map { $0.view(in: definition) }
+            steps: progress.timelineWithRound.map { $0.view(in: definition) }
         )
     }
 }

@@ -16,9 +16,11 @@ public struct StepDefinition: Sendable, Equatable {
     public let action: String
     public let compensation: String?
     public let reply: ReplyReading
-    /// Sent at the same time as the step before it (a step past the pivot that does not depend on the one
-    /// before: both are retried until done, so neither's outcome can call the other off). The interpreter
-    /// still takes the replies in order; see `SagaProgress.commandsToSend`.
+    /// Sent at the same time as the step before it: it does not need that step's outcome. The interpreter
+    /// still takes the replies in order (see `SagaProgress.commandsToSend`). Before the pivot, a step that
+    /// ends the forward run (refused, or past its deadline) leaves the steps sent with it as "may have
+    /// applied": each is compensated (a participant that never applied it succeeds doing nothing and keeps
+    /// its late action out). The pivot itself never goes with another step: it waits for every step before it.
     public let withPrevious: Bool
 
     public init(_ action: String, compensation: String? = nil, reply: ReplyReading = .applied, withPrevious: Bool = false) {
@@ -62,9 +64,9 @@ public struct SagaDefinition: Sendable, Equatable {
         self.keysByPosition = keysByPosition
         pivotIndex = pivot.flatMap { name in steps.firstIndex { $0.action == name } } ?? steps.count
         for (index, step) in steps.enumerated() where step.withPrevious {
-            // Before the pivot (or with it) a refusal compensates what applied: steps sent together there would
-            // leave an effect the interpreter never heard of.
-            precondition(index - 1 > pivotIndex, "\(kind) v\(version): \(step.action) goes with the step before it before the pivot")
+            // The pivot is where the saga stops being able to go back: it is sent only once every step before it
+            // has answered, so a group never spans it.
+            precondition(index > 0 && index != pivotIndex, "\(kind) v\(version): \(step.action) cannot go with the step before it")
         }
     }
 
@@ -193,20 +195,15 @@ public struct SagaProgress: Sendable, Equatable {
         return definition.command(saga: id, step: current, compensation: status == .compensating)
     }
 
-    /// The commands to send now: the one in progress and, while the saga runs past its pivot, the steps
-    /// after it declared `withPrevious`. Their replies go to `handle` in the same order, each while it names
-    /// that command as the next (a reply left over once the saga takes another way is dropped: its command
-    /// is sent again, with the same key, when the saga comes to it).
+    /// The commands to send now: the one in progress and, while the saga runs forward, the steps after it
+    /// declared `withPrevious`. Their replies go to `handle` in the same order, each while it names that
+    /// command as the next (a reply left over once the saga takes another way is dropped: its command is
+    /// sent again, with the same key, when the saga comes to it, or compensated if the saga turns back; see
+    /// `sentWithCurrent`).
     public func commandsToSend(saga id: String) -> [SagaCommand] {
         guard let pending = pendingCommand(saga: id) else { return [] }
         guard status == .running else { return [pending] }
-        var commands = [pending]
-        var next = current + 1
-        while next < definition.steps.count, definition.steps[next].withPrevious {
-            commands.append(definition.command(saga: id, step: next, compensation: false))
-            next += 1
-        }
-        return commands
+        return [pending] + sentWithCurrent.map { definition.command(saga: id, step: $0, compensation: false) }
     }
 
     /// Applies a participant's reply to the command in progress. `stepDeadline`: how long an action before
@@ -225,7 +222,8 @@ public struct SagaProgress: Sendable, Equatable {
                 status = .completed
                 return .finished(.completed)
             }
-            begin(current + 1, compensation: false, now: now)
+            // A step sent with this one began when this one did: its record, and its deadline, count from then.
+            begin(current + 1, compensation: false, now: definition.steps[current + 1].withPrevious ? stepStartedAt : now)
             return .send(definition.command(saga: id, step: current, compensation: false))
 
         case .refused(let code, let detail):
@@ -241,6 +239,7 @@ public struct SagaProgress: Sendable, Equatable {
             }
             failureCode = code
             failureDetail = detail
+            applied += sentWithCurrent
             status = .compensating
             return nextCompensation(saga: id, now: now)
 
@@ -254,6 +253,7 @@ public struct SagaProgress: Sendable, Equatable {
             // The step may have applied before its reply was lost: compensate it too (a participant that
             // never applied it succeeds doing nothing and keeps the late action out).
             applied.append(current)
+            applied += sentWithCurrent
             failureCode = "service_unavailable"
             failureDetail = "\(definition.steps[current].action) did not answer before the step deadline"
             status = .compensating
@@ -308,6 +308,25 @@ public struct SagaProgress: Sendable, Equatable {
             timeline[timeline.count - 1].note = [timeline[timeline.count - 1].note, note].compactMap { $0 }.joined(separator: "; ")
         }
         return true
+    }
+
+    /// The timeline as it stands while a round is in flight: the steps sent with the one in progress show as
+    /// running since they were sent (their own records begin when the interpreter comes to their replies).
+    public var timelineWithRound: [SagaStepRecord] {
+        guard status == .running else { return timeline }
+        return timeline + sentWithCurrent.map { .started(definition.steps[$0].action, compensation: false, at: stepStartedAt) }
+    }
+
+    /// The steps `commandsToSend` sends with the one in progress while the saga runs forward. When that step
+    /// turns the saga back before the pivot, their replies are dropped unread, so each may have applied.
+    private var sentWithCurrent: [Int] {
+        var steps: [Int] = []
+        var next = current + 1
+        while next < definition.steps.count, definition.steps[next].withPrevious {
+            steps.append(next)
+            next += 1
+        }
+        return steps
     }
 
     private mutating func nextCompensation(saga id: String, now: Date) -> SagaDecision {
