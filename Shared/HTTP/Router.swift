@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Glibc
 import Platform
 import Synchronization
 
@@ -14,7 +15,8 @@ public typealias Middleware = @Sendable (Request, HTTPResponder) async throws ->
 /// with `Allow` listing them. `HEAD` falls back to the `GET` route (the server sends no body).
 public struct Router: Sendable {
     private enum Segment: Sendable, Equatable {
-        case literal(String)
+        /// Its bytes, compared with the path's without making strings of either.
+        case literal([UInt8])
         case parameter(String)
     }
 
@@ -51,9 +53,9 @@ public struct Router: Sendable {
 
     /// Adds a route; later routes with the same method and pattern replace nothing, the first match wins.
     public mutating func on(_ method: String, _ pattern: String, _ handler: @escaping RouteHandler) {
-        let segments = Router.split(pattern).map { part -> Segment in
+        let segments = pattern.split(separator: "/").map { part -> Segment in
             if part.hasPrefix("{") && part.hasSuffix("}") { return .parameter(String(part.dropFirst().dropLast())) }
-            return .literal(String(part))
+            return .literal(Array(part.utf8))
         }
         routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler))
         identity = Router.nextIdentity()
@@ -84,29 +86,32 @@ public struct Router: Sendable {
         {
             return resolution
         }
-        let parts = Router.split(request.path)
-        var pattern: String?
-        for (index, route) in routes.enumerated() where Router.matches(route.segments, parts) {
-            if pattern == nil { pattern = route.pattern }
-            if route.method == request.method || (request.method == "HEAD" && route.method == "GET") {
-                return Resolution(
-                    router: identity,
-                    method: request.method,
-                    target: request.head.target,
-                    pattern: route.pattern,
-                    route: index,
-                    parameters: Router.parameters(route.segments, parts)
-                )
+        var target = request.head.target
+        return target.withUTF8 { bytes in
+            let parts = Router.pathParts(bytes)
+            var pattern: String?
+            for (index, route) in routes.enumerated() where Router.matches(route.segments, parts, in: bytes) {
+                if pattern == nil { pattern = route.pattern }
+                if route.method == request.method || (request.method == "HEAD" && route.method == "GET") {
+                    return Resolution(
+                        router: identity,
+                        method: request.method,
+                        target: request.head.target,
+                        pattern: route.pattern,
+                        route: index,
+                        parameters: Router.parameters(route.segments, parts, in: bytes)
+                    )
+                }
             }
+            return Resolution(
+                router: identity,
+                method: request.method,
+                target: request.head.target,
+                pattern: pattern,
+                route: nil,
+                parameters: [:]
+            )
         }
-        return Resolution(
-            router: identity,
-            method: request.method,
-            target: request.head.target,
-            pattern: pattern,
-            route: nil,
-            parameters: [:]
-        )
     }
 
     /// Routes the request.
@@ -120,10 +125,14 @@ public struct Router: Sendable {
         guard resolution.pattern != nil else {
             throw HTTPError.notFound("No resource at this path.")
         }
-        let parts = Router.split(request.path)
-        var allowed: [String] = []
-        for route in routes where Router.matches(route.segments, parts) && !allowed.contains(route.method) {
-            allowed.append(route.method)
+        var target = request.head.target
+        var allowed: [String] = target.withUTF8 { bytes in
+            let parts = Router.pathParts(bytes)
+            var allowed: [String] = []
+            for route in routes where Router.matches(route.segments, parts, in: bytes) && !allowed.contains(route.method) {
+                allowed.append(route.method)
+            }
+            return allowed
         }
         if allowed.contains("GET") && !allowed.contains("HEAD") { allowed.append("HEAD") }
         throw HTTPError(
@@ -140,24 +149,65 @@ public struct Router: Sendable {
         return { try await router.respond(to: $0) }
     }
 
-    private static func split(_ path: String) -> [Substring] {
-        path.split(separator: "/", omittingEmptySubsequences: true)
+    /// The non-empty segments of a request target's path, as byte ranges of the target: the path as
+    /// `RequestHead.path` reads it (an absolute-form target's scheme and authority left out, the query cut
+    /// off), split at `/`. One array; the route table is then matched on bytes, with no string made.
+    static func pathParts(_ target: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
+        let slash = UInt8(ascii: "/")
+        let question = UInt8(ascii: "?")
+        var start = 0
+        if target.first != slash, let scheme = Router.firstRange(of: "://", in: target) {
+            start = scheme.upperBound
+            while start < target.count && target[start] != slash && target[start] != question { start += 1 }
+        }
+        var end = start
+        while end < target.count && target[end] != question { end += 1 }
+        var parts: [Range<Int>] = []
+        parts.reserveCapacity(6)
+        var partStart = start
+        for index in start...end where index == end || target[index] == slash {
+            if index > partStart { parts.append(partStart..<index) }
+            partStart = index + 1
+        }
+        return parts
+    }
+
+    private static func firstRange(of needle: StaticString, in bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        let count = needle.utf8CodeUnitCount
+        guard bytes.count >= count else { return nil }
+        for start in 0...(bytes.count - count)
+        where (0..<count).allSatisfy({ bytes[start + $0] == needle.utf8Start[$0] }) {
+            return start..<(start + count)
+        }
+        return nil
     }
 
     /// Whether the path's parts fit the route's segments (literals equal, as many parts as segments).
-    private static func matches(_ segments: [Segment], _ parts: [Substring]) -> Bool {
+    private static func matches(_ segments: [Segment], _ parts: [Range<Int>], in target: UnsafeBufferPointer<UInt8>) -> Bool {
         guard segments.count == parts.count else { return false }
         for (segment, part) in zip(segments, parts) {
-            if case .literal(let literal) = segment, literal != part { return false }
+            guard case .literal(let literal) = segment else { continue }
+            guard literal.count == part.count else { return false }
+            let equal = literal.withUnsafeBufferPointer { literal in
+                memcmp(literal.baseAddress!, target.baseAddress! + part.lowerBound, part.count) == 0
+            }
+            if !equal { return false }
         }
         return true
     }
 
     /// The parameters of a matching route, percent-decoded (a part that does not decode is kept as it is).
-    private static func parameters(_ segments: [Segment], _ parts: [Substring]) -> [String: String] {
+    private static func parameters(
+        _ segments: [Segment],
+        _ parts: [Range<Int>],
+        in target: UnsafeBufferPointer<UInt8>
+    ) -> [String: String] {
         var parameters: [String: String] = [:]
         for (segment, part) in zip(segments, parts) {
-            if case .parameter(let name) = segment { parameters[name] = percentDecoded(part) ?? String(part) }
+            guard case .parameter(let name) = segment else { continue }
+            // The target is a String, so a part between two `/` is whole UTF-8.
+            let text = String(decoding: UnsafeBufferPointer(rebasing: target[part]), as: UTF8.self)
+            parameters[name] = percentDecoded(Substring(text)) ?? text
         }
         return parameters
     }

@@ -50,6 +50,33 @@ struct RouterTests {
         #expect(router.pattern(for: Request(head: RequestHead(method: "GET", target: "/v1/products"))) == nil)
     }
 
+    /// The router matches on the target's bytes: its parts are the non-empty segments of the path as
+    /// `RequestHead.path` reads it (absolute form, query, repeated and trailing slashes, non-ASCII).
+    @Test(arguments: [
+        "/", "", "*", "/v1/orders/o1", "/v1/orders/o1/", "//v1///orders//o1", "/v1/orders?after=/x/y", "/?", "/a?b?c",
+        "http://127.0.0.1:8081/v1/orders/o1?x=1", "http://host", "http://host?x=/a", "https://h/caf%C3%A9/東京", "/東京/x",
+    ])
+    func thePathPartsAreThePathsSegments(target: String) {
+        var bytes = target
+        let parts = bytes.withUTF8 { buffer in
+            Router.pathParts(buffer).map { String(decoding: UnsafeBufferPointer(rebasing: buffer[$0]), as: UTF8.self) }
+        }
+        let path = RequestHead(method: "GET", target: target).path
+        #expect(parts == path.split(separator: "/").map(String.init), "\(target) has the path \(path)")
+    }
+
+    @Test func anAbsoluteFormTargetIsRoutedByItsPath() async throws {
+        var router = Router()
+        router.get("/v1/orders/{id}") { request in Response(status: .ok, body: Array((request.parameters["id"] ?? "").utf8)) }
+        let order = try await router.respond(
+            to: Request(head: RequestHead(method: "GET", target: "http://localhost:8082/v1/orders/o%201?x=/y"))
+        )
+        #expect(String(decoding: order.body, as: UTF8.self) == "o 1")
+        #expect(router.pattern(for: Request(head: RequestHead(method: "GET", target: "/v1/orders/ord/extra"))) == nil)
+        #expect(router.pattern(for: Request(head: RequestHead(method: "GET", target: "/v1/order/o1"))) == nil, "a shorter literal")
+        #expect(router.pattern(for: Request(head: RequestHead(method: "GET", target: "/v1/orderss/o1"))) == nil, "a longer literal")
+    }
+
     /// `resolve` finds the route once for the middleware and `respond`: the pattern is the one serving the
     /// method (the metrics label and the access rule), a resolution made for another method or target, or by
     /// another router, is not trusted, and 404 and 405 stay apart.
