@@ -30,13 +30,14 @@ struct PaymentRoutes {
             check.range(command.amountCents, "amountCents", 0...100_000_000_000)
             check.currency(command.currency, "currency")
             try check.validate()
-            // The simulated issuer is down for this card: a technical failure, answered and not recorded,
-            // so the saga's retry meets the same outage until its deadline.
-            if try await database.read({ try store.profile($0, token: command.token) }) == .unavailable {
+            do {
+                return try await database.command(request, keyring: store.keyring) {
+                    try Response.json(try store.authorize($0, command), status: .created)
+                }
+            } catch is PaymentStore.IssuerUnavailable {
+                // The simulated issuer is down for this card: a technical failure, rolled back with its
+                // transaction and not recorded, so the saga's retry meets the same outage until its deadline.
                 throw HTTPError(.serviceUnavailable, code: "issuer_unavailable", detail: "The card issuer did not answer.")
-            }
-            return try await database.command(request, keyring: store.keyring) {
-                try Response.json(try store.authorize($0, command), status: .created)
             }
         }
         router.post("/v1/payments/{id}/void") { request in

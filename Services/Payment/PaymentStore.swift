@@ -76,6 +76,11 @@ struct PaymentStore: Sendable {
         }
     }
 
+    /// The card's issuer did not answer (a simulated outage): neither a refusal nor an answer to record, so
+    /// not a `ProblemConvertible`. Thrown inside the command's transaction, it rolls it back; the route
+    /// answers 503.
+    struct IssuerUnavailable: Error {}
+
     /// Authorises the amount, or records a decline. A payment voided before its authorisation arrived stays voided.
     func authorize(_ connection: DatabaseConnection, _ command: PaymentAPI.Authorize) throws -> PaymentAPI.Payment {
         if let existing = try payment(connection, id: command.paymentId) {
@@ -83,6 +88,7 @@ struct PaymentStore: Sendable {
             return existing
         }
         guard let profile = try profile(connection, token: command.token) else { throw PaymentError.unknownToken }
+        if profile == .unavailable { throw IssuerUnavailable() }
         let now = Date()
         let status: PaymentStatus
         switch profile {

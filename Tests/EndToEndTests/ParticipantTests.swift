@@ -104,6 +104,27 @@ struct ParticipantTests {
         #expect(try await system.available(sku) == 3)
     }
 
+    /// An issuer that does not answer is a technical failure: 503, rolled back with the command's
+    /// transaction and not recorded, so the same command sent again meets the issuer as it is then instead of
+    /// a replayed 503.
+    @Test func anIssuerOutageIsAnsweredAndNotRecorded() async throws {
+        let system = try await SharedSystem.shared.get()
+        let card = #"{"cardNumber":"4000000000000119","expMonth":12,"expYear":2030,"cvc":"123"}"#
+        let method = try await command(system, "payment", "/v1/payment-methods", key: UUID().uuidString, json: card)
+        #expect(method.status.code == 201, "\(method.bodyText)")
+        let token = try #require(method.object["token"] as? String)
+        let paymentId = UUID().uuidString.lowercased()
+        let body = #"{"paymentId":"\#(paymentId)","orderId":"o-\#(paymentId)","token":"\#(token)","amountCents":500,"currency":"EUR"}"#
+        for _ in 0..<2 {
+            let answer = try await command(system, "payment", "/v1/payments/authorize", key: "\(paymentId):authorize", json: body)
+            #expect(answer.status.code == 503, "\(answer.bodyText)")
+            #expect(answer.object["code"] as? String == "issuer_unavailable")
+            #expect(answer.headers["Idempotent-Replay"] == nil, "a technical failure is not an answer to replay")
+        }
+        let payment = try await system.service("payment", "GET", "/v1/payments/\(paymentId)")
+        #expect(payment.status.code == 404, "nothing of it was kept")
+    }
+
     @Test func cardNumbersReachNoDatabaseAndNoLog() async throws {
         let system = try await SharedSystem.shared.get()
         let sku = uniqueSKU("CARD")
