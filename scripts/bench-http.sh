@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # make bench-http: our HTTP server (the service kit with its standard middleware) against a minimal
 # Hummingbird 2 server with the same two routes and against nginx (Debian's package, two worker processes
-# answering a fixed JSON body from its configuration), each measured alone with wrk on loopback.
-# Settings: DURATION (default 10s), CONNECTIONS (default 64).
+# answering a fixed JSON body from its configuration), under wrk on loopback, one server at a time.
+# Settings: DURATION per run (default 5s), ROUNDS per row and server (default 2; the figures are their
+# means), CONNECTIONS (default 64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 OURS_PORT=${OURS_PORT:-18090}
 HB_PORT=${HB_PORT:-18091}
@@ -44,40 +46,25 @@ wait_ready() {
 }
 
 declare -A RPS P50 P99 RSS
-measure() { # measure NAME PORT
-    local name=$1 port=$2
-    for route in health echo; do
-        for conns in "$CONNECTIONS" 1; do
-            local threads=2 script=()
-            ((conns == 1)) && threads=1
-            [[ $route == echo ]] && script=(-s "$work/post.lua")
-            wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "${script[@]}" "http://127.0.0.1:$port/$route" >"$work/wrk.txt" 2>&1
-            local key="$name/$route/c$conns"
-            RPS[$key]=$(awk '/Requests\/sec/ {printf "%d", $2}' "$work/wrk.txt")
-            P50[$key]=$(to_ms "$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")")
-            P99[$key]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")")
-            if grep -q "Non-2xx\|Socket errors" "$work/wrk.txt"; then
-                echo "warning: $key: $(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt")" >&2
-            fi
-        done
-    done
+# run_wrk NAME PORT ROUTE CONNS: one wrk run, added to the row's sums (averaged over ROUNDS below).
+run_wrk() {
+    local name=$1 port=$2 route=$3 conns=$4 threads=2 script=()
+    ((conns == 1)) && threads=1
+    [[ $route == echo ]] && script=(-s "$work/post.lua")
+    wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "${script[@]}" "http://127.0.0.1:$port/$route" >"$work/wrk.txt" 2>&1
+    local key="$name/$route/c$conns"
+    RPS[$key]=$(( ${RPS[$key]:-0} + $(awk '/Requests\/sec/ {printf "%d", $2}' "$work/wrk.txt") ))
+    P50[$key]=$(awk -v a="${P50[$key]:-0}" -v b="$(to_ms "$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")")" 'BEGIN { printf "%.3f", a + b }')
+    P99[$key]=$(awk -v a="${P99[$key]:-0}" -v b="$(to_ms "$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")")" 'BEGIN { printf "%.3f", a + b }')
+    if grep -q "Non-2xx\|Socket errors" "$work/wrk.txt"; then
+        echo "warning: $key: $(grep -E 'Non-2xx|Socket errors' "$work/wrk.txt")" >&2
+    fi
 }
 
 SAGAMART_ENV=development PORT=$OURS_PORT LOG_LEVEL=warning "$ours_bin" >"$work/ours.log" 2>&1 &
 ours_pid=$!
-wait_ready "$OURS_PORT"
-measure sagamart "$OURS_PORT"
-RSS[sagamart]=$(awk '/VmHWM/ {print $2}' "/proc/$ours_pid/status")
-kill -TERM "$ours_pid"
-wait "$ours_pid" || true
-
 PORT=$HB_PORT "$hb_bin" >"$work/hb.log" 2>&1 &
 hb_pid=$!
-wait_ready "$HB_PORT"
-measure hummingbird "$HB_PORT"
-RSS[hummingbird]=$(awk '/VmHWM/ {print $2}' "/proc/$hb_pid/status")
-kill -TERM "$hb_pid"
-wait "$hb_pid" || true
 
 # nginx: the fast C server, both routes a fixed answer (the body of a POST is read and discarded).
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -105,15 +92,43 @@ http {
 CONF
 "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" >"$work/nginx.log" 2>&1 &
 nginx_pid=$!
+wait_ready "$OURS_PORT"
+wait_ready "$HB_PORT"
 wait_ready "$NGINX_PORT"
-measure nginx "$NGINX_PORT"
+
+# The three servers run side by side (an idle one costs nothing) and each row is measured for all three
+# back to back, ROUNDS times, in mirrored order (ours, hb, nginx, then nginx, hb, ours): this machine's
+# speed drifts by tens of percent within minutes, and servers measured one after the other for minutes
+# each were compared across that drift.
+for route in health echo; do
+    for conns in "$CONNECTIONS" 1; do
+        for round in $(seq 1 "$ROUNDS"); do
+            order=("sagamart $OURS_PORT" "hummingbird $HB_PORT" "nginx $NGINX_PORT")
+            ((round % 2 == 0)) && order=("nginx $NGINX_PORT" "hummingbird $HB_PORT" "sagamart $OURS_PORT")
+            for entry in "${order[@]}"; do
+                read -r name port <<<"$entry"
+                run_wrk "$name" "$port" "$route" "$conns"
+            done
+        done
+        for name in sagamart hummingbird nginx; do
+            key="$name/$route/c$conns"
+            RPS[$key]=$((RPS[$key] / ROUNDS))
+            P50[$key]=$(awk -v a="${P50[$key]}" -v n="$ROUNDS" 'BEGIN { printf "%.3f", a / n }')
+            P99[$key]=$(awk -v a="${P99[$key]}" -v n="$ROUNDS" 'BEGIN { printf "%.3f", a / n }')
+        done
+    done
+done
+
+RSS[sagamart]=$(awk '/VmHWM/ {print $2}' "/proc/$ours_pid/status")
+RSS[hummingbird]=$(awk '/VmHWM/ {print $2}' "/proc/$hb_pid/status")
 # The master's and its workers' peak RSS together.
 RSS[nginx]=$(for pid in $nginx_pid $(pgrep -P "$nginx_pid"); do awk '/VmHWM/ {print $2}' "/proc/$pid/status"; done | awk '{s += $1} END {print s}')
+kill -TERM "$ours_pid" "$hb_pid"
 kill -QUIT "$nginx_pid"
-wait "$nginx_pid" || true
+wait "$ours_pid" "$hb_pid" "$nginx_pid" || true
 
 echo
-echo "HTTP benchmark: wrk on loopback, $DURATION per row, $(nproc) cores"
+echo "HTTP benchmark: wrk on loopback, the mean of $ROUNDS runs of $DURATION per row and server (interleaved), $(nproc) cores"
 printf "%-22s %-12s %12s %10s %10s\n" "route" "server" "requests/s" "p50 ms" "p99 ms"
 for route in health echo; do
     for conns in "$CONNECTIONS" 1; do
