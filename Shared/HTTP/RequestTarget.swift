@@ -107,9 +107,19 @@ enum RequestTarget {
     private static func validatePort(_ bytes: ArraySlice<UInt8>) throws(HTTPParseError) {
         if bytes.isEmpty { return }
         let digits = bytes.dropFirst()
-        guard bytes.first == 0x3A, (1...5).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }),
-            Int(String(decoding: digits, as: UTF8.self))! <= 65535
-        else { throw HTTPParseError(.badRequest, "invalid port in Host") }
+        guard bytes.first == 0x3A, (1...5).contains(digits.count), let port = decimal(digits), port <= 65535 else {
+            throw HTTPParseError(.badRequest, "invalid port in Host")
+        }
+    }
+
+    /// The value of a run of ASCII digits (at most 5 here); nil when any byte is not a digit.
+    private static func decimal(_ digits: ArraySlice<UInt8>) -> Int? {
+        var value = 0
+        for digit in digits {
+            guard (0x30...0x39).contains(digit) else { return nil }
+            value = value * 10 + Int(digit - 0x30)
+        }
+        return value
     }
 
     private static func validateIPLiteral(_ bytes: ArraySlice<UInt8>) throws(HTTPParseError) {
@@ -147,19 +157,33 @@ enum RequestTarget {
             guard isUnreserved(byte) || isSubDelim(byte) else { throw HTTPParseError(.badRequest, "invalid Host") }
             index += 1
         }
-        let labels = bytes.split(separator: 0x2E, omittingEmptySubsequences: false)
-        let last = labels.last(where: { !$0.isEmpty }) ?? labels[labels.startIndex]
-        let lastLower = last.map { $0 | 0x20 }
+        // The labels between dots, empty ones kept, walked in place (every request has a Host: no array, no
+        // string per label). The last non-empty label (else the first) says whether the host is a number.
+        var count = 0
+        var first = bytes.startIndex..<bytes.startIndex
+        var last: Range<Int>?
+        var start = bytes.startIndex
+        for index in bytes.startIndex...bytes.endIndex where index == bytes.endIndex || bytes[index] == 0x2E {
+            if count == 0 { first = start..<index }
+            if start < index { last = start..<index }
+            count += 1
+            start = index + 1
+        }
+        let final = bytes[last ?? first]
         let numeric =
-            last.allSatisfy({ (0x30...0x39).contains($0) })
-            || (lastLower.starts(with: "0x".utf8) && lastLower.dropFirst(2).allSatisfy { HTTPParser.hexValue($0) != nil })
+            final.allSatisfy({ (0x30...0x39).contains($0) })
+            || (final.count >= 2 && final.first! | 0x20 == 0x30 && final[final.startIndex + 1] | 0x20 == 0x78
+                && final.dropFirst(2).allSatisfy { HTTPParser.hexValue($0 | 0x20) != nil })
         guard numeric else { return }
-        guard labels.count == 4,
-            labels.allSatisfy({ label in
-                (1...3).contains(label.count) && label.allSatisfy({ (0x30...0x39).contains($0) })
-                    && (label.count == 1 || label.first != 0x30) && Int(String(decoding: label, as: UTF8.self))! <= 255
-            })
-        else { throw HTTPParseError(.badRequest, "invalid IPv4 address in Host") }
+        guard count == 4 else { throw HTTPParseError(.badRequest, "invalid IPv4 address in Host") }
+        start = bytes.startIndex
+        for index in bytes.startIndex...bytes.endIndex where index == bytes.endIndex || bytes[index] == 0x2E {
+            let label = bytes[start..<index]
+            guard (1...3).contains(label.count), label.count == 1 || label.first != 0x30, let value = decimal(label), value <= 255 else {
+                throw HTTPParseError(.badRequest, "invalid IPv4 address in Host")
+            }
+            start = index + 1
+        }
     }
 
     private static func isUnreserved(_ byte: UInt8) -> Bool {

@@ -368,11 +368,18 @@ enum ResponseWriter {
         var out: [UInt8] = []
         out.reserveCapacity(160 + response.body.count)
         let status = response.status
-        out.append(contentsOf: "HTTP/1.1 \(status.code) \(status.reason)\r\n".utf8)
+        // Bytes appended as they are: no interpolated strings (they were a third of this function's time).
+        out.append(contentsOf: "HTTP/1.1 ".utf8)
+        appendDecimal(status.code, to: &out)
+        out.append(0x20)
+        out.append(contentsOf: status.reason.utf8)
+        out.append(contentsOf: "\r\n".utf8)
         for field in response.headers.fields {
             // Framing is the server's: handlers cannot set it, and a CR or LF cannot split a header.
-            if field.name.asciiCaseInsensitiveEquals("Content-Length") || field.name.asciiCaseInsensitiveEquals("Connection")
-                || field.name.asciiCaseInsensitiveEquals("Transfer-Encoding")
+            let initial = (field.name.utf8.first ?? 0) | 0x20
+            if initial == 0x63 || initial == 0x74,
+                field.name.asciiCaseInsensitiveEquals("Content-Length") || field.name.asciiCaseInsensitiveEquals("Connection")
+                    || field.name.asciiCaseInsensitiveEquals("Transfer-Encoding")
             {
                 continue
             }
@@ -386,9 +393,13 @@ enum ResponseWriter {
         }
         let bodyAllowed = status.code >= 200 && status.code != 204 && status.code != 304
         if bodyAllowed {
-            out.append(contentsOf: "Content-Length: \(response.body.count)\r\n".utf8)
+            out.append(contentsOf: "Content-Length: ".utf8)
+            appendDecimal(response.body.count, to: &out)
+            out.append(contentsOf: "\r\n".utf8)
         }
-        out.append(contentsOf: "Date: \(date)\r\n".utf8)
+        out.append(contentsOf: "Date: ".utf8)
+        out.append(contentsOf: date.utf8)
+        out.append(contentsOf: "\r\n".utf8)
         if close {
             out.append(contentsOf: "Connection: close\r\n".utf8)
         } else if version == .http1_0 {
@@ -399,5 +410,21 @@ enum ResponseWriter {
             out.append(contentsOf: response.body)
         }
         return out
+    }
+
+    /// A non-negative integer's decimal digits.
+    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        precondition(value >= 0)
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for the 20 digits of any Int
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var remaining = value
+            var index = buffer.count
+            repeat {
+                index -= 1
+                buffer[index] = UInt8(0x30 + remaining % 10)
+                remaining /= 10
+            } while remaining > 0
+            out.append(contentsOf: buffer[index...])
+        }
     }
 }

@@ -154,6 +154,7 @@ struct HTTPParserTests {
         arguments: [
             "a b", "x:", "x:port", "x:65536", "x:123456", "x:-1", "[::1", "[::1]x", "[zz::1]", "[::1]:", "user@x", "x/y", "x?y",
             "1.2.3.256", "1.2.3", "0x7f.1", "127.1", "01.2.3.4", "1.2.3.4.", "x%00", "x%zz", "[v1]", ":80", "a:b:c",
+            "1.2.3.0x", "...", ".", "0X1f.0.0.1", "256.1.1.1", "1.2.3.4:65536", "1.2.3.4:", "1.2.3.04",
         ]
     )
     func refusedHosts(_ host: String) {
@@ -164,6 +165,7 @@ struct HTTPParserTests {
     @Test func acceptedHosts() {
         for host in [
             "example.com", "example.com:8080", "localhost", "127.0.0.1:80", "[::1]", "[::1]:8080", "[v7.fe:80]", "a-b_c~d.e", "x%41", "",
+            "255.255.255.255", "0.0.0.0:65535", "a.b.1x", "x:00080", "example.com.", "10.0.0.1:0",
         ] {
             #expect(parseEveryWay("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n").requests.count == 1, "\(host)")
         }

@@ -219,6 +219,43 @@ struct ServerTests {
         }
     }
 
+    /// The response head is written byte by byte: the status line, the handler's headers but the framing
+    /// ones (in any case), Content-Length for a body, the date, and Connection only when it says something.
+    @Test func theResponseHeadIsWrittenAsRFC9112Says() {
+        let headers = HTTPHeaders([
+            ("Content-Type", "application/json"), ("content-length", "99"), ("CONNECTION", "upgrade"), ("Transfer-Encoding", "chunked"),
+            ("traceparent", "00-ab-cd-01"), ("Cache-Control", "no-store"), ("X-Split", "a\r\nSet-Cookie: x"),
+        ])
+        let date = "Tue, 01 Dec 2026 10:00:00 GMT"
+        func head(
+            _ status: HTTPStatus,
+            body: String = "",
+            head: Bool = false,
+            close: Bool = false,
+            version: HTTPVersion = .http1_1
+        ) -> String {
+            let bytes = ResponseWriter.serialize(
+                Response(status: status, headers: headers, body: Array(body.utf8)),
+                version: version,
+                headRequest: head,
+                close: close,
+                date: date
+            )
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        let kept = "Content-Type: application/json\r\ntraceparent: 00-ab-cd-01\r\nCache-Control: no-store\r\n"
+        #expect(head(.ok, body: "{}") == "HTTP/1.1 200 OK\r\n" + kept + "Content-Length: 2\r\nDate: \(date)\r\n\r\n{}")
+        #expect(head(.ok, body: "{}", head: true) == "HTTP/1.1 200 OK\r\n" + kept + "Content-Length: 2\r\nDate: \(date)\r\n\r\n")
+        #expect(head(.noContent, close: true) == "HTTP/1.1 204 No Content\r\n" + kept + "Date: \(date)\r\nConnection: close\r\n\r\n")
+        #expect(head(.notModified, version: .http1_0).hasSuffix("Date: \(date)\r\nConnection: keep-alive\r\n\r\n"))
+        #expect(head(HTTPStatus(code: 418), body: String(repeating: "x", count: 12_345)).contains("Content-Length: 12345\r\n"))
+        for value in [0, 7, 10, 99, 100, 65_535, 1_000_000_007, Int.max] {
+            var out: [UInt8] = [0x41]
+            ResponseWriter.appendDecimal(value, to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == "A\(value)")
+        }
+    }
+
     @Test func aThousandConcurrentKeepAliveConnections() async throws {
         try await withServer { server in
             // The clients block on their sockets: on a thread of their own, so the server's handlers, which run
