@@ -63,6 +63,17 @@ extension String {
         let a = self.utf8
         let b = other.utf8
         guard a.count == b.count else { return false }
+        // Every header lookup compares names: on the strings' own bytes (native and small strings have them at
+        // hand), not through two UTF-8 views zipped (1.1 % of the echo server's CPU).
+        if let equal = a.withContiguousStorageIfAvailable({ x in
+            b.withContiguousStorageIfAvailable { y in String.asciiCaseInsensitiveEquals(x, y) }
+        }), let equal {
+            return equal
+        }
+        return String.asciiCaseInsensitiveEquals(Array(a), Array(b))
+    }
+
+    private static func asciiCaseInsensitiveEquals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
         for (x, y) in zip(a, b) where x != y {
             guard x | 0x20 == y | 0x20, (x | 0x20) >= 0x61, (x | 0x20) <= 0x7A else { return false }
         }

@@ -23,10 +23,11 @@ public enum ServiceMiddleware {
             if let text = request.headers["X-Deadline-Ms"], let millis = Int64(text), millis > 0 {
                 deadline = min(deadline, ContinuousClock.now + .milliseconds(millis))
             }
-            let context = RequestContext(requestID: requestID, traceparent: span.traceparent, deadline: deadline)
+            let traceparent = span.traceparent
+            let context = RequestContext(requestID: requestID, traceparent: traceparent, deadline: deadline)
             var response = try await RequestContext.$current.withValue(context) { try await next(request) }
             response.headers.replaceOrAdd(name: "X-Request-ID", value: requestID)
-            response.headers.replaceOrAdd(name: "traceparent", value: span.traceparent)
+            response.headers.replaceOrAdd(name: "traceparent", value: traceparent)
             return response
         }
     }

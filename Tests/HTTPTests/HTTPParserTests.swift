@@ -51,6 +51,27 @@ func parseEveryWay(_ text: String, limits: HTTPParserLimits = HTTPParserLimits()
 
 @Suite("HTTP/1.1 request parser (RFC 9112)")
 struct HTTPParserTests {
+    /// Field names compare byte for byte with ASCII letters folded, and nothing else folded.
+    @Test func fieldNamesCompareWithASCIILettersFolded() {
+        func reference(_ a: String, _ b: String) -> Bool {
+            let fold = { (byte: UInt8) -> UInt8 in (0x41...0x5A).contains(byte) ? byte | 0x20 : byte }
+            return a.utf8.map(fold) == b.utf8.map(fold)
+        }
+        let names = [
+            "Host", "host", "HOST", "Date", "Content-Length", "content-length", "CONTENT-LENGTH", "Content-Lengti", "X-Request-ID",
+            "x-request-id", "[", "{", "@", "`", "é", "É", "", "Transfer-Encoding-With-A-Long-Name", "transfer-encoding-with-a-long-name",
+            "Transfer-Encoding-With-A-Long-Namf",
+        ]
+        for a in names {
+            for b in names {
+                #expect(a.asciiCaseInsensitiveEquals(b) == reference(a, b), "\(a) vs \(b)")
+                var headers = HTTPHeaders()
+                headers.add(name: a, value: "v")
+                #expect((headers[b] != nil) == reference(a, b))
+            }
+        }
+    }
+
     @Test func simpleGet() {
         let outcome = parseEveryWay("GET /v1/products?limit=5 HTTP/1.1\r\nHost: example\r\nAccept: */*\r\n\r\n")
         #expect(outcome.error == nil)

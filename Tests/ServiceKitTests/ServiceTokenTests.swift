@@ -163,5 +163,15 @@ struct TraceContextTests {
     @Test func pooledRandomBytesHaveTheirLengthAndDiffer() {
         for count in [0, 1, 7, 8, 12, 33] { #expect(SecureRandom.pooledBytes(count).count == count) }
         #expect(SecureRandom.pooledBytes(12) != SecureRandom.pooledBytes(12))
+        // Across the pool's 4 KiB blocks: a draw larger than a block is filled to its end, and what comes out
+        // looks uniform (all 256 byte values, none more than twice as often as the mean, in 64 KiB).
+        let large = SecureRandom.pooledBytes(5_000)
+        #expect(large.suffix(1_000).contains { $0 != 0 } && large.prefix(1_000).contains { $0 != 0 })
+        var counts = [Int](repeating: 0, count: 256)
+        var generator = SecureRandom()
+        for _ in 0..<4_096 {
+            for byte in SecureRandom.pooledBytes(13) + withUnsafeBytes(of: generator.next(), Array.init) { counts[Int(byte)] += 1 }
+        }
+        #expect(counts.allSatisfy { $0 > 0 && $0 < 2 * 4_096 * 21 / 256 })
     }
 }
