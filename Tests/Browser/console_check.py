@@ -76,12 +76,14 @@ try:
     driver.find_element(By.ID, "sign-in-button").click()
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'#saga-rows tr[data-saga="{args.saga}"]')))
     check(driver.execute_script("return sessionStorage.getItem('sagamart.adminKey')") == args.key, "the key is in the tab's session storage")
-    counts = driver.find_elements(By.CSS_SELECTOR, "#counts .count")
+    # Read in one script: the counts refresh themselves, and elements found before a refresh go stale.
+    counts = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#counts .count'))"
+        ".map(box => [box.dataset.status, box.querySelector('b').textContent])"
+    )
     check(len(counts) == 5, f"live counts for the five statuses, saw {len(counts)}")
     expected_counts = api("/v1/sagas/counts")
-    for box in counts:
-        status = box.get_attribute("data-status")
-        shown = box.find_element(By.TAG_NAME, "b").text
+    for status, shown in counts:
         check(shown == str(expected_counts[status]), f"the {status} count shows {shown}, the API says {expected_counts[status]}")
     driver.save_screenshot(str(shots / "sagas.png"))
 
