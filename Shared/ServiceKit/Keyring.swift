@@ -20,18 +20,19 @@ import Platform
 /// `rotate-keys` seals them.
 public struct Keyring: Sendable {
     public let activeKeyID: String
-    /// Raw key bytes (a `SymmetricKey` is not `Sendable`; one is made per use, which costs a copy).
-    private let keys: [String: Data]
+    /// The data keys by key id, made once (swift-crypto 4's `SymmetricKey` is `Sendable`; one made per
+    /// seal or open cost an allocation and a copy of the key each time).
+    private let keys: [String: SymmetricKey]
     /// The index key's HMAC with its key already absorbed, copied for each value (`HMAC(key:)` hashes the key's
     /// pads every time: 1.3-2 % of the payment and shipping services' CPU). A value type: a copy shares nothing
     /// another thread could change.
-    private nonisolated(unsafe) let indexMAC: HMAC<SHA256>
+    private let indexMAC: HMAC<SHA256>
 
     public init(activeKeyID: String, keys: [String: Data], indexKey: Data) {
         precondition(keys[activeKeyID] != nil, "the active key must be one of the keys")
         precondition(keys.values.allSatisfy { $0.count == 32 } && indexKey.count == 32, "keys are 32 bytes")
         self.activeKeyID = activeKeyID
-        self.keys = keys
+        self.keys = keys.mapValues { SymmetricKey(data: $0) }
         indexMAC = HMAC<SHA256>(key: SymmetricKey(data: indexKey))
     }
 
@@ -127,7 +128,7 @@ public struct Keyring: Sendable {
         let nonce = try! AES.GCM.Nonce(data: SecureRandom.pooledBytes(12))
         let box = try! AES.GCM.seal(
             Data(plaintext.utf8),
-            using: SymmetricKey(data: keys[activeKeyID]!),
+            using: keys[activeKeyID]!,
             nonce: nonce,
             authenticating: Data(context.utf8)
         )
@@ -143,7 +144,7 @@ public struct Keyring: Sendable {
         guard let key = keys[kid] else { throw .unknownKey(kid) }
         guard let combined = decodeBase64url(String(rest[rest.index(after: colon)...])),
             let box = try? AES.GCM.SealedBox(combined: combined),
-            let plain = try? AES.GCM.open(box, using: SymmetricKey(data: key), authenticating: Data(context.utf8))
+            let plain = try? AES.GCM.open(box, using: key, authenticating: Data(context.utf8))
         else { throw .corrupt }
         return String(decoding: plain, as: UTF8.self)
     }
