@@ -162,6 +162,26 @@ struct ConcurrentStepsTests {
         #expect(saga.progress.timelineWithRound == saga.timeline)
     }
 
+    /// The pivot goes alone: not with the step before it, nor the step after it with the pivot.
+    @Test func thePivotIsNeverSentWithAnotherStep() {
+        for definition in SagaDefinition.checkouts.values {
+            let pivot = definition.steps.firstIndex { $0.action == definition.pivot }!
+            #expect(SagaDefinition.groupingProblem(definition.steps, pivotIndex: pivot) == nil)
+        }
+        let steps = [
+            StepDefinition("a.do", compensation: "a.undo"), StepDefinition("b.do", withPrevious: true), StepDefinition("pivot"),
+            StepDefinition("c.do"), StepDefinition("d.do", withPrevious: true),
+        ]
+        #expect(SagaDefinition.groupingProblem(steps, pivotIndex: 2) == nil)
+        var withThePivot = steps
+        withThePivot[2] = StepDefinition("pivot", withPrevious: true)
+        #expect(SagaDefinition.groupingProblem(withThePivot, pivotIndex: 2) == "pivot is the pivot: it cannot go with the step before it")
+        var afterThePivot = steps
+        afterThePivot[3] = StepDefinition("c.do", withPrevious: true)
+        #expect(SagaDefinition.groupingProblem(afterThePivot, pivotIndex: 2) == "c.do cannot go with the pivot")
+        #expect(SagaDefinition.groupingProblem([StepDefinition("a.do", withPrevious: true)], pivotIndex: 1) != nil)
+    }
+
     @Test func theStateWithARoundInFlightSurvivesEncoding() throws {
         var saga = makeSaga(definition: .checkoutV4)
         _ = saga.handle(.success(totalCents: 2400, currency: "EUR"), now: t0, stepDeadline: 30)

@@ -63,11 +63,20 @@ public struct SagaDefinition: Sendable, Equatable {
         self.actionsHaveDeadline = actionsHaveDeadline
         self.keysByPosition = keysByPosition
         pivotIndex = pivot.flatMap { name in steps.firstIndex { $0.action == name } } ?? steps.count
+        if let problem = Self.groupingProblem(steps, pivotIndex: pivotIndex) { preconditionFailure("\(kind) v\(version): \(problem)") }
+    }
+
+    /// Why steps declared `withPrevious` cannot be sent that way, or nil. The pivot is where the saga stops
+    /// being able to go back, so it goes alone: sent once every step before it has answered (a refusal there
+    /// is compensated, and must not find the pivot applied), and before any step after it is sent (a refused
+    /// pivot leaves the saga to an operator, with nothing after it done).
+    public static func groupingProblem(_ steps: [StepDefinition], pivotIndex: Int) -> String? {
         for (index, step) in steps.enumerated() where step.withPrevious {
-            // The pivot is where the saga stops being able to go back: it is sent only once every step before it
-            // has answered, so a group never spans it.
-            precondition(index > 0 && index != pivotIndex, "\(kind) v\(version): \(step.action) cannot go with the step before it")
+            if index == 0 { return "\(step.action) is first: there is no step before it to go with" }
+            if index == pivotIndex { return "\(step.action) is the pivot: it cannot go with the step before it" }
+            if index - 1 == pivotIndex { return "\(step.action) cannot go with the pivot" }
         }
+        return nil
     }
 
     private let pivotIndex: Int
