@@ -44,6 +44,20 @@ public struct ByteBuffer: Sendable {
         }
     }
 
+    /// Consumes up to `count` bytes, appending them to `destination`; returns how many.
+    ///
+    /// Unlike `readBytes`, no slice of the storage outlives the call: when the buffer empties, its storage
+    /// is reset in place rather than copied away from a slice still holding it.
+    @discardableResult
+    public mutating func read(upTo count: Int, appendingTo destination: inout [UInt8]) -> Int {
+        let n = min(count, readableCount)
+        storage.withUnsafeBufferPointer { all in
+            destination.append(contentsOf: UnsafeBufferPointer(rebasing: all[readerIndex..<(readerIndex + n)]))
+        }
+        moveReaderIndex(forwardBy: n)
+        return n
+    }
+
     /// Consumes and returns up to `count` bytes.
     public mutating func readBytes(upTo count: Int) -> ArraySlice<UInt8> {
         let n = min(count, readableCount)
@@ -60,6 +74,11 @@ public struct ByteBuffer: Sendable {
             guard let found = memchr(start, Int32(byte), readableCount - from) else { return nil }
             return UnsafeRawPointer(found) - UnsafeRawPointer(raw.baseAddress! + readerIndex)
         }
+    }
+
+    /// The first `count` readable bytes, not consumed: a view of the storage, for parsing in place.
+    public func peek(_ count: Int) -> ArraySlice<UInt8> {
+        storage[readerIndex..<(readerIndex + count)]
     }
 
     /// The readable byte at `offset` from the reader index.

@@ -66,6 +66,8 @@ public struct HTTPParser: Sendable {
     private var scanned = 0
     private var headerBytes = 0
     private var headerFieldCount = 0
+    /// `Host` fields in the current request's head.
+    private var hostCount = 0
     private var sawStartLineBlank = false
     private var method = ""
     private var target = ""
@@ -108,7 +110,7 @@ public struct HTTPParser: Sendable {
     public mutating func finish(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> HTTPParserEvent? {
         switch state {
         case .untilClose:
-            body.append(contentsOf: buffer.readBytes(upTo: buffer.readableCount))
+            buffer.read(upTo: buffer.readableCount, appendingTo: &body)
             return endMessage()
         case .startLine where buffer.readableCount == 0:
             return nil
@@ -127,31 +129,37 @@ public struct HTTPParser: Sendable {
                 return endMessage()
             case .startLine:
                 let tooLong = startLineTooLong
-                guard let line = try readLine(&buffer, limit: limits.maxStartLineBytes, overLimit: tooLong) else {
+                guard let length = try lineLength(buffer, limit: limits.maxStartLineBytes, overLimit: tooLong) else {
                     return nil
                 }
-                if line.isEmpty && !sawStartLineBlank {
+                if length == 0 && !sawStartLineBlank {
                     // RFC 9112 section 2.2: ignore at least one empty line before the request line.
+                    buffer.moveReaderIndex(forwardBy: 2)
                     sawStartLineBlank = true
                     continue
                 }
                 switch mode {
-                case .request: try parseRequestLine(line)
-                case .response: try parseStatusLine(line)
+                case .request: try parseRequestLine(buffer.peek(length))
+                case .response: try parseStatusLine(buffer.peek(length))
                 }
+                buffer.moveReaderIndex(forwardBy: length + 2)
                 state = .headers
             case .headers:
-                guard let line = try readHeaderLine(&buffer) else { return nil }
-                if line.isEmpty {
+                guard let length = try headerLineLength(buffer) else { return nil }
+                if length == 0 {
+                    buffer.moveReaderIndex(forwardBy: 2)
                     return try headersComplete()
                 }
-                let field = try parseField(line)
+                let field = try parseField(buffer.peek(length), inHead: true)
+                buffer.moveReaderIndex(forwardBy: length + 2)
+                // One allocation for a typical head's fields rather than growing from one.
+                if headers.count == 0 { headers.reserveCapacity(8) }
                 headers.add(name: field.name, value: field.value)
             case .fixedBody(let remaining):
                 guard buffer.readableCount > 0 else { return nil }
-                let chunk = buffer.readBytes(upTo: remaining)
-                body.append(contentsOf: chunk)
-                let left = remaining - chunk.count
+                // The declared length was admitted (limit and body budget) before any of it is read.
+                if body.isEmpty { body.reserveCapacity(remaining) }
+                let left = remaining - buffer.read(upTo: remaining, appendingTo: &body)
                 if left > 0 {
                     state = .fixedBody(remaining: left)
                     return nil
@@ -159,8 +167,9 @@ public struct HTTPParser: Sendable {
                 return endMessage()
             case .chunkSize:
                 let tooLong = HTTPParseError(.badRequest, "chunk size line too long")
-                guard let line = try readLine(&buffer, limit: 4096, overLimit: tooLong) else { return nil }
-                let size = try parseChunkSize(line)
+                guard let length = try lineLength(buffer, limit: 4096, overLimit: tooLong) else { return nil }
+                let size = try parseChunkSize(buffer.peek(length))
+                buffer.moveReaderIndex(forwardBy: length + 2)
                 if size == 0 {
                     state = .trailers
                     headerBytes = 0
@@ -172,9 +181,7 @@ public struct HTTPParser: Sendable {
                 }
             case .chunkData(let remaining):
                 guard buffer.readableCount > 0 else { return nil }
-                let chunk = buffer.readBytes(upTo: remaining)
-                body.append(contentsOf: chunk)
-                let left = remaining - chunk.count
+                let left = remaining - buffer.read(upTo: remaining, appendingTo: &body)
                 state = left > 0 ? .chunkData(remaining: left) : .chunkDataEnd
                 if left > 0 { return nil }
             case .chunkDataEnd:
@@ -190,18 +197,20 @@ public struct HTTPParser: Sendable {
                 buffer.moveReaderIndex(forwardBy: 2)
                 state = .chunkSize
             case .trailers:
-                guard let line = try readHeaderLine(&buffer) else { return nil }
-                if line.isEmpty {
+                guard let length = try headerLineLength(buffer) else { return nil }
+                if length == 0 {
+                    buffer.moveReaderIndex(forwardBy: 2)
                     return endMessage()
                 }
-                let field = try parseField(line)
+                let field = try parseField(buffer.peek(length), inHead: false)
+                buffer.moveReaderIndex(forwardBy: length + 2)
                 trailers.add(name: field.name, value: field.value)
             case .untilClose:
                 guard buffer.readableCount > 0 else { return nil }
                 guard body.count + buffer.readableCount <= limits.maxBodyBytes else {
                     throw HTTPParseError(.contentTooLarge, "body exceeds the limit")
                 }
-                body.append(contentsOf: buffer.readBytes(upTo: buffer.readableCount))
+                buffer.read(upTo: buffer.readableCount, appendingTo: &body)
                 return nil
             }
         }
@@ -213,13 +222,14 @@ public struct HTTPParser: Sendable {
             : HTTPParseError(.headersTooLarge, "status line too long")
     }
 
-    /// Reads one CRLF-terminated line (without the CRLF), or nil if it has not fully arrived.
-    /// A bare LF, or a line longer than `limit`, is an error.
-    private mutating func readLine(
-        _ buffer: inout ByteBuffer,
+    /// The length of the next CRLF-terminated line (without the CRLF) at the reader index, or nil if it has
+    /// not fully arrived. Nothing is consumed: the caller parses the line in place (`peek`), then consumes it
+    /// and its CRLF, so no line is copied out of the buffer. A bare LF, or a line longer than `limit`, is an error.
+    private mutating func lineLength(
+        _ buffer: ByteBuffer,
         limit: Int,
         overLimit: HTTPParseError
-    ) throws(HTTPParseError) -> [UInt8]? {
+    ) throws(HTTPParseError) -> Int? {
         guard let lf = buffer.firstIndex(of: 0x0A, from: scanned) else {
             scanned = buffer.readableCount
             if scanned > limit { throw overLimit }
@@ -230,36 +240,38 @@ public struct HTTPParser: Sendable {
         guard lf > 0, buffer[lf - 1] == 0x0D else {
             throw HTTPParseError(.badRequest, "line not terminated by CRLF")
         }
-        let line = Array(buffer.readBytes(upTo: lf - 1))
-        buffer.moveReaderIndex(forwardBy: 2)
-        return line
+        return lf - 1
     }
 
-    private mutating func readHeaderLine(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> [UInt8]? {
+    private mutating func headerLineLength(_ buffer: ByteBuffer) throws(HTTPParseError) -> Int? {
         let remaining = limits.maxHeaderBytes - headerBytes
         let tooLarge = HTTPParseError(.headersTooLarge, "header section too large")
-        guard let line = try readLine(&buffer, limit: remaining, overLimit: tooLarge) else { return nil }
-        headerBytes += line.count + 2
-        return line
+        guard let length = try lineLength(buffer, limit: remaining, overLimit: tooLarge) else { return nil }
+        headerBytes += length + 2
+        return length
     }
 
-    private mutating func parseRequestLine(_ line: [UInt8]) throws(HTTPParseError) {
-        // request-line = method SP request-target SP HTTP-version (RFC 9112 section 3)
-        let parts = line.split(separator: 0x20, omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw HTTPParseError(.badRequest, "malformed request line") }
-        guard !parts[0].isEmpty, parts[0].allSatisfy(HTTPParser.isTokenByte) else {
+    private mutating func parseRequestLine(_ line: ArraySlice<UInt8>) throws(HTTPParseError) {
+        // request-line = method SP request-target SP HTTP-version (RFC 9112 section 3): exactly two spaces.
+        guard let firstSpace = line.firstIndex(of: 0x20),
+            let secondSpace = line[(firstSpace + 1)...].firstIndex(of: 0x20),
+            !line[(secondSpace + 1)...].contains(0x20)
+        else { throw HTTPParseError(.badRequest, "malformed request line") }
+        let methodBytes = line[..<firstSpace]
+        let targetBytes = line[(firstSpace + 1)..<secondSpace]
+        guard !methodBytes.isEmpty, methodBytes.allSatisfy(HTTPParser.isTokenByte) else {
             throw HTTPParseError(.badRequest, "malformed method")
         }
-        guard !parts[1].isEmpty, parts[1].allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+        guard !targetBytes.isEmpty, targetBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw HTTPParseError(.badRequest, "malformed request target")
         }
-        version = try HTTPParser.parseVersion(parts[2])
-        try RequestTarget.validate(target: parts[1], method: parts[0])
-        method = String(decoding: parts[0], as: UTF8.self)
-        target = String(decoding: parts[1], as: UTF8.self)
+        version = try HTTPParser.parseVersion(line[(secondSpace + 1)...])
+        try RequestTarget.validate(target: targetBytes, method: methodBytes)
+        method = String(decoding: methodBytes, as: UTF8.self)
+        target = String(decoding: targetBytes, as: UTF8.self)
     }
 
-    private mutating func parseStatusLine(_ line: [UInt8]) throws(HTTPParseError) {
+    private mutating func parseStatusLine(_ line: ArraySlice<UInt8>) throws(HTTPParseError) {
         // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 section 4)
         let parts = line.split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count >= 2, parts[1].count == 3, parts[1].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
@@ -272,21 +284,25 @@ public struct HTTPParser: Sendable {
     }
 
     private static func parseVersion(_ bytes: ArraySlice<UInt8>) throws(HTTPParseError) -> HTTPVersion {
-        let b = Array(bytes)
         // HTTP-version = "HTTP" "/" DIGIT "." DIGIT (case-sensitive)
-        guard b.count == 8, b[0] == 0x48, b[1] == 0x54, b[2] == 0x54, b[3] == 0x50, b[4] == 0x2F, b[6] == 0x2E,
-            (0x30...0x39).contains(b[5]), (0x30...0x39).contains(b[7])
-        else {
+        guard bytes.count == 8, bytes.starts(with: "HTTP/".utf8) else {
             throw HTTPParseError(.badRequest, "malformed HTTP version")
         }
-        let version = HTTPVersion(major: Int(b[5] - 0x30), minor: Int(b[7] - 0x30))
+        let major = bytes[bytes.startIndex + 5]
+        let minor = bytes[bytes.startIndex + 7]
+        guard bytes[bytes.startIndex + 6] == 0x2E, (0x30...0x39).contains(major), (0x30...0x39).contains(minor) else {
+            throw HTTPParseError(.badRequest, "malformed HTTP version")
+        }
+        let version = HTTPVersion(major: Int(major - 0x30), minor: Int(minor - 0x30))
         guard version == .http1_1 || version == .http1_0 else {
             throw HTTPParseError(.versionNotSupported, "HTTP version not supported")
         }
         return version
     }
 
-    private mutating func parseField(_ line: [UInt8]) throws(HTTPParseError) -> (name: String, value: String) {
+    /// Parses a field line; in a request's head, a `Host` field's value is checked here, on the line's bytes
+    /// (RFC 9112 section 3.2), and counted for `headersComplete`.
+    private mutating func parseField(_ line: ArraySlice<UInt8>, inHead: Bool) throws(HTTPParseError) -> (name: String, value: String) {
         // field-line = field-name ":" OWS field-value OWS (RFC 9112 section 5)
         if line.first == 0x20 || line.first == 0x09 {
             throw HTTPParseError(.badRequest, "obsolete line folding")
@@ -299,7 +315,7 @@ public struct HTTPParser: Sendable {
         }
         guard name.allSatisfy(HTTPParser.isTokenByte) else { throw HTTPParseError(.badRequest, "invalid header field name") }
         var start = colon + 1
-        var end = line.count
+        var end = line.endIndex
         while start < end && (line[start] == 0x20 || line[start] == 0x09) { start += 1 }
         while end > start && (line[end - 1] == 0x20 || line[end - 1] == 0x09) { end -= 1 }
         let value = line[start..<end]
@@ -308,19 +324,36 @@ public struct HTTPParser: Sendable {
         }
         headerFieldCount += 1
         guard headerFieldCount <= limits.maxHeaderCount else { throw HTTPParseError(.headersTooLarge, "too many header fields") }
+        if inHead, mode == .request, name.count == 4, name.elementsEqual("host".utf8, by: { $0 | 0x20 == $1 }) {
+            hostCount += 1
+            guard hostCount == 1 else { throw HTTPParseError(.badRequest, "missing or repeated Host header") }
+            try RequestTarget.validate(authority: value, allowEmpty: true)
+        }
         return (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
     }
 
     private mutating func headersComplete() throws(HTTPParseError) -> HTTPParserEvent {
-        let transferCodings = headers.tokens("Transfer-Encoding")
-        let hasTransferEncoding = !headers.values("Transfer-Encoding").isEmpty
-        let lengths = headers.values("Content-Length").flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        // One pass over the fields for the framing headers (the common head has one Content-Length and no
+        // Transfer-Encoding, and is read without building a list of either).
+        var hasTransferEncoding = false
+        var lengthFields = 0
+        var firstLength = ""
+        for field in headers.fields {
+            if field.name.asciiCaseInsensitiveEquals("Content-Length") {
+                lengthFields += 1
+                if lengthFields == 1 { firstLength = field.value }
+            } else if field.name.asciiCaseInsensitiveEquals("Transfer-Encoding") {
+                hasTransferEncoding = true
+            }
+        }
         var contentLength: Int?
-        if !lengths.isEmpty {
+        if lengthFields > 0 {
             // RFC 9112 section 6.3 lets a recipient accept a repeated identical value; any repetition is
             // refused here, as is a value too long to be a length: framing is never guessed at.
-            guard lengths.count == 1 else { throw HTTPParseError(.badRequest, "repeated Content-Length") }
-            let trimmed = String(lengths[0].trimmingOWS())
+            guard lengthFields == 1, !firstLength.utf8.contains(0x2C) else {
+                throw HTTPParseError(.badRequest, "repeated Content-Length")
+            }
+            let trimmed = firstLength[...].trimmingOWS()
             guard !trimmed.isEmpty, trimmed.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
                 throw HTTPParseError(.badRequest, "invalid Content-Length")
             }
@@ -330,6 +363,7 @@ public struct HTTPParser: Sendable {
         }
         var chunked = false
         if hasTransferEncoding {
+            let transferCodings = headers.tokens("Transfer-Encoding")
             // RFC 9112 section 6.1: Transfer-Encoding with Content-Length is a smuggling vector; reject it.
             guard contentLength == nil else {
                 throw HTTPParseError(.badRequest, "both Content-Length and Transfer-Encoding")
@@ -349,12 +383,10 @@ public struct HTTPParser: Sendable {
         switch mode {
         case .request:
             // RFC 9112 section 3.2: an HTTP/1.1 request has exactly one Host; in any version, more than one
-            // or an invalid value is refused.
-            let hosts = headers.values("Host")
-            guard hosts.count <= 1, hosts.count == 1 || version == .http1_0 else {
+            // or an invalid value is refused (those two are caught as the fields are parsed).
+            guard hostCount == 1 || version == .http1_0 else {
                 throw HTTPParseError(.badRequest, "missing or repeated Host header")
             }
-            if let host = hosts.first { try RequestTarget.validate(authority: Array(host.utf8)[...], allowEmpty: true) }
             let head = RequestHead(method: method, target: target, version: version, headers: headers)
             if chunked {
                 state = .chunkSize
@@ -383,20 +415,20 @@ public struct HTTPParser: Sendable {
         }
     }
 
-    private func parseChunkSize(_ line: [UInt8]) throws(HTTPParseError) -> Int {
+    private func parseChunkSize(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> Int {
         // chunk-size [ chunk-ext ] CRLF, chunk-size = 1*HEXDIG (RFC 9112 section 7.1)
         var size = 0
         var digits = 0
-        var index = 0
-        while index < line.count, let digit = HTTPParser.hexValue(line[index]) {
+        var index = line.startIndex
+        while index < line.endIndex, let digit = HTTPParser.hexValue(line[index]) {
             digits += 1
             guard digits <= 15 else { throw HTTPParseError(.badRequest, "chunk size too large") }
             size = size * 16 + digit
             index += 1
         }
         guard digits > 0 else { throw HTTPParseError(.badRequest, "invalid chunk size") }
-        while index < line.count && (line[index] == 0x20 || line[index] == 0x09) { index += 1 }
-        if index < line.count {
+        while index < line.endIndex && (line[index] == 0x20 || line[index] == 0x09) { index += 1 }
+        if index < line.endIndex {
             guard line[index] == 0x3B, line[index...].allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
                 throw HTTPParseError(.badRequest, "invalid chunk size")
             }
@@ -415,6 +447,7 @@ public struct HTTPParser: Sendable {
         scanned = 0
         headerBytes = 0
         headerFieldCount = 0
+        hostCount = 0
         sawStartLineBlank = false
         messageBodyLimit = nil
         headers = HTTPHeaders()

@@ -42,24 +42,30 @@ enum RequestTarget {
         let path = rest[rest.startIndex..<queryStart]
         guard !path.contains(0x23) else { throw HTTPParseError(.badRequest, "fragment in request target") }
         if path.count > 1 {
-            for segment in path.dropFirst().split(separator: 0x2F, omittingEmptySubsequences: false) {
-                guard !segment.isEmpty else { throw HTTPParseError(.badRequest, "empty path segment") }
-                let decoded = try decode(segment)
-                guard decoded != [0x2E] && decoded != [0x2E, 0x2E] else { throw HTTPParseError(.badRequest, "dot segment in path") }
+            // Segment by segment in place (every request has a target: no array of segments, no decoded copy).
+            var start = path.startIndex + 1
+            for index in start...path.endIndex where index == path.endIndex || path[index] == 0x2F {
+                guard index > start else { throw HTTPParseError(.badRequest, "empty path segment") }
+                let decoded = try scan(path[start..<index])
+                guard !(decoded.dots == decoded.length && decoded.length <= 2) else {
+                    throw HTTPParseError(.badRequest, "dot segment in path")
+                }
+                start = index + 1
             }
         }
         if queryStart < rest.endIndex {
             let query = rest[(queryStart + 1)...]
             guard !query.contains(0x23) else { throw HTTPParseError(.badRequest, "fragment in request target") }
-            _ = try decode(query)
+            _ = try scan(query)
         }
     }
 
-    /// Percent-decodes `bytes`, refusing a malformed escape and any control character or NUL in the result.
-    @discardableResult
-    static func decode(_ bytes: ArraySlice<UInt8>) throws(HTTPParseError) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
+    /// Percent-decoding checked without keeping the result (a malformed escape, or a control character or
+    /// NUL once decoded, is refused): the decoded length and how many decoded bytes are dots (a segment
+    /// that is all dots, one or two of them, is a dot segment).
+    static func scan(_ bytes: ArraySlice<UInt8>) throws(HTTPParseError) -> (length: Int, dots: Int) {
+        var length = 0
+        var dots = 0
         var index = bytes.startIndex
         while index < bytes.endIndex {
             var byte = bytes[index]
@@ -73,9 +79,10 @@ enum RequestTarget {
                 index += 1
             }
             guard byte >= 0x20 && byte != 0x7F else { throw HTTPParseError(.badRequest, "control character in request target") }
-            out.append(byte)
+            length += 1
+            if byte == 0x2E { dots += 1 }
         }
-        return out
+        return (length, dots)
     }
 
     /// `host [ ":" port ]` of a `Host` field or an absolute-form target. `allowEmpty`: the empty `Host`

@@ -152,7 +152,7 @@ struct HTTPParserTests {
     @Test(
         "request targets: a single leading slash, no empty or dot segments, no control character or NUL once decoded",
         arguments: [
-            "//v1/orders/1", "/v1//orders", "/v1/orders/", "/v1/./orders", "/v1/../admin", "/v1/%2e%2e/admin", "/v1/%2E/x",
+            "//v1/orders/1", "/v1//orders", "/v1/orders/", "/v1/./orders", "/v1/../admin", "/v1/%2e%2e/admin", "/v1/%2E/x", "/v1/%2E.",
             "/v1/orders/a%00b", "/v1/orders/%0a", "/v1/orders/%7f", "/v1/orders/%zz", "/v1/orders/%4", "/v1/products?q=%00",
             "/v1/products?q=%0d%0a", "v1/orders", "*", "http://x//v1", "http://user@x/v1", "http://x:99999/", "ftp://x/",
             "/v1/orders#frag",
@@ -164,7 +164,10 @@ struct HTTPParserTests {
     }
 
     @Test func acceptedTargets() {
-        for target in ["/", "/v1/orders/abc", "/v1/products?limit=5&q=a%20b", "/v1/products/SKU%2D1", "http://example:8080/v1/x", "/a?"] {
+        let dotted = ["/v1/.../x", "/v1/%2e%2e%2e", "/.well-known/x", "/v1/a.b", "/v1/..x"]
+        for target in ["/", "/v1/orders/abc", "/v1/products?limit=5&q=a%20b", "/v1/products/SKU%2D1", "http://example:8080/v1/x", "/a?"]
+            + dotted
+        {
             #expect(parseEveryWay("GET \(target) HTTP/1.1\r\nHost: x\r\n\r\n").requests.count == 1, "\(target)")
         }
         #expect(parseEveryWay("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").requests.count == 1)
