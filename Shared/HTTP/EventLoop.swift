@@ -29,10 +29,15 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         var wakePending = false
     }
 
+    /// Loop-confined: the batch being run, swapped with the queue's array so neither is reallocated.
+    private var running: [Work] = []
+
     let epollFD: Int32
     private let wakeFD: Int32
     private let queue = Mutex(Queue())
-    private let threadID = Mutex<pthread_t?>(nil)
+    /// The loop thread's id once it runs (0 before): read on every submission and every response, so an
+    /// atomic load rather than a lock.
+    private let threadID = Atomic<pthread_t>(0)
     private let stopped = Atomic<Bool>(false)
     /// Loop-confined: the handler for each registered descriptor.
     private var handlers: [Int32: EventLoopHandler] = [:]
@@ -64,8 +69,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     /// True when called on this loop's thread.
     public var inEventLoop: Bool {
-        guard let id = threadID.withLock({ $0 }) else { return false }
-        return pthread_equal(id, pthread_self()) != 0
+        let id = threadID.load(ordering: .acquiring)
+        return id != 0 && pthread_equal(id, pthread_self()) != 0
     }
 
     // MARK: Executor
@@ -158,10 +163,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     func start() {
         SystemThread.start(name: name) { [self] in
-            self.threadID.withLock { $0 = pthread_self() }
+            self.threadID.store(pthread_self(), ordering: .releasing)
             self.run()
         }
-        while threadID.withLock({ $0 }) == nil { usleep(100) }
+        while threadID.load(ordering: .acquiring) == 0 { usleep(100) }
     }
 
     /// Ends the loop after its current iteration. Registered descriptors are left to their owners.
@@ -201,18 +206,21 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     /// Runs the work queued so far; returns whether more work arrived meanwhile.
     private func runQueuedWork() -> Bool {
-        let batch = queue.withLock { q -> [Work] in
-            let work = q.work
-            q.work.removeAll(keepingCapacity: true)
+        var batch = running
+        running = []
+        queue.withLock { q in
+            swap(&q.work, &batch)
             q.wakePending = false
-            return work
         }
+        let executor = asUnownedTaskExecutor()
         for work in batch {
             switch work {
-            case .job(let job): job.runSynchronously(on: asUnownedTaskExecutor())
+            case .job(let job): job.runSynchronously(on: executor)
             case .closure(let body): body()
             }
         }
+        batch.removeAll(keepingCapacity: true)
+        running = batch
         return queue.withLock { !$0.work.isEmpty }
     }
 }

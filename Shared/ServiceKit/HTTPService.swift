@@ -74,11 +74,7 @@ public struct ServiceRuntime: Sendable {
         extraMiddleware: [Middleware] = [],
         edge: ServerEdge = ServerEdge()
     ) throws -> HTTPServer {
-        var middleware: [Middleware] = [
-            ServiceMiddleware.requestContext(),
-            ServiceMiddleware.metrics(router: router, factory: metrics),
-            ServiceMiddleware.errors(logger: logger),
-        ]
+        var middleware: [Middleware] = [ServiceMiddleware.standard(router: router, factory: metrics, logger: logger)]
         if authenticated { middleware.append(authenticator.middleware(router: router, access: ServiceAccess.of(name))) }
         middleware += extraMiddleware
         if Faults.shared.isEnabled { middleware.append(FaultInjection.middleware()) }

@@ -12,22 +12,9 @@ public enum ServiceMiddleware {
     /// id and this service's `traceparent` on the response.
     public static func requestContext(maxDeadline: Duration = .seconds(60)) -> Middleware {
         { request, next in
-            let incomingID = request.headers["X-Request-ID"]
-            let requestID =
-                incomingID.flatMap { id in
-                    id.count <= 128 && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F } ? id : nil
-                } ?? UUIDv7.string()
-            let parent = request.headers["traceparent"].flatMap(TraceContext.init(traceparent:))
-            let span = parent?.child() ?? TraceContext.newRoot()
-            var deadline = ContinuousClock.now + maxDeadline
-            if let text = request.headers["X-Deadline-Ms"], let millis = Int64(text), millis > 0 {
-                deadline = min(deadline, ContinuousClock.now + .milliseconds(millis))
-            }
-            let traceparent = span.traceparent
-            let context = RequestContext(requestID: requestID, traceparent: traceparent, deadline: deadline)
+            let context = RequestContext.of(request, maxDeadline: maxDeadline)
             var response = try await RequestContext.$current.withValue(context) { try await next(request) }
-            response.headers.replaceOrAdd(name: "X-Request-ID", value: requestID)
-            response.headers.replaceOrAdd(name: "traceparent", value: traceparent)
+            context.stamp(&response)
             return response
         }
     }
@@ -40,18 +27,13 @@ public enum ServiceMiddleware {
             let start = ContinuousClock.now
             var request = request
             router.resolve(&request)
-            let route = request.resolution?.pattern ?? "unmatched"
             let response: Response
             do {
                 response = try await next(request)
             } catch let error as HTTPError {
                 response = error.response
             }
-            let elapsed = ContinuousClock.now - start
-            let method = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"].contains(request.method) ? request.method : "other"
-            let (counter, timer) = handles.get(method: method, route: route, status: response.status.code)
-            counter.increment()
-            timer.recordInterval(elapsed)
+            handles.record(request, response.status.code, since: start)
             return response
         }
     }
@@ -62,28 +44,93 @@ public enum ServiceMiddleware {
         { request, next in
             do {
                 return try await next(request)
-            } catch let error as HTTPError {
-                return error.response
-            } catch let fault as Faults.Injected {
-                return fault.response
-            } catch let error as HTTPClientError where error.kind != .invalidURL && error.kind != .responseTooLarge {
-                // A service this one needs did not answer (or its breaker is open): 503, never a 500.
-                let seconds = error.retryAfterSeconds
-                logger.warning("a dependency failed", metadata: ["http.path": "\(request.path)", "error": "\(error)"])
-                return HTTPError(
-                    .serviceUnavailable,
-                    code: "service_unavailable",
-                    detail: "A service this request needs is unavailable; try again shortly.",
-                    headers: HTTPHeaders([("Retry-After", "\(seconds)")])
-                ).response
             } catch {
-                logger.error(
-                    "request failed",
-                    metadata: ["http.method": "\(request.method)", "http.path": "\(request.path)", "error": "\(String(reflecting: error))"]
-                )
-                return HTTPError.internal.response
+                return problem(for: error, request: request, logger: logger)
             }
         }
+    }
+
+    /// The three above as one (what every service runs): context, then metrics, then error mapping, in a
+    /// single frame around `next` rather than three closures deep, since each level of an async chain is
+    /// allocated per request (three levels were 4 of an echo request's 38 allocations).
+    public static func standard(
+        router: Router,
+        factory: MetricsFactory,
+        logger: Logger,
+        maxDeadline: Duration = .seconds(60)
+    ) -> Middleware {
+        let handles = MetricHandles(factory: factory)
+        return { request, next in
+            let context = RequestContext.of(request, maxDeadline: maxDeadline)
+            var request = request
+            var response = await RequestContext.$current.withValue(context) {
+                let start = ContinuousClock.now
+                router.resolve(&request)
+                let response: Response
+                do {
+                    response = try await next(request)
+                } catch {
+                    response = problem(for: error, request: request, logger: logger)
+                }
+                handles.record(request, response.status.code, since: start)
+                return response
+            }
+            context.stamp(&response)
+            return response
+        }
+    }
+
+    /// The response for an error a handler threw: an `HTTPError` as its problem document, a failed
+    /// dependency as 503, anything else as a generic 500 whose detail goes to the log only.
+    static func problem(for error: any Error, request: Request, logger: Logger) -> Response {
+        switch error {
+        case let error as HTTPError:
+            return error.response
+        case let fault as Faults.Injected:
+            return fault.response
+        case let error as HTTPClientError where error.kind != .invalidURL && error.kind != .responseTooLarge:
+            // A service this one needs did not answer (or its breaker is open): 503, never a 500.
+            let seconds = error.retryAfterSeconds
+            logger.warning("a dependency failed", metadata: ["http.path": "\(request.path)", "error": "\(error)"])
+            return HTTPError(
+                .serviceUnavailable,
+                code: "service_unavailable",
+                detail: "A service this request needs is unavailable; try again shortly.",
+                headers: HTTPHeaders([("Retry-After", "\(seconds)")])
+            ).response
+        default:
+            logger.error(
+                "request failed",
+                metadata: ["http.method": "\(request.method)", "http.path": "\(request.path)", "error": "\(String(reflecting: error))"]
+            )
+            return HTTPError.internal.response
+        }
+    }
+}
+
+extension RequestContext {
+    /// The context of an incoming request: its `X-Request-ID` (or a new one), a child span of its
+    /// `traceparent` (or a new trace), and the deadline from `X-Deadline-Ms` (at most `maxDeadline`).
+    static func of(_ request: Request, maxDeadline: Duration) -> RequestContext {
+        let incomingID = request.headers["X-Request-ID"]
+        let requestID =
+            incomingID.flatMap { id in
+                id.count <= 128 && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F } ? id : nil
+            } ?? UUIDv7.string()
+        let now = ContinuousClock.now
+        var deadline = now + maxDeadline
+        if let text = request.headers["X-Deadline-Ms"], let millis = Int64(text), millis > 0 {
+            deadline = min(deadline, now + .milliseconds(millis))
+        }
+        let traceparent = TraceContext.traceparent(continuing: request.headers["traceparent"])
+        return RequestContext(requestID: requestID, traceparent: traceparent, deadline: deadline)
+    }
+
+    /// Echoes the request id and this service's `traceparent` on the response.
+    func stamp(_ response: inout Response) {
+        response.headers.reserveCapacity(response.headers.count + 2)
+        response.headers.replaceOrAdd(name: "X-Request-ID", value: requestID)
+        if let traceparent { response.headers.replaceOrAdd(name: "traceparent", value: traceparent) }
     }
 }
 
@@ -101,6 +148,19 @@ private final class MetricHandles: Sendable {
 
     init(factory: MetricsFactory) {
         self.factory = factory
+    }
+
+    /// Counts `request` (resolved by the router) with its status and records its time since `start`.
+    func record(_ request: Request, _ status: Int, since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        let method: String
+        switch request.method {
+        case "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS": method = request.method
+        default: method = "other"
+        }
+        let (counter, timer) = get(method: method, route: request.resolution?.pattern ?? "unmatched", status: status)
+        counter.increment()
+        timer.recordInterval(elapsed)
     }
 
     func get(method: String, route: String, status: Int) -> (Counter, CoreMetrics.Timer) {

@@ -103,6 +103,8 @@ struct ServiceKitLiveTests {
             if request.parameters["sku"] == "missing" { throw HTTPError.notFound() }
             return Response.text("ok")
         }
+        struct Unexpected: Error {}
+        router.get("/v1/boom") { _ in throw Unexpected() }
         OperationsRoutes.mount(on: &router, checks: [:], metrics: runtime.metrics)
         let server = try runtime.makeServer(router: router, authenticated: false, host: "127.0.0.1")
         try server.start()
@@ -110,12 +112,15 @@ struct ServiceKitLiveTests {
         let base = "http://127.0.0.1:\(server.port)"
         for sku in ["a", "b", "missing"] { _ = try await client.get("\(base)/v1/products/\(sku)") }
         _ = try await client.get("\(base)/nowhere")
+        _ = try await client.get("\(base)/v1/boom")
         let metrics = try await client.get("\(base)/metrics")
         #expect(metrics.headers["Content-Type"]?.hasPrefix("text/plain; version=0.0.4") == true)
         let text = metrics.bodyText
         #expect(text.contains(#"http_requests_total{method="GET",route="/v1/products/{sku}",status="200"} 2"#))
         #expect(text.contains(#"http_requests_total{method="GET",route="/v1/products/{sku}",status="404"} 1"#))
         #expect(text.contains(#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#))
+        // An error that is not an HTTPError is counted as the 500 it is answered with (mapping inside counting).
+        #expect(text.contains(#"http_requests_total{method="GET",route="/v1/boom",status="500"} 1"#))
         #expect(text.contains("# TYPE http_request_duration_seconds histogram"))
         #expect(text.contains(#"http_request_duration_seconds_count{method="GET",route="/v1/products/{sku}"} 3"#))
         #expect(text.contains(#"http_request_duration_seconds_bucket{method="GET",route="/v1/products/{sku}",le="+Inf"} 3"#))

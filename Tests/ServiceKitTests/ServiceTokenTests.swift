@@ -129,6 +129,34 @@ struct TraceContextTests {
         #expect(root.traceID.count == 32 && root.spanID.count == 16)
     }
 
+    @Test("a service's own traceparent: a child span of a valid incoming one, written in one go")
+    func serviceTraceparentContinuesAValidParent() throws {
+        for flags in ["01", "00"] {
+            let incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-\(flags)"
+            let header = TraceContext.traceparent(continuing: incoming)
+            let span = try #require(TraceContext(traceparent: header))
+            #expect(span.traceID == "0af7651916cd43dd8448eb211c80319c")
+            #expect(span.spanID != "b7ad6b7169203331")
+            #expect(span.flags == flags)
+            #expect(header == span.traceparent)
+            #expect(TraceContext.traceparent(continuing: incoming) != header, "a new span id every time")
+        }
+    }
+
+    @Test(
+        "without a valid traceparent, a service starts a new trace",
+        arguments: [
+            nil, "", "00-00000000000000000000000000000000-b7ad6b7169203331-01", "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+        ]
+    )
+    func serviceTraceparentStartsANewTrace(_ incoming: String?) throws {
+        let first = try #require(TraceContext(traceparent: TraceContext.traceparent(continuing: incoming)))
+        let second = try #require(TraceContext(traceparent: TraceContext.traceparent(continuing: incoming)))
+        #expect(first.traceID != second.traceID)
+        #expect(first.traceID != "0af7651916cd43dd8448eb211c80319c" && first.traceID.lowercased() != "0af7651916cd43dd8448eb211c80319c")
+        #expect(first.flags == "01")
+    }
+
     @Test(arguments: [
         "", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331", "00-00000000000000000000000000000000-b7ad6b7169203331-01",
         "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
