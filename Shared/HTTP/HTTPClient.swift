@@ -299,24 +299,46 @@ public final class HTTPClient: Sendable {
     {
         var out: [UInt8] = []
         out.reserveCapacity(256 + request.body.count)
-        out.append(contentsOf: "\(request.method) \(target.path) HTTP/1.1\r\nHost: \(target.hostHeader)\r\n".utf8)
-        var headers = request.headers
+        // Bytes appended as they are, no interpolated strings (one per header line before).
+        func line(_ name: String, _ value: String) {
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: value.utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        out.append(contentsOf: request.method.utf8)
+        out.append(0x20)
+        out.append(contentsOf: target.path.utf8)
+        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        line("Host", target.hostHeader)
+        let headers = request.headers
+        for field in headers.fields
+        where !field.name.asciiCaseInsensitiveEquals("Content-Length") && !field.name.asciiCaseInsensitiveEquals("Host")
+            && !field.name.asciiCaseInsensitiveEquals("X-Deadline-Ms")
+        {
+            guard !field.value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) else { continue }
+            line(field.name, field.value)
+        }
         if let context {
-            if headers["X-Request-ID"] == nil { headers.add(name: "X-Request-ID", value: context.requestID) }
-            if headers["traceparent"] == nil, let traceparent = context.traceparent { headers.add(name: "traceparent", value: traceparent) }
+            if headers["X-Request-ID"] == nil { line("X-Request-ID", context.requestID) }
+            if headers["traceparent"] == nil, let traceparent = context.traceparent { line("traceparent", traceparent) }
         }
         let left = deadline - ContinuousClock.now
-        headers.replaceOrAdd(
-            name: "X-Deadline-Ms",
-            value: String(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+        out.append(contentsOf: "X-Deadline-Ms: ".utf8)
+        ResponseWriter.appendDecimal(
+            Int(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)),
+            to: &out
         )
-        for field in headers.fields
-        where !field.name.asciiCaseInsensitiveEquals("Content-Length") && !field.name.asciiCaseInsensitiveEquals("Host") {
-            guard !field.value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) else { continue }
-            out.append(contentsOf: "\(field.name): \(field.value)\r\n".utf8)
+        out.append(contentsOf: "\r\n".utf8)
+        let sendsLength: Bool
+        switch request.method {
+        case "POST", "PUT", "PATCH": sendsLength = true
+        default: sendsLength = !request.body.isEmpty
         }
-        if !request.body.isEmpty || ["POST", "PUT", "PATCH"].contains(request.method) {
-            out.append(contentsOf: "Content-Length: \(request.body.count)\r\n".utf8)
+        if sendsLength {
+            out.append(contentsOf: "Content-Length: ".utf8)
+            ResponseWriter.appendDecimal(request.body.count, to: &out)
+            out.append(contentsOf: "\r\n".utf8)
         }
         out.append(contentsOf: "\r\n".utf8)
         out.append(contentsOf: request.body)
@@ -384,7 +406,8 @@ public final class HTTPClient: Sendable {
         }
         let method = request.method
         var reader = ResponseReader(method: method, limits: configuration.limits)
-        var scratch = [UInt8](repeating: 0, count: 16384)
+        // Uninitialized: recv fills what it returns (zeroing 16 KiB per exchange showed as memset).
+        var scratch = [UInt8](unsafeUninitializedCapacity: 16384) { _, count in count = 16384 }
         // The answer cannot be there yet: wait before the first read (a read now was an EAGAIN every call).
         var readable = false
         while true {
