@@ -43,6 +43,10 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
     private var writeOffset = 0
     private var interest: UInt32 = 0
     private var served = 0
+    /// Loop-confined: the handler task exists; it is waiting for a request; a request parsed before it waited.
+    private var handlerRunning = false
+    private var waitingHandler: UnsafeContinuation<Request?, Never>?
+    private var pendingRequest: Request?
     private static let maxBuffered = 64 * 1024
 
     init(fd: Int32, loop: EventLoop, server: HTTPServer, peer: String) {
@@ -223,13 +227,53 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
         return false
     }
 
+    /// Hands a complete request to the connection's handler task, starting it for the first request.
+    ///
+    /// One task serves the connection's requests one after another (HTTP/1.1 answers in order anyway): it
+    /// waits between requests rather than ending, so a keep-alive connection does not create and destroy a
+    /// task, and allocate its frames again, for every request.
     private func dispatch(_ request: Request) {
         state = .handling
-        let keepAlive = request.head.keepAlive
-        let server = self.server
-        Task(executorPreference: loop) {
-            let response = await server.respond(to: request)
-            self.finish(request: request.head, response: response, keepAlive: keepAlive)
+        if let waiting = waitingHandler {
+            waitingHandler = nil
+            waiting.resume(returning: request)
+        } else if handlerRunning {
+            // The handler task is between `finish` and its next wait (a pipelined request parsed in `finish`).
+            pendingRequest = request
+        } else {
+            handlerRunning = true
+            let server = self.server
+            Task(executorPreference: loop) {
+                var next: Request? = request
+                while let request = next {
+                    let response = await server.respond(to: request)
+                    self.finish(request: request.head, response: response, keepAlive: request.head.keepAlive)
+                    next = await self.nextRequest()
+                }
+            }
+        }
+    }
+
+    /// The handler task's next request: one already parsed, or the next `dispatch`, or nil once closed.
+    private func nextRequest() async -> Request? {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Request?, Never>) in
+            if loop.inEventLoop {
+                awaitRequest(continuation)
+            } else {
+                loop.execute { self.awaitRequest(continuation) }
+            }
+        }
+    }
+
+    private func awaitRequest(_ continuation: UnsafeContinuation<Request?, Never>) {
+        if let request = pendingRequest {
+            pendingRequest = nil
+            continuation.resume(returning: request)
+        } else if state == .closed {
+            handlerRunning = false
+            continuation.resume(returning: nil)
+        } else {
+            waitingHandler = continuation
         }
     }
 
@@ -363,6 +407,13 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
         // Counted before the close, so a peer that sees end of stream also sees the count drop.
         server.connectionClosed(peer: peer)
         Glibc.close(fd)
+        pendingRequest = nil
+        if let waiting = waitingHandler {
+            // The handler task ends with the connection.
+            waitingHandler = nil
+            handlerRunning = false
+            waiting.resume(returning: nil)
+        }
     }
 }
 
