@@ -46,8 +46,8 @@ public struct ByteBuffer: Sendable {
 
     /// Consumes up to `count` bytes, appending them to `destination`; returns how many.
     ///
-    /// Unlike `readBytes`, no slice of the storage outlives the call: when the buffer empties, its storage
-    /// is reset in place rather than copied away from a slice still holding it.
+    /// No slice of the storage outlives the call: when the buffer empties, its storage is reset in place
+    /// rather than copied away from a slice still holding it.
     @discardableResult
     public mutating func read(upTo count: Int, appendingTo destination: inout [UInt8]) -> Int {
         let n = min(count, readableCount)
@@ -56,14 +56,6 @@ public struct ByteBuffer: Sendable {
         }
         moveReaderIndex(forwardBy: n)
         return n
-    }
-
-    /// Consumes and returns up to `count` bytes.
-    public mutating func readBytes(upTo count: Int) -> ArraySlice<UInt8> {
-        let n = min(count, readableCount)
-        let slice = storage[readerIndex..<(readerIndex + n)]
-        moveReaderIndex(forwardBy: n)
-        return slice
     }
 
     /// The offset, counted from the reader index, of the first `byte` at or after `from`, or nil.

@@ -5,41 +5,10 @@ import HTTP
 import Logging
 import Synchronization
 
-/// The middleware every service runs, outermost first: request context, metrics, error mapping.
+/// The middleware every service runs (`standard`), and its error mapping alone for chains built by hand.
 public enum ServiceMiddleware {
-    /// Sets `RequestContext` for the request: its `X-Request-ID` (or a new one), a child span of the
-    /// incoming `traceparent` (or a new trace), and the deadline from `X-Deadline-Ms`. Echoes the request
-    /// id and this service's `traceparent` on the response.
-    public static func requestContext(maxDeadline: Duration = .seconds(60)) -> Middleware {
-        { request, next in
-            let context = RequestContext.of(request, maxDeadline: maxDeadline)
-            var response = try await RequestContext.$current.withValue(context) { try await next(request) }
-            context.stamp(&response)
-            return response
-        }
-    }
-
-    /// Counts requests by method, route pattern and status (`http_requests_total`) and times them
-    /// (`http_request_duration_seconds`), through swift-metrics.
-    public static func metrics(router: Router, factory: MetricsFactory) -> Middleware {
-        let handles = MetricHandles(factory: factory)
-        return { request, next in
-            let start = ContinuousClock.now
-            var request = request
-            router.resolve(&request)
-            let response: Response
-            do {
-                response = try await next(request)
-            } catch let error as HTTPError {
-                response = error.response
-            }
-            handles.record(request, response.status.code, since: start)
-            return response
-        }
-    }
-
-    /// Turns errors into responses: an `HTTPError` into its problem document, anything else into a
-    /// generic 500 whose detail goes to the log only.
+    /// Turns errors into responses (`problem(for:request:logger:)`): an `HTTPError` into its problem
+    /// document, a failed dependency into 503, anything else into a generic 500 whose detail goes to the log only.
     public static func errors(logger: Logger) -> Middleware {
         { request, next in
             do {
@@ -50,9 +19,12 @@ public enum ServiceMiddleware {
         }
     }
 
-    /// The three above as one (what every service runs): context, then metrics, then error mapping, in a
-    /// single frame around `next` rather than three closures deep, since each level of an async chain is
-    /// allocated per request (three levels were 4 of an echo request's 38 allocations).
+    /// What every service runs: sets `RequestContext` (its `X-Request-ID` or a new one, a child span of the
+    /// incoming `traceparent` or a new trace, the deadline from `X-Deadline-Ms`), counts requests by method,
+    /// route pattern and status (`http_requests_total`) and times them (`http_request_duration_seconds`),
+    /// maps errors as `errors` does (before counting, so a thrown error counts as its 500), and echoes the
+    /// request id and this service's `traceparent` on the response. One frame around `next` rather than
+    /// three closures deep: each level of an async chain is allocated per request.
     public static func standard(
         router: Router,
         factory: MetricsFactory,

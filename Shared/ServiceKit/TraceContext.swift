@@ -80,14 +80,7 @@ public struct TraceContext: Sendable, Equatable {
 
     /// A new trace with a new root span.
     public static func newRoot() -> TraceContext {
-        // Both ids from one draw of the random pool (one lock, not two).
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { bytes in
-            SecureRandom.fill(bytes)
-            return TraceContext(
-                traceID: Hex.encode(UnsafeBufferPointer(rebasing: bytes[0..<16])),
-                spanID: Hex.encode(UnsafeBufferPointer(rebasing: bytes[16..<24]))
-            )
-        }
+        TraceContext(traceID: randomHex(16), spanID: randomHex(8))
     }
 
     /// A child span of this one: same trace, new span id. This service's span for a request it received.
@@ -95,29 +88,7 @@ public struct TraceContext: Sendable, Equatable {
         TraceContext(traceID: traceID, spanID: TraceContext.randomHex(8), flags: flags)
     }
 
-    /// `00-<trace id>-<span id>-<flags>`, written straight into the string (every request echoes one, and
-    /// interpolation grew its buffer twice).
-    public var traceparent: String {
-        let count = 5 + traceID.utf8.count + spanID.utf8.count + flags.utf8.count
-        return String(unsafeUninitializedCapacity: count) { out in
-            var index = 0
-            func put(_ text: String, dash: Bool) {
-                for byte in text.utf8 {
-                    out[index] = byte
-                    index += 1
-                }
-                if dash {
-                    out[index] = UInt8(ascii: "-")
-                    index += 1
-                }
-            }
-            put("00", dash: true)
-            put(traceID, dash: true)
-            put(spanID, dash: true)
-            put(flags, dash: false)
-            return index
-        }
-    }
+    public var traceparent: String { "00-\(traceID)-\(spanID)-\(flags)" }
 
     static func randomHex(_ count: Int) -> String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { bytes in
