@@ -22,8 +22,13 @@ private final class IOWaiter: EventLoopHandler, @unchecked Sendable {
             continuation.resume(throwing: CancellationError())
             return
         }
+        guard loop.register(fd: fd, events: events, handler: self) else {
+            // Not watched means never woken, not even by the deadline sweep: fail now rather than hang.
+            let reason = String(cString: strerror(errno))
+            continuation.resume(throwing: HTTPClientError(.connectionClosed, "cannot watch the connection: \(reason)"))
+            return
+        }
         self.continuation = continuation
-        loop.register(fd: fd, events: events, handler: self)
     }
 
     func handleEvents(_ events: UInt32) {

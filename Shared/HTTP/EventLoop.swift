@@ -99,14 +99,17 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     // MARK: Registration (loop thread only)
 
-    func register(fd: Int32, events: UInt32, handler: EventLoopHandler) {
+    /// Watches `fd` for `events`; false (with `errno` set) when epoll refused it, and then the handler is
+    /// never called: its owner must not wait for it.
+    @discardableResult
+    func register(fd: Int32, events: UInt32, handler: EventLoopHandler) -> Bool {
         assert(inEventLoop)
         var event = epoll_event()
         event.events = events
         event.data.fd = fd
-        if epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 {
-            handlers[fd] = handler
-        }
+        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 else { return false }
+        handlers[fd] = handler
+        return true
     }
 
     func modify(fd: Int32, events: UInt32) {

@@ -60,7 +60,12 @@ final class ServerConnection: EventLoopHandler, @unchecked Sendable {
 
     func start() {
         interest = EPOLLIN.rawValue
-        loop.register(fd: fd, events: interest, handler: self)
+        if !loop.register(fd: fd, events: interest, handler: self) {
+            // Never watched, so never read nor timed out: close it rather than leave the peer waiting.
+            state = .closed
+            server.connectionClosed(peer: peer)
+            Glibc.close(fd)
+        }
     }
 
     /// Whether nothing of a request is under way, so shutting down can close this connection at once.

@@ -178,4 +178,18 @@ struct ClientTests {
             } throws: { ($0 as? HTTPClientError)?.kind == .invalidURL }
         }
     }
+
+    /// A descriptor epoll will not watch (a regular file: EPERM) fails the wait at once. Before, the waiter
+    /// kept its continuation without being registered, so neither readiness nor the deadline sweep could
+    /// ever resume it: the call hung past any deadline.
+    @Test func aWaitOnADescriptorEpollRefusesFailsAtOnce() async throws {
+        let path = temporaryDirectory() + "/plain-file"
+        let fd = open(path, O_RDWR | O_CREAT, 0o600)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let loop = EventLoopGroup.shared.next()
+        await #expect {
+            try await loop.waitForIO(fd: fd, write: false, deadline: .now + .seconds(600))
+        } throws: { ($0 as? HTTPClientError)?.kind == .connectionClosed }
+    }
 }
