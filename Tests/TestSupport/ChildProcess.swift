@@ -3,9 +3,15 @@ import HTTP
 
 /// A program started in the background (the real service executables in end-to-end tests), with its
 /// output in a log file. Killed when the test forgets to stop it and the value is released.
+///
+/// Only this value reaps its process, and it signals the process only while it has not reaped it: once
+/// reaped, the pid is free for the system to give to any new process (pids wrap at 32768 here), and a kill
+/// sent to it then once took down another test's service, or another program.
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     public let logPath: String
+    /// The exit code once reaped (128+n when killed by signal n); reaping and signalling hold the lock.
+    private let exitCode = NSLock()
     private var exitStatus: Int32?
 
     public init(_ executable: String, _ arguments: [String] = [], environment: [String: String]) throws {
@@ -27,31 +33,49 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     deinit {
-        if exitStatus == nil {
+        if poll() == nil {
             kill(pid, SIGKILL)
             var status: Int32 = 0
-            waitpid(pid, &status, 0)
+            if waitpid(pid, &status, 0) == pid { exitStatus = Self.code(status) }
         }
     }
 
+    /// Sends `signal`, unless the process has already been reaped (its pid may be another process's now).
     public func signal(_ signal: Int32) {
-        kill(pid, signal)
+        exitCode.withLock {
+            if reapIfExited() == nil { kill(pid, signal) }
+        }
+    }
+
+    /// Whether the process is still running (an exited one is reaped here, its code kept).
+    public var isRunning: Bool { poll() == nil }
+
+    /// The exit code if the process has exited, reaping it; nil while it runs.
+    public func poll() -> Int32? {
+        exitCode.withLock { reapIfExited() }
+    }
+
+    /// With the lock held.
+    private func reapIfExited() -> Int32? {
+        if let exitStatus { return exitStatus }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        exitStatus = Self.code(status)
+        return exitStatus
+    }
+
+    private static func code(_ status: Int32) -> Int32 {
+        (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
     }
 
     /// Waits for the process to exit, up to `timeout`; returns its exit code (128+n when killed by signal n), or nil.
     public func wait(timeout: Duration = .seconds(15)) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            var status: Int32 = 0
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == pid {
-                let code = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-                exitStatus = code
-                return code
-            }
+            if let code = poll() { return code }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return nil
+        return poll()
     }
 
     /// What the process wrote so far.

@@ -138,7 +138,7 @@ public final class SagaMartSystem: @unchecked Sendable {
     public func start(_ name: String, executable: String? = nil) throws {
         let environment = lock.withLock { environments[name]! }
         let process = try ChildProcess(productsDirectory + "/" + (executable ?? name), environment: environment)
-        SagaMartSystem.register(process.pid)
+        SagaMartSystem.register(process)
         lock.withLock { processes[name] = process }
     }
 
@@ -149,10 +149,15 @@ public final class SagaMartSystem: @unchecked Sendable {
         _ = await process.wait()
     }
 
-    public func waitReady(_ name: String) async throws {
-        for _ in 0..<600 {
+    /// Waits until a service answers ready, for two minutes at most in all: a process that accepts
+    /// connections but never answers fails the test with its log, rather than holding the run for hours
+    /// (600 probes of the test client's 60 s each once did).
+    public func waitReady(_ name: String, timeout: Duration = .seconds(120)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        let probe = ClientRequest(method: "GET", url: "\(url(name))/health/ready", timeout: .seconds(5))
+        while ContinuousClock.now < deadline {
             // Ready, and answered by this process (not by another one that holds the port after ours failed).
-            if (try? await client.get("\(url(name))/health/ready").status.code) == 200 && isRunning(name) { return }
+            if (try? await client.execute(probe).status.code) == 200 && isRunning(name) { return }
             if !isRunning(name) { break }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -162,7 +167,7 @@ public final class SagaMartSystem: @unchecked Sendable {
     /// Whether the process of a service is still running.
     public func isRunning(_ name: String) -> Bool {
         guard let process = lock.withLock({ processes[name] }) else { return false }
-        return Glibc.kill(process.pid, 0) == 0 && waitpid(process.pid, nil, WNOHANG) == 0
+        return process.isRunning
     }
 
     /// What a service logged.
@@ -189,13 +194,21 @@ public final class SagaMartSystem: @unchecked Sendable {
         return try await client.execute(ClientRequest(method: method, url: gateway + path, headers: fields, body: Array((json ?? "").utf8)))
     }
 
-    // Every process any system started, killed when the test process exits.
-    private static let all = Mutex<[pid_t]>([])
-    private static let cleanup: Void = { atexit { SagaMartSystem.all.withLock { for pid in $0 { Glibc.kill(pid, SIGKILL) } } } }()
+    // Every process any system started, killed when the test process exits if it still runs (one that has
+    // been reaped is left alone: its pid may belong to another process by then).
+    // Held weakly: a released process is killed and reaped by its own deinit.
+    private struct Started: @unchecked Sendable { weak var process: ChildProcess? }
+    private static let all = Mutex<[Started]>([])
+    private static let cleanup: Void = {
+        atexit { SagaMartSystem.all.withLock { for started in $0 { started.process?.signal(SIGKILL) } } }
+    }()
 
-    private static func register(_ pid: pid_t) {
+    private static func register(_ process: ChildProcess) {
         _ = cleanup
-        all.withLock { $0.append(pid) }
+        all.withLock { list in
+            list.removeAll { $0.process == nil }
+            list.append(Started(process: process))
+        }
     }
 }
 
