@@ -11,7 +11,14 @@ final class SQLiteConnection: DatabaseConnection {
     private var statements: [String: OpaquePointer] = [:]
     var dialect: SQLDialect { .sqlite }
 
+    /// Process-wide settings, made once before the first connection opens (SQLite refuses them after).
+    private static let configured: Void = { _ = sagamart_sqlite_disable_memory_statistics() }()
+
+    /// The bytes SQLite counts as in use: 0 while its memory statistics are off.
+    static var countedMemory: Int64 { sqlite3_memory_used() }
+
     init(path: String?, readOnly: Bool) throws {
+        _ = Self.configured
         var db: OpaquePointer?
         // https://www.sqlite.org/c3ref/open.html: NOMUTEX because each connection is confined to one thread.
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
