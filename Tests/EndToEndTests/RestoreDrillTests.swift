@@ -94,11 +94,16 @@ import Testing
         let step = max(2, total / (2 * batches.count))
         var at: String?
         for (index, batch) in batches.enumerated() {
+            // A PostgreSQL backup ends when its last WAL segment is archived (pgBackRest's archive-timeout,
+            // 60 s, bounds that): behind four clients' WAL on a loaded run, copy and archive together took
+            // over the 60 s the harness waits for a command by default, and the drill then restored beside a
+            // backup still running.
             let backup = try await system.runCommand(
                 "saga",
                 ["create", "--out", folder, "--only", batch.joined(separator: ",")],
                 executable: "backup",
-                extra: environment
+                extra: environment,
+                timeout: .seconds(300)
             )
             #expect(backup.code == 0, "backup \(batch): \(backup.output)")
             try await waitForAnswers(answered() + step / 2)
@@ -141,7 +146,13 @@ import Testing
 
         for name in SagaMartSystem.services { await system.kill(name, signal: SIGTERM) }
         let restoreStarted = ContinuousClock.now
-        let restored = try await system.runCommand("saga", restoreArguments, executable: "backup", extra: environment)
+        let restored = try await system.runCommand(
+            "saga",
+            restoreArguments,
+            executable: "backup",
+            extra: environment,
+            timeout: .seconds(300)
+        )
         let restoreTime = ContinuousClock.now - restoreStarted
         #expect(restored.code == 0, "\(restored.output)")
         if let cluster { try await offPool { try cluster.start() } }

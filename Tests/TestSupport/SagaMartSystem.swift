@@ -126,11 +126,12 @@ public final class SagaMartSystem: @unchecked Sendable {
         _ name: String,
         _ arguments: [String],
         executable: String? = nil,
-        extra: [String: String] = [:]
+        extra: [String: String] = [:],
+        timeout: Duration = .seconds(60)
     ) async throws -> (code: Int32?, output: String) {
         let environment = environment(of: name).merging(extra) { _, new in new }
         let process = try ChildProcess(productsDirectory + "/" + (executable ?? name), arguments, environment: environment)
-        let code = await process.wait(timeout: .seconds(60))
+        let code = await process.wait(timeout: timeout)
         return (code, process.output)
     }
 
