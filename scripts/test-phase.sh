@@ -16,7 +16,8 @@ while kill -0 "$runner" 2>/dev/null; do
     if ((SECONDS >= deadline)); then
         echo "test-phase: '$*' still running after ${limit}s; its state follows, then it is stopped" >&2
         ps -eo pid,ppid,stat,etime,time,args --forest >&2
-        # The test process and the services, clusters and tools it started: all the runner's descendants.
+        # The test process and the services and tools it started: all the runner's descendants (PostgreSQL
+        # clusters are not among them: pg_ctl detaches the server).
         descendants() {
             local child
             for child in $(pgrep -P "$1" || true); do

@@ -36,7 +36,7 @@ public final class ChildProcess: @unchecked Sendable {
         if poll() == nil {
             kill(pid, SIGKILL)
             var status: Int32 = 0
-            if waitpid(pid, &status, 0) == pid { exitStatus = Self.code(status) }
+            waitpid(pid, &status, 0)
         }
     }
 
