@@ -36,9 +36,10 @@ lint:
 format:
 	$(SWIFT) format format -i -r $(FORMAT_PATHS)
 
-PHASE_LIMIT ?= 1200
+PHASE_LIMIT ?= 900
 PHASE = scripts/test-phase.sh $(PHASE_LIMIT)
 test: deps lint
+	@rm -f .build/test-phase-hangs.txt
 	$(SWIFT) build --build-tests
 	@# The unit and live-server suites first, on their own: beside the end-to-end systems (six processes
 	@# each) their loopback servers were starved for seconds on this 2-core machine.
@@ -51,6 +52,7 @@ test: deps lint
 	$(PHASE) $(SWIFT) test --skip-build --filter "OpenAPILiveTests|ConsoleBrowserTests"
 	$(PHASE) $(SWIFT) test --skip-build --filter ChaosTests
 	@scripts/fuzz.sh $(FUZZ_TEST_RUNS)
+	@scripts/test-phase.sh --report
 
 # Chaos: concurrent clients (retrying with their Idempotency-Key) check out while a nemesis kills processes,
 # restarts them, turns injected faults on and off and, on the compose layout, restarts PostgreSQL; then the
