@@ -474,7 +474,9 @@ struct ServerTests {
         let port = server.port
         async let stopped: Void = server.shutdown(gracePeriod: .seconds(5))
         // Wait without blocking a cooperative thread (the shutdown needs one); idle connections close first.
-        while server.isListening { try await Task.sleep(for: .milliseconds(5)) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while server.isListening, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(!server.isListening, "still listening 30 s into its shutdown")
         #expect(idle.isClosedByPeer())
         // Nothing new is accepted (the port may already belong to another test's server, so count, don't connect-and-fail).
         let acceptedBefore = server.acceptedConnectionCount

@@ -181,7 +181,13 @@ struct OrderShardsTests {
                         try? await Task.sleep(for: .seconds(3600))
                     }
                 }
-                while !stopped.isSet { try await Task.sleep(for: .milliseconds(10)) }
+                // A minute at most: a mover that failed before `step` never sets the flag.
+                let deadline = ContinuousClock.now + .seconds(60)
+                while !stopped.isSet, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                if !stopped.isSet {
+                    Issue.record("the mover never reached \(step): \(await mover.result)")
+                    return
+                }
                 // Another process (the service after a restart) recovers.
                 let other = OrderShards(databases: shards.databases)
                 let done = try await other.recoverMoves()
