@@ -69,6 +69,10 @@ enum GatewayService: ServiceDefinition {
                 }
             }
         )
+        let admission = Admission(
+            limit: try environment.get("CHECKOUT_MAX_IN_FLIGHT", default: 64),
+            latencyTarget: try environment.latencyTarget("CHECKOUT_LATENCY_TARGET", default: .milliseconds(180))
+        )
         var router = Router()
         Console.embedded().mount(on: &router)
         GatewayRoutes(
@@ -77,10 +81,7 @@ enum GatewayService: ServiceDefinition {
             catalog: catalog,
             checkouts: CheckoutStore(database: database, keyring: keyring),
             checkoutWait: try environment.get("CHECKOUT_WAIT", default: Duration.seconds(10)),
-            admission: Admission(
-                limit: try environment.get("CHECKOUT_MAX_IN_FLIGHT", default: 64),
-                latencyTarget: try environment.latencyTarget("CHECKOUT_LATENCY_TARGET", default: .milliseconds(180))
-            ),
+            admission: admission,
             keyring: keyring
         ).mount(on: &router)
         // Operators reach the gateway's own consumer with the admin key (the services' consumers sit behind service tokens).
@@ -115,7 +116,8 @@ enum GatewayService: ServiceDefinition {
             authenticated: false,
             extraMiddleware: [edge.middleware(), ConsistencyTokens.middleware()],
             edge: ServerEdge(headFilter: edge.headFilter, maxConnectionsPerClient: 256, uncappedClients: edge.trustedProxies),
-            openAPI: try openAPI()
+            openAPI: try openAPI(),
+            beforeMetrics: { admission.record(into: runtime.metrics, work: "checkout") }
         )
     }
 }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import HTTP
 import Synchronization
 
@@ -62,6 +63,16 @@ public final class Admission: Sendable {
             currentLimit.store(limit, ordering: .relaxed)
         }
         return try await work()
+    }
+
+    /// Writes the admission's state as gauges, read when `/metrics` is rendered (nothing on the request path):
+    /// `admission_limit{work}` (the limit now, which adapts), `admission_in_flight{work}` and
+    /// `admission_refused{work}` (refused so far).
+    public func record(into metrics: PrometheusRegistry, work: String) {
+        let dimensions = [("work", work)]
+        Gauge(label: "admission_limit", dimensions: dimensions, factory: metrics).record(limit)
+        Gauge(label: "admission_in_flight", dimensions: dimensions, factory: metrics).record(current)
+        Gauge(label: "admission_refused", dimensions: dimensions, factory: metrics).record(refused)
     }
 
     /// `503 overloaded` with `Retry-After: 1`.

@@ -101,6 +101,7 @@ public struct ServiceRuntime: Sendable {
     /// migrations, metrics), serves `router` (`authenticated`: behind the service-token check) beside
     /// `services` until SIGTERM drains them, then closes the database. With `openAPI`, serves the
     /// document at `/v1/openapi.json` and stops the start when the routes and the document's operations differ.
+    /// `beforeMetrics` records the service's own gauges each time `/metrics` is rendered.
     public func serve(
         _ router: Router,
         database: any Database,
@@ -109,7 +110,8 @@ public struct ServiceRuntime: Sendable {
         authenticated: Bool = true,
         extraMiddleware: [Middleware] = [],
         edge: ServerEdge = ServerEdge(),
-        openAPI: OpenAPIDocument? = nil
+        openAPI: OpenAPIDocument? = nil,
+        beforeMetrics: @escaping @Sendable () -> Void = {}
     ) async throws {
         var router = router
         openAPI?.mount(on: &router)
@@ -117,7 +119,10 @@ public struct ServiceRuntime: Sendable {
             on: &router,
             checks: OperationsRoutes.databaseChecks(database, migrator: migrator),
             metrics: metrics,
-            beforeRender: { [client, metrics] in OperationsRoutes.recordPeers(client, into: metrics) }
+            beforeRender: { [client, metrics] in
+                OperationsRoutes.recordPeers(client, into: metrics)
+                beforeMetrics()
+            }
         )
         // Behind service tokens only: the gateway (keys, not tokens) mounts its own admin-only route.
         if authenticated { FaultInjection.mount(on: &router) }

@@ -98,6 +98,15 @@ struct AdmissionEndToEndTests {
         #expect(refused.count >= 1, "\(answers)")
         #expect(admitted.count + refused.count == 6, "\(answers)")
         #expect(refused.allSatisfy { $0.1 == "overloaded" && $0.2 == "1" }, "\(refused)")
+        // Operators see the limit, the work in flight and the refusals in the gateway's metrics.
+        let metrics = try await system.call("GET", "/metrics", key: admin).bodyText
+        func gauge(_ name: String) -> Int? {
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("\(name){work=\"checkout\"} ") }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "").map { Int($0) } }
+        }
+        #expect(gauge("admission_limit") == 2, "\(metrics)")
+        #expect(gauge("admission_in_flight") == 0, "\(metrics)")
+        #expect(gauge("admission_refused") == refused.count, "\(metrics)")
         // Room again once they are done.
         #expect(try await system.checkout(checkoutBody(sku: sku)).status.code == 201)
     }

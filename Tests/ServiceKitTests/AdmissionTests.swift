@@ -31,6 +31,13 @@ struct AdmissionTests {
             #expect(error.headers["Retry-After"] == "1")
         }
         #expect(admission.refused == 1)
+        // What operators read in /metrics.
+        let metrics = PrometheusRegistry()
+        admission.record(into: metrics, work: "checkout")
+        let text = metrics.render()
+        #expect(text.contains("admission_limit{work=\"checkout\"} 2\n"), "\(text)")
+        #expect(text.contains("admission_in_flight{work=\"checkout\"} 2\n"), "\(text)")
+        #expect(text.contains("admission_refused{work=\"checkout\"} 1\n"), "\(text)")
         gate.continuation.finish()
         _ = try await (first, second)
         #expect(admission.current == 0)
