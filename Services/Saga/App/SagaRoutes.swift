@@ -185,7 +185,7 @@ struct SagaRoutes {
     private func flagged(_ saga: StoredSaga, now: Date) -> SagaAPI.Checkout {
         var view = saga.view
         if !saga.status.isFinished {
-            view.stuck = now.timeIntervalSince(saga.saga.progress.stepStartedAt) > runner.stuckAfter
+            view.stuck = now.timeIntervalSince(saga.progress.stepStartedAt) > runner.stuckAfter
         }
         return view
     }

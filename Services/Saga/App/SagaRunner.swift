@@ -224,7 +224,7 @@ final class SagaRunner: Service, Sendable {
                 if unsaved { _ = await saveRetrying(saga, previous: saved) }
                 return
             }
-            state.withLock { $0.stepStarted[id] = saga.saga.progress.stepStartedAt }
+            state.withLock { $0.stepStarted[id] = saga.progress.stepStartedAt }
             let before = saga
             let progress = await saga.advance(participants, stepDeadline: stepDeadline)
             // Cancelled by a shutdown, or taken over by an operator, in the middle of a call: its reply is
@@ -234,7 +234,7 @@ final class SagaRunner: Service, Sendable {
                 if unsaved { _ = await saveRetrying(before, previous: saved) }
                 return
             }
-            if await Faults.shared.visit("saga.after_reply", before.saga.pendingCommand?.name ?? "") != nil {
+            if await Faults.shared.visit("saga.after_reply", before.pendingCommand?.name ?? "") != nil {
                 // An injected failure here loses the reply, as a crash would: send again after a backoff.
                 saga = before
                 try? await Task.sleep(for: Self.backoff(attempt: 1))

@@ -27,11 +27,41 @@ enum StoredSaga: Sendable, Equatable {
         }
     }
 
-    var id: String { saga.id }
-    var status: SagaStatus { saga.status }
-    var customerId: String { saga.customerId }
-    var orderId: String { saga.orderId }
-    var failureCode: String? { saga.failureCode }
+    // Read through a switch, not through `saga`: an `any OrchestratedSaga` of a checkout is a heap box holding
+    // a copy of the whole state (every string and array retained, then released), made for each read, and
+    // the runner and the store read these a few dozen times a checkout.
+    var id: String {
+        switch self {
+        case .checkout(let saga): return saga.id
+        case .cancellation(let saga): return saga.id
+        }
+    }
+    var progress: SagaProgress {
+        switch self {
+        case .checkout(let saga): return saga.progress
+        case .cancellation(let saga): return saga.progress
+        }
+    }
+    var status: SagaStatus { progress.status }
+    var customerId: String {
+        switch self {
+        case .checkout(let saga): return saga.customerId
+        case .cancellation(let saga): return saga.customerId
+        }
+    }
+    var orderId: String {
+        switch self {
+        case .checkout(let saga): return saga.orderId
+        case .cancellation(let saga): return saga.orderId
+        }
+    }
+    var failureCode: String? { progress.failureCode }
+    var pendingCommand: SagaCommand? {
+        switch self {
+        case .checkout(let saga): return saga.pendingCommand
+        case .cancellation(let saga): return saga.pendingCommand
+        }
+    }
 
     /// The context of the sealed member of a checkout saga's state.
     static let sealedContext = "sagas.state.sealed"
@@ -73,7 +103,7 @@ enum StoredSaga: Sendable, Equatable {
 
     /// When the saga last moved: its newest step's start or end (a log entry does not touch `updated_at`).
     var lastActivity: Date? {
-        saga.progress.timeline.last.map { $0.finishedAt ?? $0.startedAt }
+        progress.timeline.last.map { $0.finishedAt ?? $0.startedAt }
     }
 
     /// What `saga rotate-keys` does to a stored state: re-seals a sealed member under the active key,
@@ -118,7 +148,7 @@ enum StoredSaga: Sendable, Equatable {
     /// Sends the pending command (with the steps that go with it, at the same time), feeds the replies to
     /// the state machine in order, and says what comes next.
     mutating func advance(_ participants: Participants, stepDeadline: TimeInterval) async -> Progress {
-        let commands = saga.commandsToSend
+        let commands = progress.commandsToSend(saga: id)
         guard let first = commands.first else { return .finished(status) }
         if commands.count == 1 {
             let reply = await participants.send(first, for: self)
