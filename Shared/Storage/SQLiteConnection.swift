@@ -8,7 +8,14 @@ import FoundationEssentials
 /// for the rare case of another process (a migration) holding the write lock.
 final class SQLiteConnection: DatabaseConnection {
     let handle: OpaquePointer
-    private var statements: [String: OpaquePointer] = [:]
+    private var statements: [String: Prepared] = [:]
+
+    /// A prepared statement and, for its parameters `$1`, `$2`, ... in order, the index SQLite numbers each
+    /// with (found once: looking them up by name made a string and a C copy of it per parameter per run).
+    private struct Prepared {
+        let statement: OpaquePointer
+        let parameterIndexes: [Int32]
+    }
     var dialect: SQLDialect { .sqlite }
 
     /// Process-wide settings, made once before the first connection opens (SQLite refuses them after).
@@ -49,7 +56,7 @@ final class SQLiteConnection: DatabaseConnection {
     }
 
     func close() {
-        for statement in statements.values { sqlite3_finalize(statement) }
+        for prepared in statements.values { sqlite3_finalize(prepared.statement) }
         statements = [:]
         sqlite3_close_v2(handle)
     }
@@ -75,33 +82,38 @@ final class SQLiteConnection: DatabaseConnection {
         try run(sql, parameters, collect: true)
     }
 
-    private func prepare(_ sql: String) throws -> OpaquePointer {
-        if let statement = statements[sql] { return statement }
+    private func prepare(_ sql: String) throws -> Prepared {
+        if let prepared = statements[sql] { return prepared }
         var statement: OpaquePointer?
         // https://www.sqlite.org/c3ref/prepare.html: PERSISTENT hints that the statement is reused.
         let status = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard status == SQLITE_OK, let statement else {
             throw mapError(status, message: String(cString: sqlite3_errmsg(handle)))
         }
-        statements[sql] = statement
-        return statement
+        // Parameters are written $1, $2, ...; SQLite numbers named parameters by first appearance,
+        // so look each one up by name: https://www.sqlite.org/c3ref/bind_parameter_index.html
+        let count = Int(sqlite3_bind_parameter_count(statement))
+        let indexes = (0..<count).map { offset -> Int32 in
+            let index = sqlite3_bind_parameter_index(statement, "$\(offset + 1)")
+            return index == 0 ? Int32(offset + 1) : index
+        }
+        let prepared = Prepared(statement: statement, parameterIndexes: indexes)
+        statements[sql] = prepared
+        return prepared
     }
 
     private func run(_ sql: String, _ parameters: [DatabaseValue], collect: Bool) throws -> [Row] {
-        let statement = try prepare(sql)
+        let prepared = try prepare(sql)
+        let statement = prepared.statement
         defer {
             sqlite3_reset(statement)
             sqlite3_clear_bindings(statement)
         }
-        let expected = Int(sqlite3_bind_parameter_count(statement))
+        let expected = prepared.parameterIndexes.count
         guard expected == parameters.count else {
             throw DatabaseError(.other, "statement expects \(expected) parameters, got \(parameters.count)")
         }
-        for (offset, value) in parameters.enumerated() {
-            // Parameters are written $1, $2, ...; SQLite numbers named parameters by first appearance,
-            // so look each one up by name: https://www.sqlite.org/c3ref/bind_parameter_index.html
-            var index = sqlite3_bind_parameter_index(statement, "$\(offset + 1)")
-            if index == 0 { index = Int32(offset + 1) }
+        for (index, value) in zip(prepared.parameterIndexes, parameters) {
             try bind(value, at: index, in: statement)
         }
         var rows: [Row] = []
@@ -134,9 +146,9 @@ final class SQLiteConnection: DatabaseConnection {
         case .integer(let v): status = sqlite3_bind_int64(statement, index, v)
         case .real(let v): status = sqlite3_bind_double(statement, index, v)
         case .bool(let v): status = sqlite3_bind_int64(statement, index, v ? 1 : 0)
-        case .text(let v): status = sqlite3_bind_text(statement, index, v, -1, sagamart_sqlite_transient())
-        case .date(let v): status = sqlite3_bind_text(statement, index, Timestamp.format(v), -1, sagamart_sqlite_transient())
-        case .uuid(let v): status = sqlite3_bind_text(statement, index, v.uuidString.lowercased(), -1, sagamart_sqlite_transient())
+        case .text(let v): status = bindText(v, at: index, in: statement)
+        case .date(let v): status = bindText(Timestamp.format(v), at: index, in: statement)
+        case .uuid(let v): status = bindText(v.uuidString.lowercased(), at: index, in: statement)
         case .blob(let v):
             status = v.withUnsafeBytes {
                 sqlite3_bind_blob(
@@ -149,6 +161,23 @@ final class SQLiteConnection: DatabaseConnection {
             }
         }
         guard status == SQLITE_OK else { throw mapError(status, message: String(cString: sqlite3_errmsg(handle))) }
+    }
+
+    /// Binds text without a heap copy: a String passed as a C string is copied into a new array unless it is a
+    /// long native one (short strings are stored inline, without the terminating NUL), and SQLite copies it
+    /// again anyway (SQLITE_TRANSIENT). `withUTF8` lends the bytes in place (a short string's from the stack),
+    /// and the length is passed, so no terminator is needed.
+    private func bindText(_ text: String, at index: Int32, in statement: OpaquePointer) -> Int32 {
+        var text = text
+        return text.withUTF8 { bytes in
+            // A null pointer would bind NULL: the empty string gets a real (empty) C string.
+            guard let base = bytes.baseAddress, !bytes.isEmpty else {
+                return sqlite3_bind_text(statement, index, "", 0, sagamart_sqlite_transient())
+            }
+            return UnsafeRawPointer(base).withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                sqlite3_bind_text(statement, index, $0, Int32(bytes.count), sagamart_sqlite_transient())
+            }
+        }
     }
 
     private func readColumn(_ statement: OpaquePointer, _ column: Int32) -> DatabaseValue {

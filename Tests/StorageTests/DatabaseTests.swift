@@ -76,6 +76,7 @@ struct DatabaseTests {
             #expect(abs(stored.timeIntervalSince(when)) < 0.000_01)
             #expect(try rows[0].decode("ref") == ref)
             #expect(try rows[1].decode("count") == Int64(-7))
+            #expect(try rows[1].decode("name", as: String?.self) == "", "the empty string is text, not NULL")
             #expect(try rows[1].decode("price", as: Double?.self) == nil)
             #expect(try rows[1].decode("payload", as: [UInt8]?.self) == nil)
             #expect(try rows[1].decode("created_at", as: Date?.self) == nil)
