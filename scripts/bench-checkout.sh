@@ -3,7 +3,10 @@
 # durable) on fresh data, drives concurrent checkouts through the gateway, and prints checkouts/s,
 # p50/p95/p99, errors, and per process the CPU milliseconds and kilobytes written per checkout and the
 # resident memory idle (before the load) and at its peak. Settings: CONCURRENCY (32), DURATION seconds (20),
-# ORDER_SHARDS (N SQLite files for the order service; then 64 customers check out, spread over the shards).
+# ORDER_SHARDS (N SQLite files for the order service; then 64 customers check out, spread over the shards),
+# RATE (checkouts started per second, open loop, instead of CONCURRENCY clients: the same work per second
+# whatever the build's speed, so per-checkout counts of two builds compare; background work such as feed
+# polling is spread over fewer checkouts when a run is slower).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONCURRENCY=${CONCURRENCY:-32}
@@ -61,11 +64,11 @@ done <"$DATA_DIR/pids"
 # database threads, the load tool), from /proc/stat.
 switches() { awk '/^ctxt/ {print $2}' /proc/stat; }
 switches_before=$(switches)
-echo "checkout benchmark: $CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS})"
+echo "checkout benchmark: ${RATE:+$RATE checkouts/s, open loop, not }$CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS})"
 # The load tool shares the machine: its own CPU (the subshell's waited-for children, /proc fields 16 and 17)
 # is printed beside the services'.
 (
-    "$BIN_DIR/load" --sku BENCH-001 --gateway "$GATEWAY" --concurrency "$CONCURRENCY" --duration "$DURATION" --key "$KEYS" |
+    "$BIN_DIR/load" --sku BENCH-001 --gateway "$GATEWAY" ${RATE:+--rate "$RATE"} --concurrency "$CONCURRENCY" --duration "$DURATION" --key "$KEYS" |
         tee "$DATA_DIR/bench.out"
     awk '{print $16 + $17}' "/proc/$BASHPID/stat" >"$DATA_DIR/load.ticks"
 )
