@@ -22,7 +22,12 @@ struct LoadToolTests {
         let atRate = try await run(["--gateway", system.gateway, "--sku", sku, "--rate", "10", "--duration", "3", "--key", alice])
         #expect(atRate.status == 0, "\(atRate.output)")
         let approvedAtRate = try #require(Self.approved(atRate.output), "\(atRate.output)")
-        #expect(approvedAtRate >= 20 && approvedAtRate <= 31, "about 10 a second for 3 s: \(atRate.output)")
+        // The tool's accounting, not the system's speed: 10 a second for 3 s are started, and each is either
+        // approved or counted as an error by status. How many are approved is the system's business: a CI
+        // run that starts its end-to-end suites together once answered 12 of the 30 with 503 after 8 s.
+        let errorsAtRate = try #require(Self.count("errors: ", atRate.output), "\(atRate.output)")
+        #expect((28...31).contains(approvedAtRate + errorsAtRate), "about 10 a second for 3 s: \(atRate.output)")
+        #expect(approvedAtRate >= 1, "\(atRate.output)")
         #expect(atRate.output.contains("started"), "the summary names the mode")
         let progress = atRate.output.split(separator: "\n").filter { $0.contains("checkouts/s ") && $0.contains(" in flight ") }
         #expect(progress.count >= 2, "a progress line every second: \(atRate.output)")
