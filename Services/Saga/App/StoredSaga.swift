@@ -56,12 +56,7 @@ enum StoredSaga: Sendable, Equatable {
         }
     }
     var failureCode: String? { progress.failureCode }
-    var pendingCommand: SagaCommand? {
-        switch self {
-        case .checkout(let saga): return saga.pendingCommand
-        case .cancellation(let saga): return saga.pendingCommand
-        }
-    }
+    var pendingCommand: SagaCommand? { progress.pendingCommand(saga: id) }
 
     /// The context of the sealed member of a checkout saga's state.
     static let sealedContext = "sagas.state.sealed"
