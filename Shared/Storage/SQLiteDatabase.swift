@@ -104,7 +104,7 @@ public final class SQLiteDatabase: Database {
         }
         func begin() -> DatabaseError? {
             do {
-                try connection.executeScript("BEGIN IMMEDIATE")
+                try connection.executeCached("BEGIN IMMEDIATE")
                 return nil
             } catch {
                 return error as? DatabaseError ?? DatabaseError(.other, "\(error)")
@@ -116,7 +116,7 @@ public final class SQLiteDatabase: Database {
         }
         for (index, job) in jobs.enumerated() {
             do {
-                try connection.executeScript("SAVEPOINT job")
+                try connection.executeCached("SAVEPOINT job")
             } catch {
                 let error = error as? DatabaseError ?? DatabaseError(.other, "\(error)")
                 failPending(error)
@@ -137,15 +137,16 @@ public final class SQLiteDatabase: Database {
                 continue
             }
             if outcome.succeeded {
-                try? connection.executeScript("RELEASE job")
+                try? connection.executeCached("RELEASE job")
                 pending.append(outcome)
             } else {
-                try? connection.executeScript("ROLLBACK TO job; RELEASE job")
+                try? connection.executeCached("ROLLBACK TO job")
+                try? connection.executeCached("RELEASE job")
                 outcome.deliver()
             }
         }
         do {
-            try connection.executeScript("COMMIT")
+            try connection.executeCached("COMMIT")
             for outcome in pending { outcome.deliver() }
         } catch {
             if connection.inTransaction { try? connection.executeScript("ROLLBACK") }

@@ -273,6 +273,23 @@ struct GroupCommitTests {
         await second.close()
     }
 
+    /// A statement's column names are read once and kept with the prepared statement; a schema change makes
+    /// SQLite re-prepare it, and the names must follow (`SELECT *` gains the new column).
+    @Test func cachedStatementsFollowASchemaChange() async throws {
+        let database = try SQLiteDatabase(path: temporaryDirectory() + "/columns.db", readers: 0)
+        try await database.write { try $0.executeScript("CREATE TABLE t (n INTEGER) STRICT; INSERT INTO t VALUES (1)") }
+        let before = try await database.write { try $0.queryOne("SELECT * FROM t")?.columns }
+        #expect(before == ["n"])
+        try await database.write { try $0.executeScript("ALTER TABLE t ADD COLUMN label TEXT DEFAULT 'x'") }
+        let after = try await database.write { connection -> (columns: [String]?, label: String?) in
+            let row = try connection.queryOne("SELECT * FROM t")
+            return (row?.columns, try row?.decode("label", as: String.self))
+        }
+        #expect(after.columns == ["n", "label"])
+        #expect(after.label == "x")
+        await database.close()
+    }
+
     @Test func closedDatabaseRefusesWork() async throws {
         let database = try SQLiteDatabase(path: nil)
         await database.close()
