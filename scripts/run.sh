@@ -24,6 +24,11 @@ export HOST=${HOST:-127.0.0.1}
 export ADMIN_API_KEY=${ADMIN_API_KEY:-admin-dev-key}
 export CUSTOMER_API_KEYS=${CUSTOMER_API_KEYS:-alice:alice-dev-key,bob:bob-dev-key}
 export LOG_LEVEL=${LOG_LEVEL:-info}
+# glibc's per-thread cache of freed blocks, 1,000 per size class instead of 7: the services' threads hand
+# buffers to each other (event loops, database threads), and with 7 most frees and allocations fell through
+# to the locked arena. The same setting as the image's (Deploy/Dockerfile); scripts/validate_deploy.py
+# checks that they agree.
+export GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.tcache_count=1000}
 export INVENTORY_URL=http://127.0.0.1:$((BASE_PORT + 1)) ORDER_URL=http://127.0.0.1:$((BASE_PORT + 2))
 export PAYMENT_URL=http://127.0.0.1:$((BASE_PORT + 3)) SHIPPING_URL=http://127.0.0.1:$((BASE_PORT + 4))
 export SAGA_URL=http://127.0.0.1:$((BASE_PORT + 5))

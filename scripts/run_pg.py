@@ -248,9 +248,11 @@ try:
     }
     (data / "ops.env").write_text("".join(f"{key}={shlex.quote(value)}\n" for key, value in ops.items()))
     os.chmod(data / "ops.env", 0o600)
+    # What the image sets for every process (Deploy/Dockerfile's ENV), as a container would have it.
+    image_env = dict(re.findall(r"(GLIBC_TUNABLES)=(\S+)", (ROOT / "Deploy" / "Dockerfile").read_text()))
     for name in order:
         spec = services[name]
-        environment = {key: local(value, services) for key, value in spec.get("environment", {}).items()}
+        environment = {**image_env, **{key: local(value, services) for key, value in spec.get("environment", {}).items()}}
         environment["PORT"] = str(int(environment["PORT"]) + offset)
         # Containers listen on every interface of their own network; on this machine, loopback only.
         environment["HOST"] = "127.0.0.1"

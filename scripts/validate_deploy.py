@@ -331,6 +331,15 @@ def check_dockerfile():
     for folder in ("Shared", "Services", "Tools"):
         if f"COPY {folder} {folder}" not in text:
             problems.append(f"Dockerfile: {folder} is not copied into the build")
+    # glibc's allocator tuning: in the image for every service, and the same in the local launcher (the
+    # repository's own, beside this script), so make run and make bench-checkout measure what ships.
+    tunables = re.findall(r"^ENV\s.*\bGLIBC_TUNABLES=(\S+)", runtime, re.M)
+    if not tunables or "glibc.malloc.tcache_count=" not in tunables[-1]:
+        problems.append("Dockerfile: the runtime stage does not set GLIBC_TUNABLES (glibc.malloc.tcache_count)")
+    else:
+        launcher = (pathlib.Path(__file__).resolve().parent / "run.sh").read_text()
+        if f"GLIBC_TUNABLES=${{GLIBC_TUNABLES:-{tunables[-1]}}}" not in launcher:
+            problems.append(f"scripts/run.sh: does not default GLIBC_TUNABLES to the image's {tunables[-1]}")
     # Resources copied by SwiftPM (.copy, .process) live in bundles beside the executable, which the image
     # would have to carry; embedded ones (.embedInCode) are in the executable.
     if re.search(r"\.(copy|process)\(", package) and "*.resources" not in text:

@@ -75,6 +75,17 @@ struct DeployFilesTests {
         #expect(missing.contains("shipping is not built"))
     }
 
+    @Test func anImageWithoutTheAllocatorSettingOrOneTheLauncherDoesNotShareIsCaught() async throws {
+        let dropped = try await check(editing: "Deploy/Dockerfile") {
+            $0.replacingOccurrences(of: " GLIBC_TUNABLES=glibc.malloc.tcache_count=1000", with: "")
+        }
+        #expect(dropped.contains("the runtime stage does not set GLIBC_TUNABLES"))
+        let other = try await check(editing: "Deploy/Dockerfile") {
+            $0.replacingOccurrences(of: "GLIBC_TUNABLES=glibc.malloc.tcache_count=1000", with: "GLIBC_TUNABLES=glibc.malloc.tcache_count=7")
+        }
+        #expect(other.contains("scripts/run.sh: does not default GLIBC_TUNABLES to the image's glibc.malloc.tcache_count=7"))
+    }
+
     @Test func aClusterWithoutItsWALArchiveOrAnUnencryptedRepositoryIsCaught() async throws {
         let archive = try await check(editing: "docker-compose.yml") {
             $0.replacingOccurrences(of: "archive_mode=on", with: "archive_mode=off")
