@@ -248,8 +248,10 @@ try:
     }
     (data / "ops.env").write_text("".join(f"{key}={shlex.quote(value)}\n" for key, value in ops.items()))
     os.chmod(data / "ops.env", 0o600)
-    # What the image sets for every process (Deploy/Dockerfile's ENV), as a container would have it.
-    image_env = dict(re.findall(r"(GLIBC_TUNABLES)=(\S+)", (ROOT / "Deploy" / "Dockerfile").read_text()))
+    # What the image sets for every process (Deploy/Dockerfile's ENV), as a container would have it: a value
+    # in this environment wins, as `docker run -e` would over the image's.
+    image_env = {key: value for key, value in re.findall(r"(GLIBC_TUNABLES)=(\S+)", (ROOT / "Deploy" / "Dockerfile").read_text())
+                 if key not in os.environ}
     for name in order:
         spec = services[name]
         environment = {**image_env, **{key: local(value, services) for key, value in spec.get("environment", {}).items()}}
