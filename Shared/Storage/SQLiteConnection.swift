@@ -90,13 +90,6 @@ final class SQLiteConnection: DatabaseConnection {
         }
     }
 
-    /// Runs one statement without parameters from the statement cache: for the writer's own `BEGIN
-    /// IMMEDIATE`, `SAVEPOINT`, `RELEASE` and `COMMIT`, about 40 per checkout across the services, each of
-    /// which `sqlite3_exec` parsed and compiled anew.
-    func executeCached(_ sql: String) throws {
-        _ = try run(sql, [], collect: false)
-    }
-
     @discardableResult
     func execute(_ sql: String, _ parameters: [DatabaseValue]) throws -> Int {
         _ = try run(sql, parameters, collect: false)
