@@ -1,6 +1,18 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// How the executables that ship (the six services, audit, backup) are linked in release builds on Linux: by
+/// lld, with the relative relocations packed (`DT_RELR`, glibc 2.36: Debian 12, the image's base) and without
+/// exporting every symbol (`--static-swift-stdlib` passes `-export-dynamic`). An idle service reads its
+/// relocation table and dynamic symbols once at start: 1.3 MB and 0.9 MB of a statically linked service,
+/// about 2 MB of its resident memory for nothing it uses afterwards.
+let shippedLinking: [LinkerSetting] = [
+    .unsafeFlags(
+        ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"],
+        .when(platforms: [.linux], configuration: .release)
+    )
+]
+
 /// SagaMart: separate service executables on shared libraries for HTTP, storage and service bootstrap.
 /// The dependency arrows point one way: Services -> ServiceKit/Messaging/Storage/HTTP -> C targets.
 let package = Package(
@@ -124,7 +136,8 @@ let package = Package(
                 "Contracts",
             ],
             path: "Services/Inventory",
-            resources: [.embedInCode("Migrations"), .embedInCode("Resources")]
+            resources: [.embedInCode("Migrations"), .embedInCode("Resources")],
+            linkerSettings: shippedLinking
         ),
         .target(
             name: "OrderCore",
@@ -140,7 +153,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Services/Order/App",
-            resources: [.embedInCode("Resources")]
+            resources: [.embedInCode("Resources")],
+            linkerSettings: shippedLinking
         ),
         .executableTarget(
             name: "Payment",
@@ -149,7 +163,8 @@ let package = Package(
                 "Contracts",
             ],
             path: "Services/Payment",
-            resources: [.embedInCode("Migrations"), .embedInCode("Resources")]
+            resources: [.embedInCode("Migrations"), .embedInCode("Resources")],
+            linkerSettings: shippedLinking
         ),
         .executableTarget(
             name: "Shipping",
@@ -158,7 +173,8 @@ let package = Package(
                 "Contracts",
             ],
             path: "Services/Shipping",
-            resources: [.embedInCode("Migrations"), .embedInCode("Resources")]
+            resources: [.embedInCode("Migrations"), .embedInCode("Resources")],
+            linkerSettings: shippedLinking
         ),
         .executableTarget(
             name: "Saga",
@@ -167,7 +183,8 @@ let package = Package(
                 "Contracts",
             ],
             path: "Services/Saga/App",
-            resources: [.embedInCode("Migrations"), .embedInCode("Resources")]
+            resources: [.embedInCode("Migrations"), .embedInCode("Resources")],
+            linkerSettings: shippedLinking
         ),
         .target(
             name: "AuditorCore",
@@ -179,7 +196,8 @@ let package = Package(
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), "AuditorCore", "ServiceKit", "HTTP", "Storage",
             ],
-            path: "Services/Auditor/App"
+            path: "Services/Auditor/App",
+            linkerSettings: shippedLinking
         ),
         .target(
             name: "BackupCore",
@@ -189,7 +207,8 @@ let package = Package(
         .executableTarget(
             name: "Backup",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser"), "BackupCore", "Storage"],
-            path: "Tools/Backup/App"
+            path: "Tools/Backup/App",
+            linkerSettings: shippedLinking
         ),
         // libFuzzer targets (make fuzz builds them with -sanitize=fuzzer,address and -DFUZZING).
         .executableTarget(name: "Fuzz", dependencies: ["HTTP", "Contracts"], path: "Tools/Fuzz/Sources"),
@@ -200,7 +219,8 @@ let package = Package(
                 "Storage", "Contracts",
             ],
             path: "Services/Gateway",
-            resources: [.embedInCode("Migrations"), .embedInCode("Resources")]
+            resources: [.embedInCode("Migrations"), .embedInCode("Resources")],
+            linkerSettings: shippedLinking
         ),
         .target(
             name: "SagaCore",
