@@ -126,7 +126,11 @@ extension GatewayService: SealedServiceDefinition {
     static func sealedColumns(_ keyring: Keyring) -> [SealedColumn] { CheckoutStore.sealedColumns(keyring) }
 }
 
-@main
 struct GatewayExecutable: AsyncParsableCommand {
     static let configuration = ServiceCommand.configuration(GatewayService.self, extra: [RotateKeys<GatewayService>.self])
+}
+
+@main
+enum GatewayMain {
+    static func main() { ProcessEntry.start(GatewayExecutable.self) }
 }

@@ -46,7 +46,11 @@ enum InventoryService: ServiceDefinition {
     }
 }
 
-@main
 struct InventoryExecutable: AsyncParsableCommand {
     static let configuration = ServiceCommand.configuration(InventoryService.self, extra: [])
+}
+
+@main
+enum InventoryMain {
+    static func main() { ProcessEntry.start(InventoryExecutable.self) }
 }

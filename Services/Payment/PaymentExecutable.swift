@@ -31,7 +31,11 @@ extension PaymentService: SealedServiceDefinition {
     static func sealedColumns(_ keyring: Keyring) -> [SealedColumn] { PaymentStore(keyring: keyring).sealedColumns() }
 }
 
-@main
 struct PaymentExecutable: AsyncParsableCommand {
     static let configuration = ServiceCommand.configuration(PaymentService.self, extra: [RotateKeys<PaymentService>.self])
+}
+
+@main
+enum PaymentMain {
+    static func main() { ProcessEntry.start(PaymentExecutable.self) }
 }

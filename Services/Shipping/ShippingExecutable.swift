@@ -31,7 +31,11 @@ extension ShippingService: SealedServiceDefinition {
     static func sealedColumns(_ keyring: Keyring) -> [SealedColumn] { ShippingStore.sealedColumns(keyring) }
 }
 
-@main
 struct ShippingExecutable: AsyncParsableCommand {
     static let configuration = ServiceCommand.configuration(ShippingService.self, extra: [RotateKeys<ShippingService>.self])
+}
+
+@main
+enum ShippingMain {
+    static func main() { ProcessEntry.start(ShippingExecutable.self) }
 }

@@ -158,10 +158,14 @@ struct MoveBucket: AsyncParsableCommand {
     }
 }
 
-@main
 struct OrderExecutable: AsyncParsableCommand {
     static let configuration = ServiceCommand.configuration(
         OrderService.self,
         extra: [RebuildProjections.self, MoveBucket.self]
     )
+}
+
+@main
+enum OrderMain {
+    static func main() { ProcessEntry.start(OrderExecutable.self) }
 }

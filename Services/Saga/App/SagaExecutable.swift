@@ -89,7 +89,11 @@ extension SagaService: SealedServiceDefinition {
     static func sealedColumns(_ keyring: Keyring) -> [SealedColumn] { SagaStore.sealedColumns(keyring) }
 }
 
-@main
 struct SagaExecutable: AsyncParsableCommand {
     static let configuration = ServiceCommand.configuration(SagaService.self, extra: [RotateKeys<SagaService>.self])
+}
+
+@main
+enum SagaMain {
+    static func main() { ProcessEntry.start(SagaExecutable.self) }
 }
