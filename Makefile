@@ -119,8 +119,7 @@ bench-replica: deps
 # Checkouts against the running system (make run or make run-pg; the gateway of $(DATA_DIR)/ops.env): RATE a
 # second, or CONCURRENCY clients (default 8), for DURATION seconds (default 30), of SKU (STICKER-001) as KEY.
 load: deps
-	@$(SWIFT) build -c release --product load >/dev/null
-	@$(OPS) "$$($(SWIFT) build -c release --show-bin-path)/load" --gateway "http://127.0.0.1:$${SERVICE_PORTS%%,*}" \
+	@$(OPS) "$$(scripts/build-release.sh --product load)/load" --gateway "http://127.0.0.1:$${SERVICE_PORTS%%,*}" \
 		$(if $(RATE),--rate $(RATE)) --concurrency $(or $(CONCURRENCY),8) --duration $(or $(DURATION),30) \
 		$(if $(SKU),--sku $(SKU)) $(if $(KEY),--key $(KEY))
 
@@ -128,16 +127,13 @@ bench: bench-http bench-checkout bench-events bench-audit bench-json
 
 # The audit trail: appends per second (one durable transaction each) and audit verify over ENTRIES (100,000).
 bench-audit: deps
-	$(SWIFT) build -c release --product audit-bench
-	$$($(SWIFT) build -c release --show-bin-path)/audit-bench --entries $${ENTRIES:-100000}
+	$$(scripts/build-release.sh --product audit-bench)/audit-bench --entries $${ENTRIES:-100000}
 
 bench-json:
-	$(SWIFT) build -c release --product json-bench
-	$$($(SWIFT) build -c release --show-bin-path)/json-bench --count $${COUNT:-20000}
+	$$(scripts/build-release.sh --product json-bench)/json-bench --count $${COUNT:-20000}
 
 bench-events: deps
-	$(SWIFT) build -c release --product events-bench
-	$$($(SWIFT) build -c release --show-bin-path)/events-bench --rate $${RATE:-50} --duration $${DURATION:-10}
+	$$(scripts/build-release.sh --product events-bench)/events-bench --rate $${RATE:-50} --duration $${DURATION:-10}
 
 bench-checkout: deps
 	@scripts/bench-checkout.sh

@@ -12,8 +12,7 @@ ORDERS=${ORDERS:-100000}
 BASE_PORT=${BASE_PORT:-18280}
 DATA_DIR=$(mktemp -d)
 export DATA_DIR BASE_PORT CONFIGURATION=release LOG_LEVEL=warning
-swift build -c release --product load --product backup --product audit >/dev/null 2>&1
-BIN=$(swift build -c release --show-bin-path)
+BIN=$(scripts/build-release.sh 2>/dev/null)
 runner=
 start() {
     scripts/run.sh >"$DATA_DIR/run.log" 2>&1 &

@@ -21,7 +21,7 @@ if [[ -n ${ORDER_SHARDS:-} ]]; then
     KEYS=$(for i in $(seq 0 63); do printf 'bench-%d-key,' "$i"; done | sed 's/,$//')
     export ORDER_SHARDS CUSTOMER_API_KEYS
 fi
-swift build -c release --product load >/dev/null 2>&1
+BIN_DIR=$(scripts/build-release.sh --product load 2>/dev/null)
 scripts/run.sh >"$DATA_DIR/run.log" 2>&1 &
 runner=$!
 # The benchmark's own status, not the stopped runner's (it exits 130 on TERM), so `make bench` goes on.
@@ -34,7 +34,6 @@ done
 GATEWAY=http://127.0.0.1:$BASE_PORT
 curl -sf -o /dev/null -X POST "$GATEWAY/v1/products" -H "Authorization: Bearer admin-dev-key" -H 'Content-Type: application/json' \
     -d '{"sku":"BENCH-001","name":"Benchmark item","priceCents":100,"currency":"EUR","stock":100000000}'
-BIN_DIR=$(swift build -c release --show-bin-path)
 mover=
 if [[ ${ORDER_SHARDS:-1} =~ ^[0-9]+$ && ${ORDER_SHARDS:-1} -ge 2 ]]; then
     # Halfway through, the bucket of the first customer moves to the next shard under load: the line it
@@ -69,6 +68,10 @@ switches_before=$(switches)
 tunables=$(tr '\0' '\n' <"/proc/$(awk '$1 == "gateway" {print $2}' "$DATA_DIR/pids")/environ" 2>/dev/null |
     sed -n 's/^GLIBC_TUNABLES=//p')
 echo "checkout benchmark: ${RATE:+$RATE checkouts/s, open loop, not }$CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS}, GLIBC_TUNABLES=${tunables:-unset})"
+# How the running gateway's executable is linked (a BIN=... build may differ from scripts/build-release.sh's):
+# the Swift runtime in it or beside it, packed relocations, exported symbols. Idle memory depends on all three.
+gateway_exe=$(readlink "/proc/$(awk '$1 == "gateway" {print $2}' "$DATA_DIR/pids")/exe")
+echo "executables: $(readelf -dW "$gateway_exe" | grep -q 'libswiftCore' && echo 'Swift runtime shared' || echo 'Swift runtime static'), $(readelf -dW "$gateway_exe" | grep -q '(RELR)' && echo 'packed relocations (RELR)' || echo 'relocations unpacked'), $(readelf --dyn-syms -W "$gateway_exe" | awk 'NR > 3 && $7 != "UND" && $5 != "LOCAL"' | wc -l) symbols exported"
 # The load tool shares the machine: its own CPU (the subshell's waited-for children, /proc fields 16 and 17)
 # is printed beside the services'.
 (

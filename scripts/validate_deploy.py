@@ -340,6 +340,18 @@ def check_dockerfile():
         launcher = (pathlib.Path(__file__).resolve().parent / "run.sh").read_text()
         if f"GLIBC_TUNABLES=${{GLIBC_TUNABLES:-{tunables[-1]}}}" not in launcher:
             problems.append(f"scripts/run.sh: does not default GLIBC_TUNABLES to the image's {tunables[-1]}")
+    # The release build: the Swift runtime in each executable, and the benchmarks' release builds
+    # (scripts/build-release.sh, the repository's own, beside this script) made with the image's flags, so
+    # make bench-checkout's idle and peak memory are those of what ships.
+    build = re.search(r"RUN swift build ((?:-\S+(?: [a-z]\S*)? +)*?)(?:\\\s*)*--product", text)
+    flags = build.group(1).split() if build else []
+    if "--static-swift-stdlib" not in flags:
+        problems.append("Dockerfile: the executables are not built with --static-swift-stdlib")
+    else:
+        script = (pathlib.Path(__file__).resolve().parent / "build-release.sh").read_text()
+        release = re.search(r"^RELEASE_FLAGS=\((.*)\)$", script, re.M)
+        if not release or release.group(1).split() != flags:
+            problems.append(f"scripts/build-release.sh: does not build with the image's flags ({' '.join(flags)})")
     # Resources copied by SwiftPM (.copy, .process) live in bundles beside the executable, which the image
     # would have to carry; embedded ones (.embedInCode) are in the executable.
     if re.search(r"\.(copy|process)\(", package) and "*.resources" not in text:

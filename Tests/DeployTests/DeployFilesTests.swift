@@ -86,6 +86,16 @@ struct DeployFilesTests {
         #expect(other.contains("scripts/run.sh: does not default GLIBC_TUNABLES to the image's glibc.malloc.tcache_count=7"))
     }
 
+    @Test func anImageWithTheRuntimeLinkedDynamicallyOrBuiltOtherwiseThanTheBenchmarksIsCaught() async throws {
+        let dynamic = try await check(editing: "Deploy/Dockerfile") { $0.replacingOccurrences(of: " --static-swift-stdlib", with: "") }
+        #expect(dynamic.contains("the executables are not built with --static-swift-stdlib"))
+        let other = try await check(editing: "Deploy/Dockerfile") {
+            $0.replacingOccurrences(of: "--static-swift-stdlib", with: "--static-swift-stdlib -Xswiftc -Osize")
+        }
+        let flags = "-c release --static-swift-stdlib -Xswiftc -Osize"
+        #expect(other.contains("scripts/build-release.sh: does not build with the image's flags (\(flags))"))
+    }
+
     @Test func aClusterWithoutItsWALArchiveOrAnUnencryptedRepositoryIsCaught() async throws {
         let archive = try await check(editing: "docker-compose.yml") {
             $0.replacingOccurrences(of: "archive_mode=on", with: "archive_mode=off")
