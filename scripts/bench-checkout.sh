@@ -49,13 +49,16 @@ fi
 # Per process, from /proc: CPU clock ticks (user + system), bytes written to storage, resident memory.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 written() { awk '/^write_bytes/ {print $2}' "/proc/$1/io" 2>/dev/null || echo 0; }
-# Proportional set size: a shared library's pages divided among the processes that map them (six services
-# share one copy of the Swift runtime and Foundation), what the system really spends per process.
+# Write system calls (write, pwrite, writev: to sockets and to files; SQLite writes a WAL frame with two).
+write_calls() { awk '/^syscw/ {print $2}' "/proc/$1/io" 2>/dev/null || echo 0; }
+# Proportional set size: a shared library's pages divided among the processes that map them (the six share
+# libc and SQLite, and the Swift runtime when it is not linked in), what the system really spends per process.
 pss() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo '?'; }
-declare -A cpu_before io_before idle_rss idle_pss
+declare -A cpu_before io_before calls_before idle_rss idle_pss
 while read -r name pid; do
     cpu_before[$name]=$(ticks "$pid")
     io_before[$name]=$(written "$pid")
+    calls_before[$name]=$(write_calls "$pid")
     idle_rss[$name]=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo '?')
     idle_pss[$name]=$(pss "$pid")
 done <"$DATA_DIR/pids"
@@ -83,18 +86,21 @@ if [[ -n $mover ]]; then wait "$mover" || echo "the bucket move failed"; fi
 approved=$(awk '/^checkouts: / {print $2}' "$DATA_DIR/bench.out")
 switches_after=$(switches)
 hz=$(getconf CLK_TCK)
-echo "per process: CPU ms per checkout (user+system), kB written per checkout, RSS kB idle and peak, PSS kB idle and after"
+echo "per process: CPU ms per checkout (user+system), kB written per checkout, write calls per checkout, RSS kB idle and peak, PSS kB idle and after"
 total_cpu=0
+total_calls=0
 while read -r name pid; do
     cpu=$(( $(ticks "$pid") - ${cpu_before[$name]} ))
     io=$(( $(written "$pid") - ${io_before[$name]} ))
+    calls=$(( $(write_calls "$pid") - ${calls_before[$name]} ))
     total_cpu=$((total_cpu + cpu))
-    awk -v n="$name" -v c="$cpu" -v w="$io" -v a="${approved:-0}" -v hz="$hz" -v idle="${idle_rss[$name]}" \
+    total_calls=$((total_calls + calls))
+    awk -v n="$name" -v c="$cpu" -v w="$io" -v k="$calls" -v a="${approved:-0}" -v hz="$hz" -v idle="${idle_rss[$name]}" \
         -v peak="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo '?')" \
         -v pss_idle="${idle_pss[$name]}" -v pss_now="$(pss "$pid")" \
-        'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms   written %6.2f kB   rss idle %s peak %s   pss idle %s after %s\n", n, c * 1000 / hz / a, w / 1024 / a, idle, peak, pss_idle, pss_now }'
+        'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms   written %6.2f kB in %5.1f calls   rss idle %s peak %s   pss idle %s after %s\n", n, c * 1000 / hz / a, w / 1024 / a, k / a, idle, peak, pss_idle, pss_now }'
 done <"$DATA_DIR/pids"
-awk -v c="$total_cpu" -v a="${approved:-0}" -v hz="$hz" -v cs=$((switches_after - switches_before)) \
-    'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms per checkout   %.0f context switches per checkout (whole machine)\n", "all", c * 1000 / hz / a, cs / a }'
+awk -v c="$total_cpu" -v k="$total_calls" -v a="${approved:-0}" -v hz="$hz" -v cs=$((switches_after - switches_before)) \
+    'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms per checkout   %.0f write calls per checkout   %.0f context switches per checkout (whole machine)\n", "all", c * 1000 / hz / a, k / a, cs / a }'
 awk -v c="$(cat "$DATA_DIR/load.ticks" 2>/dev/null || echo 0)" -v a="${approved:-0}" -v hz="$hz" \
     'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms per checkout (the clients, on the same cores)\n", "load tool", c * 1000 / hz / a }'
