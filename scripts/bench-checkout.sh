@@ -68,13 +68,14 @@ switches() { awk '/^ctxt/ {print $2}' /proc/stat; }
 switches_before=$(switches)
 # The allocator setting the services run with (run.sh's default or the caller's), read from the gateway's own
 # environment: it moves CPU per checkout by about 13 %, so a figure is compared only with one under the same.
-tunables=$(tr '\0' '\n' <"/proc/$(awk '$1 == "gateway" {print $2}' "$DATA_DIR/pids")/environ" 2>/dev/null |
-    sed -n 's/^GLIBC_TUNABLES=//p')
+gateway_pid=$(awk '$1 == "gateway" {print $2}' "$DATA_DIR/pids")
+tunables=$(tr '\0' '\n' <"/proc/$gateway_pid/environ" 2>/dev/null | sed -n 's/^GLIBC_TUNABLES=//p')
 echo "checkout benchmark: ${RATE:+$RATE checkouts/s, open loop, not }$CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS}, GLIBC_TUNABLES=${tunables:-unset})"
 # How the running gateway's executable is linked (a BIN=... build may differ from scripts/build-release.sh's):
 # the Swift runtime in it or beside it, packed relocations, exported symbols. Idle memory depends on all three.
-gateway_exe=$(readlink "/proc/$(awk '$1 == "gateway" {print $2}' "$DATA_DIR/pids")/exe")
-echo "executables: $(readelf -dW "$gateway_exe" | grep -q 'libswiftCore' && echo 'Swift runtime shared' || echo 'Swift runtime static'), $(readelf -dW "$gateway_exe" | grep -q '(RELR)' && echo 'packed relocations (RELR)' || echo 'relocations unpacked'), $(readelf --dyn-syms -W "$gateway_exe" | awk 'NR > 3 && $7 != "UND" && $5 != "LOCAL"' | wc -l) symbols exported"
+gateway_exe=$(readlink "/proc/$gateway_pid/exe")
+dynamic=$(readelf -dW "$gateway_exe")
+echo "executables: $(grep -q 'libswiftCore' <<<"$dynamic" && echo 'Swift runtime shared' || echo 'Swift runtime static'), $(grep -q '(RELR)' <<<"$dynamic" && echo 'packed relocations (RELR)' || echo 'relocations unpacked'), $(readelf --dyn-syms -W "$gateway_exe" | awk 'NR > 3 && $7 != "UND" && $5 != "LOCAL"' | wc -l) symbols exported"
 # The load tool shares the machine: its own CPU (the subshell's waited-for children, /proc fields 16 and 17)
 # is printed beside the services'.
 (
