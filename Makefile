@@ -3,7 +3,7 @@ SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
 FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/AuditBench Benchmarks/EchoServer Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: openapi load bench-audit bench-json audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill chaos
+.PHONY: startup-order openapi load bench-audit bench-json audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill chaos
 DATA_DIR ?= ./data
 # The running system's layout, written by make run and make run-pg, for the operators' commands.
 OPS = set -a; . $(DATA_DIR)/ops.env || { echo 'no $(DATA_DIR)/ops.env: start the system once with make run or make run-pg' >&2; exit 1; }; set +a;
@@ -137,6 +137,10 @@ bench-events: deps
 
 bench-checkout: deps
 	@scripts/bench-checkout.sh
+
+# Deploy/startup.order: the code the services run at start laid out first in the release executables.
+startup-order: deps
+	@scripts/startup-order.sh
 
 bench-http:
 	@scripts/deps.sh --bench
