@@ -352,6 +352,16 @@ def check_dockerfile():
         release = re.search(r"^RELEASE_FLAGS=\((.*)\)$", script, re.M)
         if not release or release.group(1).split() != flags:
             problems.append(f"scripts/build-release.sh: does not build with the image's flags ({' '.join(flags)})")
+    # The linker's layout of the shipped executables' code: the file Package.swift names must be in the build.
+    if "symbol-ordering-file=" in package:
+        layout = ROOT / "Deploy" / "startup.order"
+        if not layout.exists() or len(layout.read_text().split()) < 1000:
+            problems.append("Deploy/startup.order is missing or nearly empty: make startup-order writes it")
+        if "COPY Deploy/startup.order Deploy/startup.order" not in text:
+            problems.append("Dockerfile: Deploy/startup.order (the code layout Package.swift links with) is not copied into the build")
+        # Without a section per function the linker can only move whole files, and the layout does little.
+        if not {"-function-sections", "-ffunction-sections"} <= set(flags):
+            problems.append("Dockerfile: the executables are not compiled with a section per function (-function-sections)")
     # Resources copied by SwiftPM (.copy, .process) live in bundles beside the executable, which the image
     # would have to carry; embedded ones (.embedInCode) are in the executable.
     if re.search(r"\.(copy|process)\(", package) and "*.resources" not in text:

@@ -23,7 +23,7 @@ struct DeployFilesTests {
             try manager.createDirectory(atPath: "\(root)/Deploy", withIntermediateDirectories: true)
             for item in [
                 "Services", "Shared", "Tools", "Package.swift", "docker-compose.yml", "Deploy/k8s", "Deploy/postgres", "Deploy/Dockerfile",
-                "Deploy/edge",
+                "Deploy/edge", "Deploy/startup.order",
             ] {
                 try manager.copyItem(atPath: "\(Self.repository)/\(item)", toPath: "\(root)/\(item)")
             }
@@ -92,8 +92,22 @@ struct DeployFilesTests {
         let other = try await check(editing: "Deploy/Dockerfile") {
             $0.replacingOccurrences(of: "--static-swift-stdlib", with: "--static-swift-stdlib -Xswiftc -Osize")
         }
-        let flags = "-c release --static-swift-stdlib -Xswiftc -Osize"
+        let sections = "-Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections -Xcxx -ffunction-sections"
+        let flags = "-c release --static-swift-stdlib -Xswiftc -Osize \(sections)"
         #expect(other.contains("scripts/build-release.sh: does not build with the image's flags (\(flags))"))
+    }
+
+    @Test func anImageBuiltWithoutItsCodeLayoutIsCaught() async throws {
+        let uncopied = try await check(editing: "Deploy/Dockerfile") {
+            $0.replacingOccurrences(of: "COPY Deploy/startup.order Deploy/startup.order\n", with: "")
+        }
+        #expect(uncopied.contains("Deploy/startup.order (the code layout Package.swift links with) is not copied into the build"))
+        let whole = try await check(editing: "Deploy/Dockerfile") {
+            $0.replacingOccurrences(of: " -Xcc -ffunction-sections -Xcxx -ffunction-sections", with: "")
+        }
+        #expect(whole.contains("the executables are not compiled with a section per function"))
+        let empty = try await check(editing: "Deploy/startup.order") { _ in "" }
+        #expect(empty.contains("Deploy/startup.order is missing or nearly empty"))
     }
 
     @Test func aClusterWithoutItsWALArchiveOrAnUnencryptedRepositoryIsCaught() async throws {
