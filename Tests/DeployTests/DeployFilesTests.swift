@@ -97,7 +97,7 @@ struct DeployFilesTests {
         #expect(other.contains("scripts/build-release.sh: does not build with the image's flags (\(flags))"))
     }
 
-    @Test func anImageBuiltWithoutItsCodeLayoutIsCaught() async throws {
+    @Test func anImageBuiltWithoutItsCodeLayoutOrWithItsDebugSectionsIsCaught() async throws {
         let uncopied = try await check(editing: "Deploy/Dockerfile") {
             $0.replacingOccurrences(of: "COPY Deploy/startup.order Deploy/startup.order\n", with: "")
         }
@@ -106,6 +106,10 @@ struct DeployFilesTests {
             $0.replacingOccurrences(of: " -Xcc -ffunction-sections -Xcxx -ffunction-sections", with: "")
         }
         #expect(whole.contains("the executables are not compiled with a section per function"))
+        let unstripped = try await check(editing: "Deploy/Dockerfile") {
+            $0.replacingOccurrences(of: " \\\n    && strip --strip-debug /out/*", with: "")
+        }
+        #expect(unstripped.contains("the executables are copied with their debug sections"))
         let empty = try await check(editing: "Deploy/startup.order") { _ in "" }
         #expect(empty.contains("Deploy/startup.order is missing or nearly empty"))
     }
