@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The symbol ordering file of the shipped executables (Deploy/startup.order), from page traces.
+"""The symbol ordering file of the shipped executables (Deploy/startup.order), from traces of the code that ran.
 
 Usage: startup_order.py TRACE_DIR OUT [PREVIOUS]
 
@@ -55,7 +55,8 @@ def main():
         for address, nanoseconds in runs:
             # The function holding the address, under each of its names (aliases share a start).
             index = bisect.bisect_right(starts, address) - 1
-            while index >= 0 and starts[index] == starts[bisect.bisect_right(starts, address) - 1]:
+            holder = starts[index] if index >= 0 else None
+            while index >= 0 and starts[index] == holder:
                 start, size, name = functions[index]
                 if address < start + size:
                     found.add(name)
