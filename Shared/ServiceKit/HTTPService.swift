@@ -121,6 +121,7 @@ public struct ServiceRuntime: Sendable {
             metrics: metrics,
             beforeRender: { [client, metrics] in
                 OperationsRoutes.recordPeers(client, into: metrics)
+                OperationsRoutes.recordWrites([database], into: metrics)
                 beforeMetrics()
             }
         )

@@ -52,6 +52,16 @@ public enum OperationsRoutes {
         }
     }
 
+    /// The committed writes so far of a service's SQLite databases (its shards, summed):
+    /// `db_write_transactions` (write transactions committed) and `db_commits` (the commits, each one fsync
+    /// of a WAL, that held them: group commit puts several transactions behind one). PostgreSQL: not recorded.
+    public static func recordWrites(_ databases: [any Database], into metrics: PrometheusRegistry) {
+        let counts = databases.compactMap { ($0 as? SQLiteDatabase)?.writesCommitted }
+        guard !counts.isEmpty else { return }
+        Gauge(label: "db_write_transactions", factory: metrics).record(counts.reduce(0) { $0 + $1.transactions })
+        Gauge(label: "db_commits", factory: metrics).record(counts.reduce(0) { $0 + $1.commits })
+    }
+
     /// The readiness checks of a service with a database: reachable, and every migration applied.
     public static func databaseChecks(_ database: any Database, migrator: Migrator) -> [String: Check] {
         ["database": { await database.ping() }, "migrations": { await migrator.isUpToDate(database) }]

@@ -17,6 +17,7 @@ public final class SQLiteDatabase: Database {
     private let readers: ConnectionThreads<SQLiteConnection>?
     private let checkpointer: WALCheckpointer?
     private let logger: Logger
+    private let statistics = WriteStatistics()
 
     /// Opens (creating if needed) the file at `path`, or a private in-memory database when `path` is nil.
     /// `checkpointInterval`: how often the checkpoint thread looks at the WAL when no commit asked it to.
@@ -50,7 +51,7 @@ public final class SQLiteDatabase: Database {
             name: "sqlite-writer",
             connections: [writerConnection],
             batchLimit: 64,
-            process: SQLiteDatabase.groupCommit,
+            process: { [statistics] in SQLiteDatabase.groupCommit($0, $1, statistics) },
             finish: { $0.close() }
         )
         if let path, readerCount > 0 {
@@ -96,9 +97,25 @@ public final class SQLiteDatabase: Database {
     /// Writes waiting for the writer thread right now (a gauge for metrics).
     public var writeBacklog: Int { writer.backlog }
 
+    /// Since the database was opened: the write transactions that committed, and the commits that held them
+    /// (each one fsync of the WAL). Their ratio is how many writes group commit puts behind one fsync.
+    public var writesCommitted: (transactions: Int, commits: Int) {
+        (statistics.transactions.load(ordering: .relaxed), statistics.commits.load(ordering: .relaxed))
+    }
+
+    /// The writer thread's counts behind `writesCommitted`.
+    final class WriteStatistics: Sendable {
+        let transactions = Atomic<Int>(0)
+        let commits = Atomic<Int>(0)
+    }
+
     /// The transaction's own statements go through `execute`, whose statements are prepared once per connection:
     /// through `executeScript` (`sqlite3_exec`) each was parsed and compiled anew, about 44 a checkout.
-    private static func groupCommit(_ connection: SQLiteConnection, _ jobs: [ConnectionThreads<SQLiteConnection>.Job]) {
+    private static func groupCommit(
+        _ connection: SQLiteConnection,
+        _ jobs: [ConnectionThreads<SQLiteConnection>.Job],
+        _ statistics: WriteStatistics
+    ) {
         var pending: [Outcome] = []
         func failPending(_ error: DatabaseError) {
             for outcome in pending { outcome.fail(error) }
@@ -149,6 +166,10 @@ public final class SQLiteDatabase: Database {
         }
         do {
             try connection.execute("COMMIT", [])
+            if !pending.isEmpty {
+                statistics.transactions.add(pending.count, ordering: .relaxed)
+                statistics.commits.add(1, ordering: .relaxed)
+            }
             for outcome in pending { outcome.deliver() }
         } catch {
             if connection.inTransaction { try? connection.executeScript("ROLLBACK") }

@@ -260,6 +260,43 @@ struct GroupCommitTests {
         await database.close()
     }
 
+    /// What `/metrics` shows as `db_write_transactions` and `db_commits`: committed transactions only (one
+    /// rolled back to its savepoint is not counted), and one commit per batch that committed any.
+    @Test func committedTransactionsAndTheirCommitsAreCounted() async throws {
+        let database = try SQLiteDatabase(path: temporaryDirectory() + "/counts.db")
+        try await database.write { try $0.executeScript("CREATE TABLE t (n INTEGER PRIMARY KEY) STRICT") }
+        #expect(database.writesCommitted.transactions == 1 && database.writesCommitted.commits == 1)
+        // One at a time: each is a batch of its own, so each has a commit of its own.
+        for n in 0..<5 { try await database.write { try $0.execute("INSERT INTO t (n) VALUES ($1)", n) } }
+        _ = try? await database.write { connection in
+            try connection.execute("INSERT INTO t (n) VALUES (100)", [])
+            throw Failure()
+        }
+        #expect(database.writesCommitted.transactions == 6 && database.writesCommitted.commits == 6)
+        // Side by side: every success counted, behind at most as many commits (usually far fewer).
+        let succeeded = await withTaskGroup(of: Int.self) { group in
+            for n in 1000..<1200 {
+                group.addTask {
+                    do {
+                        try await database.write { connection in
+                            try connection.execute("INSERT INTO t (n) VALUES ($1)", n)
+                            if n % 4 == 0 { throw Failure() }
+                        }
+                        return 1
+                    } catch {
+                        return 0
+                    }
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(succeeded == 150)
+        let (transactions, commits) = database.writesCommitted
+        #expect(transactions == 156)
+        #expect(commits > 6 && commits <= 156)
+        await database.close()
+    }
+
     @Test func committedWritesSurviveReopening() async throws {
         let path = temporaryDirectory() + "/durable.db"
         let first = try SQLiteDatabase(path: path)

@@ -114,7 +114,11 @@ enum OrderService: ServiceDefinition {
             database: shards.databases[0],
             migrator: migrator,
             alongside: consumers + [keeper],
-            openAPI: try OpenAPIDocument(json: Embedded.openAPI)
+            openAPI: try OpenAPIDocument(json: Embedded.openAPI),
+            // Every shard's writes, not only the first's (which `serve` records).
+            beforeMetrics: { [databases = shards.databases, metrics = runtime.metrics] in
+                OperationsRoutes.recordWrites(databases, into: metrics)
+            }
         )
         for database in shards.databases.dropFirst() { await database.close() }
     }
