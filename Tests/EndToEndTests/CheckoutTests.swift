@@ -202,10 +202,11 @@ struct CheckoutTests {
     @Test(arguments: Layout.everyBackend)
     func fortyConcurrentCheckoutsForTenUnits(_ layout: Layout) async throws {
         // About contention, not deadlines: forty checkouts at once, with the rest of the suite running beside
-        // them on two cores, may keep a step past the harness's 3 s deadline (its saga compensates as a 503).
+        // them on two cores, may keep a step past the harness's 3 s deadline (its saga compensates as a 503),
+        // or the last of them past the gateway's 10 s wait (a 202, the saga still running).
         let system = try await SagaMartSystem(
             layout: layout,
-            overrides: ["saga": ["SAGA_STEP_DEADLINE": "30s", "SAGA_CALL_TIMEOUT": "10s"]]
+            overrides: ["saga": ["SAGA_STEP_DEADLINE": "30s", "SAGA_CALL_TIMEOUT": "10s"], "gateway": ["CHECKOUT_WAIT": "50s"]]
         )
         defer { system.stopAll() }
         let sku = uniqueSKU("RUSH")
@@ -230,10 +231,11 @@ struct CheckoutTests {
     @Test(arguments: Layout.everyBackend)
     func overlappingReleasesAndReservationsNeverDeadlock(_ layout: Layout) async throws {
         // About deadlocks, not deadlines: 48 checkouts at once on a loaded CI machine may take longer than
-        // the harness's 3 s step deadline, and a step given up on compensates as a 503.
+        // the harness's 3 s step deadline, and a step given up on compensates as a 503; the last of them
+        // may outlast the gateway's 10 s wait (two answered 202 in a CI run sharing its cores with a build).
         let system = try await SagaMartSystem(
             layout: layout,
-            overrides: ["saga": ["SAGA_STEP_DEADLINE": "30s", "SAGA_CALL_TIMEOUT": "10s"]]
+            overrides: ["saga": ["SAGA_STEP_DEADLINE": "30s", "SAGA_CALL_TIMEOUT": "10s"], "gateway": ["CHECKOUT_WAIT": "50s"]]
         )
         defer { system.stopAll() }
         let (first, second) = (uniqueSKU("LOCK-A"), uniqueSKU("LOCK-B"))
