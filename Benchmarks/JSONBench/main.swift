@@ -4,8 +4,9 @@ import Foundation
 import HTTP
 
 /// `make bench-json`: the cost of the JSON text of the checkout's messages, `JSONEncoder` (as
-/// `JSON.encoder()` sets it up) against `JSONWriter`, which `JSON.encode` uses: microseconds per message
-/// and messages per second, per message type, in one process (no network, no database).
+/// `JSON.encoder()` sets it up) against `JSONWriter`, which `JSON.encode` uses, and reading them back,
+/// `JSONDecoder` against `JSONReader`, which `JSON.decode` uses: microseconds per message and messages per
+/// second, per message type, in one process (no network, no database).
 struct JSONBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "json-bench",
@@ -62,7 +63,37 @@ func measure(_ name: String, _ value: some Encodable) throws {
     if bytes == 0 { print("nothing written") }
 }
 
+/// Reading `value`'s text back: `JSONDecoder` (a new one each time, as `JSON.decoder()` gives) against `JSONReader`.
+func measureDecoding<T: Codable>(_ name: String, _ value: T) throws {
+    let text = try JSON.encode(value)
+    // Compared by their text written again (not every message type is Equatable).
+    guard try JSON.encode(try JSONReader.decode(T.self, from: text)) == text,
+        try JSON.encode(try JSON.decoder().decode(T.self, from: Data(text))) == text
+    else {
+        throw ValidationError("\(name): JSONReader does not read what JSONDecoder reads")
+    }
+    var start = ContinuousClock.now
+    for _ in 0..<command.count { _ = try JSON.decoder().decode(T.self, from: Data(text)) }
+    let foundation = ContinuousClock.now - start
+    start = .now
+    for _ in 0..<command.count { _ = try JSONReader.decode(T.self, from: text) }
+    let reader = ContinuousClock.now - start
+    func micros(_ duration: Duration) -> Double {
+        (Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12) / Double(command.count)
+    }
+    let line = String(
+        format: "  %@ %5d B   JSONDecoder %7.2f us (%7.0f/s)   JSONReader %7.2f us (%7.0f/s)   %.2fx",
+        name.padding(toLength: 20, withPad: " ", startingAt: 0) as NSString, text.count, micros(foundation), 1e6 / micros(foundation), micros(reader), 1e6 / micros(reader),
+        micros(foundation) / micros(reader)
+    )
+    print(line)
+}
+
 print("JSON text of the checkout's messages, \(command.count) of each, one core")
 try measure("saga checkout view", checkout)
 try measure("order view", order)
 try measure("order create", create)
+print("Reading them back")
+try measureDecoding("saga checkout view", checkout)
+try measureDecoding("order view", order)
+try measureDecoding("order create", create)

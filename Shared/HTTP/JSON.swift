@@ -15,6 +15,13 @@ public enum JSON {
         return decoder
     }
 
+    /// The value `decoder()` decodes from `bytes`: by `JSONReader` when it can, else by `JSONDecoder`, which
+    /// also gives every error (so an error and its coding path are Foundation's).
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        if let value = try? JSONReader.decode(type, from: bytes) { return value }
+        return try decoder().decode(type, from: Data(bytes))
+    }
+
     /// The value's JSON text as `encoder()` writes it: by `JSONWriter` when it can, else by `JSONEncoder`.
     public static func encode(_ value: some Encodable) throws -> [UInt8] {
         if let text = try JSONWriter.encode(value) {
@@ -45,7 +52,7 @@ extension Response {
 
     /// Decodes the body as JSON.
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSON.decoder().decode(type, from: Data(body))
+        try JSON.decode(type, from: body)
     }
 }
 
@@ -55,7 +62,7 @@ extension Request {
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         guard !body.isEmpty else { throw HTTPError.badRequest("The request body is empty.", code: "malformed_json") }
         do {
-            return try JSON.decoder().decode(type, from: Data(body))
+            return try JSON.decode(type, from: body)
         } catch let error as DecodingError {
             switch error {
             case .dataCorrupted(let context) where context.codingPath.isEmpty:

@@ -157,6 +157,6 @@ public struct StoredEvent: Sendable, Equatable {
 
     /// Decodes the payload.
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSON.decoder().decode(type, from: Data(data.utf8))
+        try JSON.decode(type, from: Array(data.utf8))
     }
 }

@@ -61,7 +61,7 @@ public struct ServiceToken: Sendable, Equatable, Codable {
     ) throws(Failure) -> ServiceToken {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let signature = decodeBase64url(String(parts[1])),
-            let json = decodeBase64url(String(parts[0])), let claimed = try? JSONDecoder().decode(ServiceToken.self, from: json)
+            let json = decodeBase64url(String(parts[0])), let claimed = try? JSON.decode(ServiceToken.self, from: Array(json))
         else { throw .malformed }
         guard let raw = publicKeys[claimed.caller], let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
             throw .unknownCaller

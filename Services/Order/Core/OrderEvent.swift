@@ -91,7 +91,7 @@ public protocol OrderEventPayload: Codable, Sendable, SendableMetatype {
 }
 
 extension OrderEventPayload {
-    public static func read(_ text: [UInt8]) throws -> Self { try JSON.decoder().decode(Self.self, from: Data(text)) }
+    public static func read(_ text: [UInt8]) throws -> Self { try JSON.decode(Self.self, from: text) }
 }
 
 // The events every order's stream holds read themselves with `JSONScanner`: folding an order before each

@@ -134,7 +134,7 @@ public enum OrderProjection {
             checkoutId: try row.decode("checkout_id"),
             status: try row.decode("status"),
             reason: try row.decode("reason", as: String?.self),
-            items: try JSON.decoder().decode([OrderAPI.Line].self, from: Data(try row.decode("items", as: String.self).utf8)),
+            items: try JSON.decode([OrderAPI.Line].self, from: Array(try row.decode("items", as: String.self).utf8)),
             totalCents: try row.decode("total_cents"),
             currency: try row.decode("currency"),
             payment: try ref("payment"),
