@@ -4,7 +4,8 @@ import HTTP
 
 /// libFuzzer targets for what reads untrusted bytes: the request parser (whole and split at points the
 /// input chooses, which must agree), the chunked decoder, the client's response parser, the JSON
-/// bodies of the public routes, and the JSON scanner that reads feed pages. `FUZZ_TARGET` picks one. Built with `-sanitize=fuzzer,address` by
+/// bodies of the public routes (`JSONReader` reading what `JSONDecoder` reads), and the JSON scanner that
+/// reads feed pages. `FUZZ_TARGET` picks one. Built with `-sanitize=fuzzer,address` by
 /// `make fuzz`; built plainly, the executable replays files (the seed corpus) through a target.
 enum FuzzTargets {
     static let names = ["request", "chunked", "response", "json", "scanner"]
@@ -99,7 +100,13 @@ enum FuzzTargets {
     /// The public routes' bodies, decoded as the handlers decode them: a value or a 4xx problem, never a crash.
     static func json(_ bytes: [UInt8]) {
         let request = Request(method: "POST", target: "/v1/checkout", headers: [("Content-Type", "application/json")], body: bytes)
-        func check<T: Decodable>(_ type: T.Type) {
+        func check<T: Codable>(_ type: T.Type) {
+            // What JSONReader reads, JSONDecoder reads the same (compared by their text written again).
+            if let mine = try? JSONReader.decode(type, from: bytes) {
+                guard let theirs = try? JSON.decoder().decode(type, from: Data(bytes)),
+                    (try? JSON.encode(mine)) == (try? JSON.encode(theirs))
+                else { fatalError("JSONReader read a text differently from JSONDecoder") }
+            }
             do {
                 _ = try request.decode(type)
             } catch let error as HTTPError {
