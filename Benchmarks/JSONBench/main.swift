@@ -39,27 +39,34 @@ let order = OrderAPI.Order(
 )
 let create = OrderAPI.Create(orderId: UUIDv7.string(), customerId: "alice", checkoutId: id, items: [Item(sku: "BENCH-001", quantity: 2)], screen: true)
 
+/// Times `foundation` against `ours`, `command.count` times each, and prints one line of microseconds per
+/// message, messages per second and the ratio.
+func compare(_ name: String, bytes: Int, _ foundationName: String, _ foundation: () throws -> Void, _ oursName: String, _ ours: () throws -> Void) rethrows {
+    func micros(_ run: () throws -> Void) rethrows -> Double {
+        let start = ContinuousClock.now
+        for _ in 0..<command.count { try run() }
+        let duration = ContinuousClock.now - start
+        return (Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12) / Double(command.count)
+    }
+    let theirs = try micros(foundation)
+    let mine = try micros(ours)
+    let line = String(
+        format: "  %@ %5d B   %@ %7.2f us (%7.0f/s)   %@ %7.2f us (%7.0f/s)   %.2fx",
+        name.padding(toLength: 20, withPad: " ", startingAt: 0) as NSString, bytes, foundationName as NSString, theirs, 1e6 / theirs,
+        oursName as NSString, mine, 1e6 / mine, theirs / mine
+    )
+    print(line)
+}
+
 func measure(_ name: String, _ value: some Encodable) throws {
     let encoder = JSON.encoder()
     guard let written = try JSONWriter.encode(value), written == Array(try encoder.encode(value)) else {
         throw ValidationError("\(name): JSONWriter does not write what JSONEncoder writes")
     }
     var bytes = 0
-    var start = ContinuousClock.now
-    for _ in 0..<command.count { bytes &+= try encoder.encode(value).count }
-    let foundation = ContinuousClock.now - start
-    start = .now
-    for _ in 0..<command.count { bytes &+= try JSONWriter.encode(value)?.count ?? 0 }
-    let writer = ContinuousClock.now - start
-    func micros(_ duration: Duration) -> Double {
-        (Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12) / Double(command.count)
-    }
-    let line = String(
-        format: "  %@ %5d B   JSONEncoder %7.2f us (%7.0f/s)   JSONWriter %7.2f us (%7.0f/s)   %.2fx",
-        name.padding(toLength: 20, withPad: " ", startingAt: 0) as NSString, written.count, micros(foundation), 1e6 / micros(foundation), micros(writer), 1e6 / micros(writer),
-        micros(foundation) / micros(writer)
-    )
-    print(line)
+    try compare(
+        name, bytes: written.count, "JSONEncoder", { bytes &+= try encoder.encode(value).count },
+        "JSONWriter", { bytes &+= try JSONWriter.encode(value)?.count ?? 0 })
     if bytes == 0 { print("nothing written") }
 }
 
@@ -72,21 +79,9 @@ func measureDecoding<T: Codable>(_ name: String, _ value: T) throws {
     else {
         throw ValidationError("\(name): JSONReader does not read what JSONDecoder reads")
     }
-    var start = ContinuousClock.now
-    for _ in 0..<command.count { _ = try JSON.decoder().decode(T.self, from: Data(text)) }
-    let foundation = ContinuousClock.now - start
-    start = .now
-    for _ in 0..<command.count { _ = try JSONReader.decode(T.self, from: text) }
-    let reader = ContinuousClock.now - start
-    func micros(_ duration: Duration) -> Double {
-        (Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12) / Double(command.count)
-    }
-    let line = String(
-        format: "  %@ %5d B   JSONDecoder %7.2f us (%7.0f/s)   JSONReader %7.2f us (%7.0f/s)   %.2fx",
-        name.padding(toLength: 20, withPad: " ", startingAt: 0) as NSString, text.count, micros(foundation), 1e6 / micros(foundation), micros(reader), 1e6 / micros(reader),
-        micros(foundation) / micros(reader)
-    )
-    print(line)
+    try compare(
+        name, bytes: text.count, "JSONDecoder", { _ = try JSON.decoder().decode(T.self, from: Data(text)) },
+        "JSONReader", { _ = try JSONReader.decode(T.self, from: text) })
 }
 
 print("JSON text of the checkout's messages, \(command.count) of each, one core")

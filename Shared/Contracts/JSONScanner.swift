@@ -1,3 +1,5 @@
+import Platform
+
 /// A strict JSON reader (RFC 8259) over UTF-8 bytes for hot paths where `JSONSerialization` costs too much:
 /// it reads what the caller asks for, member by member, and can hand back a value's raw text without
 /// building it (an event's `data`, kept as the producer wrote it). Every value it steps over is checked.
@@ -82,7 +84,7 @@ public struct JSONScanner {
                 text = out[...]
                 return try Self.utf8(text, at: start)
             case UInt8(ascii: "\\"):
-                try escape(into: &out)
+                guard JSONEscape.decode(bytes, at: &position, into: &out) else { throw ScanError.malformed(at: position) }
             case ..<0x20:
                 throw ScanError.malformed(at: position - 1)
             default:
@@ -196,56 +198,6 @@ public struct JSONScanner {
             try digits()
         }
         return start..<position
-    }
-
-    private mutating func escape(into out: inout [UInt8]) throws {
-        guard position < bytes.count else { throw ScanError.malformed(at: position) }
-        let byte = bytes[position]
-        position += 1
-        switch byte {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(byte)
-        case UInt8(ascii: "b"): out.append(0x08)
-        case UInt8(ascii: "f"): out.append(0x0C)
-        case UInt8(ascii: "n"): out.append(0x0A)
-        case UInt8(ascii: "r"): out.append(0x0D)
-        case UInt8(ascii: "t"): out.append(0x09)
-        case UInt8(ascii: "u"):
-            var scalar = try hex4()
-            if (0xD800..<0xDC00).contains(scalar) {
-                // A high surrogate must be followed by an escaped low one.
-                guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
-                    throw ScanError.malformed(at: position)
-                }
-                position += 2
-                let low = try hex4()
-                guard (0xDC00..<0xE000).contains(low) else { throw ScanError.malformed(at: position) }
-                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-            } else if (0xDC00..<0xE000).contains(scalar) {
-                throw ScanError.malformed(at: position)
-            }
-            guard let unicode = Unicode.Scalar(scalar) else { throw ScanError.malformed(at: position) }
-            out.append(contentsOf: Array(String(Character(unicode)).utf8))
-        default:
-            throw ScanError.malformed(at: position - 1)
-        }
-    }
-
-    private mutating func hex4() throws -> UInt32 {
-        guard position + 4 <= bytes.count else { throw ScanError.malformed(at: position) }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            let byte = bytes[position]
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: throw ScanError.malformed(at: position)
-            }
-            value = value << 4 | UInt32(digit)
-            position += 1
-        }
-        return value
     }
 
     private static func utf8(_ bytes: ArraySlice<UInt8>, at start: Int) throws -> String {

@@ -27,9 +27,9 @@ public enum OrderBuckets {
     public static func hint(orderId: String) -> Int? {
         let utf8 = Array(orderId.utf8)
         guard utf8.count == 36, utf8[8] == UInt8(ascii: "-"), utf8[23] == UInt8(ascii: "-"),
-            let high = hexValue(utf8[34]), let low = hexValue(utf8[35])
+            let high = Hex.value(utf8[34]), let low = Hex.value(utf8[35])
         else { return nil }
-        return high * 16 + low
+        return Int(high) * 16 + Int(low)
     }
 
     /// A UUID in text form with its last byte replaced by the customer's bucket (the random bits of a
@@ -43,14 +43,5 @@ public enum OrderBuckets {
     public static func bucket(orderId: String, customerId: String) -> Int {
         if !customerId.isEmpty { return bucket(customerId: customerId) }
         return hint(orderId: orderId) ?? bucket(customerId: orderId)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> Int? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return Int(byte - UInt8(ascii: "a")) + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return Int(byte - UInt8(ascii: "A")) + 10
-        default: return nil
-        }
     }
 }

@@ -97,7 +97,7 @@ public final class Faults: Sendable {
 
     private struct Armed {
         var rule: Rule
-        var state: UInt64
+        var random: SplitMix64
         var fired = 0
     }
 
@@ -123,7 +123,7 @@ public final class Faults: Sendable {
         for rule in rules where !Self.points.contains(rule.point) { throw FaultSpecError("unknown fault point \(rule.point)") }
         try state.withLock { state in
             guard state.enabled else { throw FaultSpecError("fault injection is off (FAULT_INJECTION=on)") }
-            state.rules = rules.map { Armed(rule: $0, state: $0.seed) }
+            state.rules = rules.map { Armed(rule: $0, random: SplitMix64(seed: $0.seed)) }
         }
         armed.store(!rules.isEmpty, ordering: .releasing)
     }
@@ -182,13 +182,8 @@ public final class Faults: Sendable {
                 if !rule.match.isEmpty && !label.contains(rule.match) { continue }
                 if let count = rule.count, state.rules[index].fired >= count { continue }
                 if rule.probability < 1 {
-                    // SplitMix64: one draw per visit, from the rule's own seed.
-                    state.rules[index].state &+= 0x9E37_79B9_7F4A_7C15
-                    var z = state.rules[index].state
-                    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-                    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-                    z ^= z >> 31
-                    if Double(z >> 11) / Double(1 << 53) >= rule.probability { continue }
+                    // One draw per visit, from the rule's own seed.
+                    if state.rules[index].random.unit() >= rule.probability { continue }
                 }
                 state.rules[index].fired += 1
                 state.fired["\(point)/\(rule.action.name)", default: 0] += 1

@@ -1,3 +1,5 @@
+import Platform
+
 /// Size limits a parser enforces while reading one message.
 public struct HTTPParserLimits: Sendable, Equatable {
     /// Longest request line or status line, CRLF included.
@@ -420,10 +422,10 @@ public struct HTTPParser: Sendable {
         var size = 0
         var digits = 0
         var index = line.startIndex
-        while index < line.endIndex, let digit = HTTPParser.hexValue(line[index]) {
+        while index < line.endIndex, let digit = Hex.value(line[index]) {
             digits += 1
             guard digits <= 15 else { throw HTTPParseError(.badRequest, "chunk size too large") }
-            size = size * 16 + digit
+            size = size * 16 + Int(digit)
             index += 1
         }
         guard digits > 0 else { throw HTTPParseError(.badRequest, "invalid chunk size") }
@@ -461,15 +463,6 @@ public struct HTTPParser: Sendable {
         case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
         case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: return true
         default: return false
-        }
-    }
-
-    static func hexValue(_ byte: UInt8) -> Int? {
-        switch byte {
-        case 0x30...0x39: return Int(byte - 0x30)
-        case 0x41...0x46: return Int(byte - 0x41 + 10)
-        case 0x61...0x66: return Int(byte - 0x61 + 10)
-        default: return nil
         }
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import Platform
 
 /// Checks on the request target and the `Host` field that the parser applies to every request, so that
 /// no handler, router or database sees a path that means two things.
@@ -70,8 +71,8 @@ enum RequestTarget {
         while index < bytes.endIndex {
             var byte = bytes[index]
             if byte == 0x25 {
-                guard index + 2 < bytes.endIndex, let high = HTTPParser.hexValue(bytes[index + 1]),
-                    let low = HTTPParser.hexValue(bytes[index + 2])
+                guard index + 2 < bytes.endIndex, let high = Hex.value(bytes[index + 1]),
+                    let low = Hex.value(bytes[index + 2])
                 else { throw HTTPParseError(.badRequest, "malformed percent-encoding") }
                 byte = UInt8(high * 16 + low)
                 index += 3
@@ -134,12 +135,12 @@ enum RequestTarget {
             // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
             let body = bytes.dropFirst()
             guard let dot = body.firstIndex(of: 0x2E), dot > body.startIndex,
-                body[body.startIndex..<dot].allSatisfy({ HTTPParser.hexValue($0) != nil }),
+                body[body.startIndex..<dot].allSatisfy({ Hex.value($0) != nil }),
                 dot + 1 < body.endIndex, body[(dot + 1)...].allSatisfy({ isUnreserved($0) || isSubDelim($0) || $0 == 0x3A })
             else { throw HTTPParseError(.badRequest, "invalid IP literal in Host") }
             return
         }
-        guard bytes.allSatisfy({ HTTPParser.hexValue($0) != nil || $0 == 0x3A || $0 == 0x2E }), bytes.count <= 45 else {
+        guard bytes.allSatisfy({ Hex.value($0) != nil || $0 == 0x3A || $0 == 0x2E }), bytes.count <= 45 else {
             throw HTTPParseError(.badRequest, "invalid IP literal in Host")
         }
         var address = in6_addr()
@@ -154,9 +155,9 @@ enum RequestTarget {
         while index < bytes.endIndex {
             let byte = bytes[index]
             if byte == 0x25 {
-                guard index + 2 < bytes.endIndex, HTTPParser.hexValue(bytes[index + 1]) != nil, HTTPParser.hexValue(bytes[index + 2]) != nil
+                guard index + 2 < bytes.endIndex, Hex.value(bytes[index + 1]) != nil, Hex.value(bytes[index + 2]) != nil
                 else { throw HTTPParseError(.badRequest, "invalid Host") }
-                let value = HTTPParser.hexValue(bytes[index + 1])! * 16 + HTTPParser.hexValue(bytes[index + 2])!
+                let value = Hex.value(bytes[index + 1])! * 16 + Hex.value(bytes[index + 2])!
                 guard value >= 0x20 && value != 0x7F else { throw HTTPParseError(.badRequest, "invalid Host") }
                 index += 3
                 continue
@@ -180,7 +181,7 @@ enum RequestTarget {
         let numeric =
             final.allSatisfy({ (0x30...0x39).contains($0) })
             || (final.count >= 2 && final.first! | 0x20 == 0x30 && final[final.startIndex + 1] | 0x20 == 0x78
-                && final.dropFirst(2).allSatisfy { HTTPParser.hexValue($0 | 0x20) != nil })
+                && final.dropFirst(2).allSatisfy { Hex.value($0 | 0x20) != nil })
         guard numeric else { return }
         guard count == 4 else { throw HTTPParseError(.badRequest, "invalid IPv4 address in Host") }
         start = bytes.startIndex

@@ -7,6 +7,17 @@ public enum Hex {
     @inline(__always)
     public static func digit(_ value: UInt8) -> UInt8 { value < 10 ? 0x30 &+ value : 0x57 &+ value }
 
+    /// The value of the hexadecimal digit `byte`, either case (chunk sizes, percent-escapes, `\u` escapes), or nil.
+    @inline(__always)
+    public static func value(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: byte &- 0x30
+        case 0x41...0x46: byte &- 0x37
+        case 0x61...0x66: byte &- 0x57
+        default: nil
+        }
+    }
+
     /// Lowercase hexadecimal text of `bytes`, two digits each.
     ///
     /// Written straight into the string's storage: every request's id and span id pass through here, and

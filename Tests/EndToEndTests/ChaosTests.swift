@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import Platform
 import Synchronization
 import TestSupport
 import Testing
@@ -37,17 +38,10 @@ struct ChaosTests {
         return Layout.available
     }
 
-    /// SplitMix64: the nemesis's choices, replayed by `SEED`.
+    /// The nemesis's choices, replayed by `SEED`.
     struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+        var generator: SplitMix64
+        mutating func below(_ n: Int) -> Int { Int(generator.next() % UInt64(n)) }
         mutating func milliseconds(_ range: ClosedRange<Int>) -> Duration { .milliseconds(range.lowerBound + below(range.count)) }
     }
 
@@ -111,7 +105,7 @@ struct ChaosTests {
         }
 
         // The nemesis: kills spread over the run, faults on and off, PostgreSQL restarted on compose.
-        var random = Random(state: settings.seed)
+        var random = Random(generator: SplitMix64(seed: settings.seed))
         var kills: [String: Int] = [:]
         var restartsOfPostgres = 0
         // Counts of faults fired die with their process: read before each kill.

@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import Testing
 
 @testable import HTTP
@@ -132,7 +133,7 @@ struct JSONReaderTests {
     /// reads the same value from it.
     @Test func mutatedTextsAreNeverReadDifferently() throws {
         let seeds = [try JSON.encode(Self.message), try JSON.encode([Self.message, Self.message])]
-        var generator = SplitMix(seed: 0x5A6A_4D41_5254)
+        var generator = SplitMix64(seed: 0x5A6A_4D41_5254)
         let alphabet = Array(#"{}[]":,.-+0123456789eEtrufalsn \"#.utf8) + [0x5C, 0x75, 0x00, 0x1F, 0x7F, 0xC3, 0xA9, 0xFF]
         var read = 0
         var total = 0
@@ -181,18 +182,5 @@ struct JSONReaderTests {
         #expect(problem(#"[{"sku":"a"}]"#)?.detail == "Missing field '[0].quantity'.")
         #expect(problem(#"[{"sku":"a","quantity":"x"}]"#)?.detail == "Invalid value for field '[0].quantity'.")
         #expect(problem(#"[{"sku":"a","quantity":1}"#)?.code == "malformed_json")
-    }
-}
-
-/// A small seeded generator (SplitMix64), so the mutations are the same on every run.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -49,6 +49,29 @@ struct PlatformTests {
         #expect((0...15).map { Hex.digit(UInt8($0)) } == Array("0123456789abcdef".utf8))
     }
 
+    @Test func hexDigitsReadInEitherCaseAndNothingElse() {
+        for byte in UInt8.min...UInt8.max {
+            let expected = UInt8(String(UnicodeScalar(byte)), radix: 16)
+            #expect(Hex.value(byte) == expected, "\(byte)")
+        }
+    }
+
+    /// Every escape is decoded as `JSONSerialization` decodes it, and what it refuses is refused.
+    @Test(arguments: [
+        #"\""#, #"\\"#, #"\/"#, #"\b"#, #"\f"#, #"\n"#, #"\r"#, #"\t"#, #"\u0041"#, #"\u00e9"#, #"\u00E9"#, #"\u6771"#,
+        #"\ud83d\ude00"#, #"\uD83D\uDE00"#, #"\u0000"#, #"\uffff"#,
+        #"\x"#, #"\u12"#, #"\u12g4"#, #"\ud800"#, #"\ud800x"#, #"\ud800\u0041"#, #"\ude00"#, #"\ud83d\u"#, #"\"#,
+    ])
+    func jsonEscapesDecodeAsJSONSerializationDoes(_ escape: String) throws {
+        let bytes = Array(escape.utf8)
+        var position = 1
+        var out: [UInt8] = []
+        let decoded = JSONEscape.decode(bytes, at: &position, into: &out) && position == bytes.count
+        let foundation = try? JSONSerialization.jsonObject(with: Data("[\"\(escape)\"]".utf8)) as? [String]
+        #expect(decoded == (foundation != nil), "\(escape)")
+        if decoded { #expect(String(decoding: out, as: UTF8.self) == foundation?.first, "\(escape)") }
+    }
+
     @Test func aThreadRunsItsBodyUnderItsName() async throws {
         let name = Mutex<String?>(nil)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
