@@ -34,7 +34,7 @@ OPTIONAL = {"HTTP_MAX_CONNECTIONS", "HTTP_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT", 
             "TRUSTED_PROXIES", "GATEWAY_MAX_BODY", "CATALOG_CACHE_ENTRIES", "ADMIN_API_KEYS",
             "OPERATOR", "RESERVATION_TTL", "RESERVATION_SWEEP_INTERVAL", "CHECKOUT_SAGA_VERSION", "FRAUD_REVIEW_CENTS",
             "SAGA_STUCK_AFTER", "CIRCUIT_BREAKER", "CIRCUIT_BREAKER_OPEN", "CHECKOUT_MAX_IN_FLIGHT", "SAGA_MAX_ACTIVE",
-            "CHECKOUT_LATENCY_TARGET"}
+            "CHECKOUT_LATENCY_TARGET", "EVENT_LOOPS"}
 # The keys of a service that seals data at rest (Keyring): set from the environment in compose (empty means
 # the development keys, which production refuses), mounted from a Secret as files in Kubernetes.
 KEY_VARIABLES = ("ENCRYPTION_KEYS", "ENCRYPTION_ACTIVE_KEY", "INDEX_KEY")

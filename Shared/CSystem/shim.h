@@ -28,4 +28,16 @@ extern int pthread_setname_np(pthread_t thread, const char *name);
 static inline int sagamart_set_thread_name(const char *name) {
     return pthread_setname_np(pthread_self(), name);
 }
+
+// sched_getaffinity(2) is declared only under _GNU_SOURCE too; cpu_set_t and __sched_cpucount are not.
+#include <sched.h>
+extern int sched_getaffinity(__pid_t pid, size_t cpusetsize, cpu_set_t *cpuset);
+
+// The CPUs this thread may run on (taskset, a container's cpuset), or 0 when the kernel will not say.
+static inline int sagamart_affinity_cpus(void) {
+    cpu_set_t set;
+    __builtin_memset(&set, 0, sizeof(set));
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+    return __sched_cpucount(sizeof(set), &set);
+}
 #endif

@@ -228,18 +228,35 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     }
 }
 
-/// A fixed set of event loops, one per core by default, handed out round robin.
+/// A fixed set of event loops, one per usable core by default, handed out round robin.
 public final class EventLoopGroup: Sendable {
     public let loops: [EventLoop]
     private let counter = Atomic<Int>(0)
 
-    public init(threads: Int = System.coreCount, name: String = "http") {
+    public init(threads: Int = System.usableCores, name: String = "http") {
         loops = (0..<max(1, threads)).map { EventLoop(name: "\(name)-\($0)") }
         for loop in loops { loop.start() }
     }
 
-    /// The group every server and client in a process shares unless told otherwise.
-    public static let shared = EventLoopGroup()
+    /// The group every server and client in a process shares unless told otherwise: `configureShared`'s
+    /// count of loops when it was called first, else one per usable core.
+    public static let shared: EventLoopGroup = {
+        sharedStarted.store(true, ordering: .sequentiallyConsistent)
+        let threads = sharedThreads.load(ordering: .sequentiallyConsistent)
+        return EventLoopGroup(threads: threads > 0 ? threads : System.usableCores)
+    }()
+
+    private static let sharedThreads = Atomic<Int>(0)
+    private static let sharedStarted = Atomic<Bool>(false)
+
+    /// How many loops `shared` starts (a service's `EVENT_LOOPS`). Only before its first use: false, and
+    /// nothing changed, once it runs.
+    @discardableResult
+    public static func configureShared(threads: Int) -> Bool {
+        precondition(threads > 0, "an event loop group needs a loop")
+        sharedThreads.store(threads, ordering: .sequentiallyConsistent)
+        return !sharedStarted.load(ordering: .sequentiallyConsistent)
+    }
 
     /// The loop running the caller if it is one of ours, else the next in turn.
     public func next() -> EventLoop {
@@ -258,4 +275,42 @@ public final class EventLoopGroup: Sendable {
 public enum System {
     /// Online processor cores.
     public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// The cores this process can use: the online ones, no more than its CPU affinity allows (taskset, a
+    /// container's cpuset) nor its control group's CPU quota, rounded up (a container's `cpus: 1.5` is 2).
+    public static var usableCores: Int {
+        var cores = coreCount
+        let affinity = Int(sagamart_affinity_cpus())
+        if affinity > 0 { cores = min(cores, affinity) }
+        if let quota = cgroupQuotaCores() { cores = min(cores, quota) }
+        return max(1, cores)
+    }
+
+    /// The CPU quota of the process's control group in whole cores, or nil when it has none: cgroup v2's
+    /// `cpu.max`, else v1's `cpu.cfs_quota_us` over `cpu.cfs_period_us`, where a container runtime mounts
+    /// the container's own group.
+    static func cgroupQuotaCores(root: String = "/sys/fs/cgroup") -> Int? {
+        if let text = smallFile(root + "/cpu.max") { return quotaCores(cpuMax: text) }
+        guard let quota = smallFile(root + "/cpu/cpu.cfs_quota_us"), let period = smallFile(root + "/cpu/cpu.cfs_period_us")
+        else { return nil }
+        return quotaCores(cpuMax: quota + " " + period)
+    }
+
+    /// Whole cores from `<quota> <period>` (microseconds, rounded up), or nil for no quota (`max`, or v1's -1).
+    static func quotaCores(cpuMax text: String) -> Int? {
+        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard fields.count == 2, let quota = Int(fields[0]), let period = Int(fields[1]), quota > 0, period > 0 else { return nil }
+        return max(1, (quota + period - 1) / period)
+    }
+
+    /// A file of at most 256 bytes (a kernel setting), or nil.
+    private static func smallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[..<count], as: UTF8.self)
+    }
 }

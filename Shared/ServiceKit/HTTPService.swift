@@ -56,6 +56,17 @@ public struct ServiceRuntime: Sendable {
         logger = Logger(label: name) { label in JSONLogHandler(label: label, service: name, level: level, format: format, sink: logSink) }
         metrics = PrometheusRegistry()
         authenticator = try ServiceAuthenticator(environment: environment, service: name)
+        // EVENT_LOOPS: the loops that serve and call (the shared group, started by the client below); unset,
+        // one per usable core. Several services sharing a machine's cores run faster with fewer each.
+        if let loops = try environment.optional("EVENT_LOOPS", as: Int.self) {
+            guard (1...64).contains(loops) else { throw ConfigError(variable: "EVENT_LOOPS", problem: "must be from 1 to 64") }
+            if !EventLoopGroup.configureShared(threads: loops) && EventLoopGroup.shared.loops.count != loops {
+                logger.warning(
+                    "EVENT_LOOPS came after the event loops started",
+                    metadata: ["running": "\(EventLoopGroup.shared.loops.count)", "asked": "\(loops)"]
+                )
+            }
+        }
         var breaker = CircuitBreaker.Policy(openDuration: try environment.get("CIRCUIT_BREAKER_OPEN", default: Duration.seconds(1)))
         if try environment.get("CIRCUIT_BREAKER", default: "on") == "off" { breaker = .off }
         client = HTTPClient(configuration: HTTPClientConfiguration(breaker: breaker))

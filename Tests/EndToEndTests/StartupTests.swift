@@ -70,14 +70,48 @@ struct StartupTests {
             "INDEX_KEY": Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
         ]) { _, new in new }
         let process = try ChildProcess(productsDirectory + "/gateway", environment: environment)
-        let client = HTTPClient()
-        var live = false
-        for _ in 0..<200 where !live {
-            live = (try? await client.get("http://127.0.0.1:\(port)/health/live").status.code) == 200
-            if !live { try await Task.sleep(for: .milliseconds(25)) }
-        }
-        #expect(live, "\(process.output)")
+        #expect(try await Self.becomesLive(port: port), "\(process.output)")
         process.signal(SIGKILL)
+    }
+
+    /// `EVENT_LOOPS` sets how many event loop threads a service runs (the launcher gives each service one);
+    /// a count outside 1 to 64 stops the start.
+    @Test(arguments: [1, 3])
+    func eventLoopsSetsTheLoopThreads(_ loops: Int) async throws {
+        let port = try freePort()
+        let environment = [
+            "PATH": "/usr/bin:/bin", "PORT": "\(port)", "SAGAMART_ENV": "development", "EVENT_LOOPS": "\(loops)",
+            "DATABASE_URL": "sqlite://\(temporaryDirectory())/shipping.db",
+        ]
+        let process = try ChildProcess(productsDirectory + "/shipping", environment: environment)
+        defer { process.signal(SIGKILL) }
+        #expect(try await Self.becomesLive(port: port), "\(process.output)")
+        let threads = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.pid)/task").compactMap {
+            try? String(contentsOfFile: "/proc/\(process.pid)/task/\($0)/comm", encoding: .utf8)
+        }
+        #expect(threads.filter { $0.hasPrefix("http-") }.count == loops, "\(threads)")
+    }
+
+    @Test(arguments: ["0", "65", "two"])
+    func eventLoopsOutsideOneToSixtyFourStopsTheStart(_ value: String) async throws {
+        let environment = [
+            "PATH": "/usr/bin:/bin", "SAGAMART_ENV": "development", "EVENT_LOOPS": value,
+            "DATABASE_URL": "sqlite://\(temporaryDirectory())/shipping.db",
+        ]
+        let process = try ChildProcess(productsDirectory + "/shipping", environment: environment)
+        #expect(await process.wait() == 78)
+        let expected = value == "two" ? "EVENT_LOOPS must be an integer" : "EVENT_LOOPS must be from 1 to 64"
+        #expect(process.output.contains("shipping: configuration error: \(expected)"), "\(process.output)")
+    }
+
+    /// Whether the service on `port` answers `/health/live` within five seconds.
+    static func becomesLive(port: Int) async throws -> Bool {
+        let client = HTTPClient()
+        for _ in 0..<200 {
+            if (try? await client.get("http://127.0.0.1:\(port)/health/live").status.code) == 200 { return true }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return false
     }
 
     @Test func anUnknownSubcommandPrintsTheUsage() async throws {
