@@ -63,8 +63,8 @@ struct CheckoutTests {
         let checkout = try await system.call("GET", "/v1/checkouts/\(body["checkoutId"] as! String)", key: alice).object
         #expect(
             (checkout["steps"] as? [[String: Any]])?.map { $0["name"] as? String } == [
-                "order.create", "inventory.reserve", "payment.authorize", "shipping.schedule", "inventory.hold",
-                "payment.capture", "inventory.commit", "order.approve",
+                "order.create", "inventory.reserve", "payment.authorize", "shipping.schedule", "payment.capture",
+                "inventory.commit", "order.approve",
             ]
         )
     }

@@ -4,8 +4,9 @@ import TestSupport
 import Testing
 
 /// Reservations expire by themselves (`RESERVATION_TTL`), and a checkout never finds its reservation expired
-/// after the pivot: from version 2 the hold is made permanent before capture (`inventory.hold`), so an
-/// expired hold is found while everything can still be undone.
+/// after the pivot: in versions 2 to 4 the hold is made permanent before capture (`inventory.hold`), so an
+/// expired hold is found while everything can still be undone; versions 1 and 5 hold until commit from the
+/// reservation on.
 @Suite("Reservations expire by themselves", .serialized)
 struct ReservationExpiryTests {
     static let shortTTL = ["RESERVATION_TTL": "2s", "RESERVATION_SWEEP_INTERVAL": "100ms"]
@@ -99,16 +100,20 @@ struct ReservationExpiryTests {
         #expect(try await system.auditorViolations() == nil)
     }
 
-    @Test func versionOneHoldsUntilCommitSinceItHasNoHoldBeforeItsPivot() async throws {
+    /// Versions 1 and 5 have no hold before their pivot: their reservations are held until commit from the
+    /// start, so no slow participant makes them expire (version 5 with a slow order service is the case
+    /// that version 4 refuses above).
+    @Test(arguments: [("1", "shipping"), ("5", "order"), ("5", "shipping")])
+    func aVersionWithoutAHoldHoldsUntilCommit(version: String, slow: String) async throws {
         let system = try await SagaMartSystem(
             layout: .sqlite,
             overrides: [
-                "inventory": Self.shortTTL, "shipping": delayedCommands("2500ms"),
-                "saga": Self.patientSaga.merging(["CHECKOUT_SAGA_VERSION": "1"]) { $1 },
+                "inventory": Self.shortTTL, slow: delayedCommands("2500ms"),
+                "saga": Self.patientSaga.merging(["CHECKOUT_SAGA_VERSION": version]) { $1 },
             ]
         )
         defer { system.stopAll() }
-        let sku = uniqueSKU("V1")
+        let sku = uniqueSKU("V\(version)")
         try await system.createProduct(sku, stock: 5)
         let response = try await finalAnswer(system, checkoutBody(sku: sku, quantity: 2))
         #expect(response.status.code == 201, "\(response.bodyText)")

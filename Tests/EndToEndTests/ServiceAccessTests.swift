@@ -54,7 +54,7 @@ struct ServiceAccessTests {
         #expect(summary.object["status"] as? String == "COMPLETED", "\(summary.bodyText)")
         #expect((summary.object["steps"] as? [Any])?.isEmpty == true, "\(summary.bodyText)")
         let full = try await system.service("saga", "POST", "/v1/checkouts?waitMs=10000", json: start, as: "gateway")
-        #expect((full.object["steps"] as? [Any])?.count == 8, "\(full.bodyText)")
+        #expect((full.object["steps"] as? [Any])?.count == 7, "\(full.bodyText)")
         let unknown = try await system.service("saga", "POST", "/v1/checkouts?view=everything", json: start, as: "gateway")
         #expect(unknown.status.code == 422, "\(unknown.bodyText)")
     }

@@ -191,3 +191,46 @@ struct ConcurrentStepsTests {
         #expect(decoded.commandsToSend == saga.commandsToSend)
     }
 }
+
+/// Version 5 is version 4 without the hold: the reservation is held until commit from the start.
+@Suite("Steps sent together (checkout version 5)")
+struct VersionFiveTests {
+    @Test func aCheckoutTakesFourRoundsAndSevenCalls() {
+        var saga = makeSaga(definition: .checkoutV5)
+        let rounds = driveInRounds(&saga, reply: allApply)
+        #expect(
+            rounds == [
+                ["order.create", "inventory.reserve"],
+                ["payment.authorize", "shipping.schedule"],
+                ["payment.capture"],
+                ["inventory.commit", "order.approve"],
+            ]
+        )
+        #expect(saga.status == .completed)
+        #expect(saga.timeline.map(\.step) == SagaDefinition.checkoutV1.steps.map(\.action), "version 1's seven steps, in its order")
+        #expect(SagaDefinition.checkouts[SagaDefinition.currentCheckoutVersion] == .checkoutV5)
+    }
+
+    @Test func outOfStockIsFoundBeforeTheCardIsTouched() {
+        var saga = makeSaga(definition: .checkoutV5)
+        let rounds = driveInRounds(&saga) { command in
+            command.name == "inventory.reserve" ? .refused(code: "out_of_stock", detail: "MUG") : allApply(command)
+        }
+        #expect(rounds == [["order.create", "inventory.reserve"], ["order.reject"]])
+        #expect(saga.failureCode == "out_of_stock")
+    }
+
+    @Test func aDeclinedCardCancelsTheShipmentSentWithItAndReleasesTheStock() {
+        var saga = makeSaga(definition: .checkoutV5)
+        let rounds = driveInRounds(&saga) { command in
+            command.name == "payment.authorize" ? .refused(code: "payment_declined", detail: "declined") : allApply(command)
+        }
+        #expect(
+            rounds == [
+                ["order.create", "inventory.reserve"], ["payment.authorize", "shipping.schedule"],
+                ["shipping.cancel"], ["inventory.release"], ["order.reject"],
+            ]
+        )
+        #expect(saga.status == .compensated)
+    }
+}

@@ -92,13 +92,10 @@ struct Participants: Sendable {
         case "order.screen":
             return ("order", ClientRequest(method: "POST", url: "\(orderURL)/v1/orders/\(saga.orderId)/screen"))
         case "inventory.reserve":
-            // Version 1 has no `inventory.hold` before its pivot: its reservations are held until commit or
-            // release, as they were before reservations expired.
-            let body = InventoryAPI.Reserve(
-                reservationId: saga.id,
-                items: saga.items,
-                holdUntilCommit: saga.definition.version == 1 ? true : nil
-            )
+            // A definition with no `inventory.hold` before its pivot (versions 1 and 5) reserves the stock held
+            // until commit or release; the others reserve it for the reservation's time to live, then hold it.
+            let holds = saga.definition.steps.contains { $0.action == "inventory.hold" }
+            let body = InventoryAPI.Reserve(reservationId: saga.id, items: saga.items, holdUntilCommit: holds ? nil : true)
             return ("inventory", try .json("POST", "\(inventoryURL)/v1/reservations", body))
         case "inventory.release":
             return ("inventory", ClientRequest(method: "POST", url: "\(inventoryURL)/v1/reservations/\(saga.id)/release"))

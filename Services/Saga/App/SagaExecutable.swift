@@ -14,7 +14,7 @@ enum SagaService: ServiceDefinition {
     static var migrations: MigrationFiles { Embedded.migrations }
     static let environmentHelp = ServiceCommand.table([
         ("ORDER_URL, INVENTORY_URL, PAYMENT_URL, SHIPPING_URL", "the participants (default http://127.0.0.1:8081 ... 8084)"),
-        ("CHECKOUT_SAGA_VERSION", "the checkout definition new sagas start with (1 to 4; default 4)"),
+        ("CHECKOUT_SAGA_VERSION", "the checkout definition new sagas start with (1 to 5; default 5)"),
         ("SAGA_CALL_TIMEOUT", "one participant call (default 5s)"),
         ("SAGA_STEP_DEADLINE", "retrying a step before the pivot compensates (default 30s)"),
         (
