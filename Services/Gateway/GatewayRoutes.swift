@@ -185,7 +185,7 @@ struct GatewayRoutes {
         let async = request.headers.tokens("Prefer").contains("respond-async")
 
         if let existing = try await checkouts.find(customer: customer, key: key) {
-            return try await replay(existing, fingerprint: fingerprint, async: async)
+            return try await replay(existing, fingerprint: fingerprint, customer: customer, key: key, async: async)
         }
         // The card becomes a token at payment before anything else: the saga never holds card data.
         let tokenized = try await backends.call("payment", "POST", "/v1/payment-methods", body: try JSON.encode(body.payment))
@@ -208,13 +208,13 @@ struct GatewayRoutes {
             checkoutId: checkoutId,
             startCommand: startCommand
         ) {
-            return try await replay(raced, fingerprint: fingerprint, async: async)
+            return try await replay(raced, fingerprint: fingerprint, customer: customer, key: key, async: async)
         }
-        return try await startSaga(startCommand, async: async)
+        return try await startSaga(startCommand, customer: customer, key: key, async: async)
     }
 
     /// Starts the checkout saga (idempotent by checkout id at the saga service) and answers from its state.
-    private func startSaga(_ startCommand: String, async: Bool, replay: Bool = false) async throws -> Response {
+    private func startSaga(_ startCommand: String, customer: String, key: String, async: Bool) async throws -> Response {
         let wait = async ? 0 : Int64(checkoutWait.components.seconds * 1000 + checkoutWait.components.attoseconds / 1_000_000_000_000_000)
         let started = try await backends.call(
             "saga",
@@ -224,13 +224,17 @@ struct GatewayRoutes {
             timeout: checkoutWait + .seconds(5)
         )
         guard (200..<300).contains(started.status.code) else { return try passThrough(started) }
-        return try answer(try started.decode(SagaAPI.Checkout.self), replay: replay)
+        return try await answer(try started.decode(SagaAPI.Checkout.self), customer: customer, key: key)
     }
 
-    /// A repeated key: the same body gets the checkout's answer (the first one, once final: a finished saga
-    /// does not change), another body 422. The answer is the saga service's: the gateway keeps no copy of
-    /// it, so a replay cannot disagree with the saga's record (after a restore of either database, say).
-    private func replay(_ record: CheckoutStore.Record, fingerprint: String, async: Bool) async throws -> Response {
+    /// A repeated key: the same body gets the first answer (or the checkout's state now); another body 422.
+    private func replay(
+        _ record: CheckoutStore.Record,
+        fingerprint: String,
+        customer: String,
+        key: String,
+        async: Bool
+    ) async throws -> Response {
         guard record.fingerprint == fingerprint || record.fingerprint.isEmpty else {
             throw HTTPError(
                 .unprocessableContent,
@@ -238,20 +242,19 @@ struct GatewayRoutes {
                 detail: "This Idempotency-Key was used with another request body."
             )
         }
+        if let answer = record.answer { return answer }
         if let startCommand = record.startCommand {
             // Starting again is safe: the saga service returns the saga this checkout id started, or starts
             // it now if the first attempt never reached it.
-            return try await startSaga(startCommand, async: async, replay: true)
+            return try await startSaga(startCommand, customer: customer, key: key, async: async)
         }
         let saga = try await backends.fetch(SagaAPI.Checkout.self, "saga", "/v1/checkouts/\(pathSegment(record.checkoutId))")
-        return try answer(saga, replay: true)
+        return try await answer(saga, customer: customer, key: key)
     }
 
-    /// The answer for the saga's state; a final one given again under the same key says so
-    /// (`Idempotent-Replay: true`, as the participants' replays do).
-    private func answer(_ saga: SagaAPI.Checkout, replay: Bool) throws -> Response {
-        var response = try CheckoutAnswer.response(for: saga)
-        if replay && response.status.code != 202 { response.headers.add(name: "Idempotent-Replay", value: "true") }
+    private func answer(_ saga: SagaAPI.Checkout, customer: String, key: String) async throws -> Response {
+        let response = try CheckoutAnswer.response(for: saga)
+        if response.status.code != 202 { try await checkouts.finish(customer: customer, key: key, answer: response) }
         return response
     }
 
