@@ -50,7 +50,7 @@ struct SagaReplicaTests {
                 $0["name"] as? String
             }
             #expect(succeeded.count == Set(succeeded).count, "\(id): \(succeeded)")
-            #expect(succeeded.count == 8, "the eight steps of checkout version 3")
+            #expect(succeeded.count == 7, "the seven steps of checkout version 5")
         }
         #expect(try await system.available(sku) == 50 - checkouts.count)
         try await system.checkInvariants(sku: sku, initialStock: 50, priceCents: 400)
