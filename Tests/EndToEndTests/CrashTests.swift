@@ -53,7 +53,9 @@ struct CrashTests {
         let (service, step) = target
         let system = try await SagaMartSystem(
             layout: layout,
-            overrides: [service: delayedCommands("700ms"), "saga": ["SAGA_STEP_DEADLINE": "60s"]]
+            // 1.5 s: the kill must land while the command is held, after the checkout is seen running; with
+            // 0.7 s a loaded machine (the suites beside this one) let the step finish first once in CI.
+            overrides: [service: delayedCommands("1500ms"), "saga": ["SAGA_STEP_DEADLINE": "60s"]]
         )
         defer { system.stopAll() }
         let sku = uniqueSKU("KILL")
