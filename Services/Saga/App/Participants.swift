@@ -94,8 +94,8 @@ struct Participants: Sendable {
         case "inventory.reserve":
             // A definition with no `inventory.hold` before its pivot (versions 1 and 5) reserves the stock held
             // until commit or release; the others reserve it for the reservation's time to live, then hold it.
-            let holds = saga.definition.steps.contains { $0.action == "inventory.hold" }
-            let body = InventoryAPI.Reserve(reservationId: saga.id, items: saga.items, holdUntilCommit: holds ? nil : true)
+            let holdsLater = saga.definition.index(of: "inventory.hold") != nil
+            let body = InventoryAPI.Reserve(reservationId: saga.id, items: saga.items, holdUntilCommit: holdsLater ? nil : true)
             return ("inventory", try .json("POST", "\(inventoryURL)/v1/reservations", body))
         case "inventory.release":
             return ("inventory", ClientRequest(method: "POST", url: "\(inventoryURL)/v1/reservations/\(saga.id)/release"))

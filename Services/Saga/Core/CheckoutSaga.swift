@@ -91,15 +91,7 @@ extension SagaDefinition {
     public static let checkoutV5 = SagaDefinition(
         kind: "checkout",
         version: 5,
-        steps: [
-            StepDefinition("order.create", compensation: "order.reject", reply: .pricedOrder),
-            StepDefinition("inventory.reserve", compensation: "inventory.release", withPrevious: true),
-            StepDefinition("payment.authorize", compensation: "payment.void"),
-            StepDefinition("shipping.schedule", compensation: "shipping.cancel", withPrevious: true),
-            StepDefinition("payment.capture"),
-            StepDefinition("inventory.commit"),
-            StepDefinition("order.approve", withPrevious: true),
-        ],
+        steps: checkoutV4.steps.filter { $0.action != "inventory.hold" },
         pivot: "payment.capture"
     )
 
