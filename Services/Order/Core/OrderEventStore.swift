@@ -77,7 +77,9 @@ public enum OrderEventStore {
             try Outbox.append(connection, type: event.type, version: event.version, aggregateId: order.id, json: data, id: id, now: now)
             order.apply(event, occurredAt: occurredAt)
         }
-        try OrderProjection.update(connection, with: order)
+        // Only a creation sets the indexed columns (the customer, the bucket); after it, the row is updated in place.
+        let created = events.contains { if case .created = $0 { true } else { false } }
+        try OrderProjection.update(connection, with: order, existed: order.version > events.count && !created)
         return order
     }
 

@@ -17,7 +17,30 @@ public enum OrderProjection {
     static let name = "order_view"
 
     /// Writes the order's row from its state after new events (inside the appending transaction).
-    static func update(_ connection: DatabaseConnection, with order: OrderAggregate) throws {
+    ///
+    /// `existed`: the order had events before these, so its row is there and only what events after the
+    /// first can change is written (status, reason, payment, shipment, version, updated_at), none of it
+    /// indexed: the row's page is the only one changed. The full upsert would also delete and insert the
+    /// row's entries in `order_history` and `order_view_by_bucket` (SQLite rewrites the entries of every
+    /// index whose columns are assigned, changed or not), and encode the lines again. A row not found
+    /// (views being rebuilt, a bucket copied in) gets the full upsert.
+    static func update(_ connection: DatabaseConnection, with order: OrderAggregate, existed: Bool = false) throws {
+        if existed {
+            let changed = try connection.execute(
+                """
+                UPDATE order_view SET status = $2, reason = $3, payment_id = $4, payment_status = $5, shipment_id = $6,
+                    shipment_status = $7, version = $8, updated_at = $9
+                WHERE id = $1
+                """,
+                [
+                    .text(order.id), .text(order.status.rawValue), order.reason.databaseValue,
+                    order.payment?.id.databaseValue ?? .null, order.payment?.status.databaseValue ?? .null,
+                    order.shipment?.id.databaseValue ?? .null, order.shipment?.status.databaseValue ?? .null,
+                    .integer(Int64(order.version)), .text(order.updatedAt),
+                ]
+            )
+            if changed == 1 { return }
+        }
         let items = String(decoding: try JSON.encode(order.lines), as: UTF8.self)
         try connection.execute(
             """
