@@ -95,28 +95,29 @@ enum InventoryStore {
             guard try row.decode("available", as: Int64.self) >= quantity else { throw InventoryError.outOfStock(sku) }
         }
         let now = Date()
+        // Stored and answered as the same text, so the answer is what reading the reservation back gives.
+        let expiresAt = command.holdUntilCommit == true ? nil : Timestamp.format(now.addingTimeInterval(ttl))
         try connection.execute(
             "INSERT INTO reservations (id, status, created_at, updated_at, expires_at) VALUES ($1, 'RESERVED', $2, $2, $3)",
-            command.reservationId,
-            now,
-            command.holdUntilCommit == true ? nil : now.addingTimeInterval(ttl)
+            [.text(command.reservationId), .date(now), expiresAt.map { .text($0) } ?? .null]
         )
-        for (sku, quantity) in merged.sorted(by: { $0.key < $1.key }) {
+        let items = merged.sorted(by: { $0.key < $1.key }).map { Item(sku: $0.key, quantity: $0.value) }
+        for item in items {
             try connection.execute(
                 "UPDATE products SET available = available - $1, reserved = reserved + $1, updated_at = $2 WHERE sku = $3",
-                quantity,
+                item.quantity,
                 now,
-                sku
+                item.sku
             )
             try connection.execute(
                 "INSERT INTO reservation_items (reservation_id, sku, quantity) VALUES ($1, $2, $3)",
                 command.reservationId,
-                sku,
-                quantity
+                item.sku,
+                item.quantity
             )
         }
-        try publish(connection, skus: merged.keys.sorted())
-        return try reservation(connection, id: command.reservationId)!
+        try publish(connection, skus: items.map(\.sku))
+        return InventoryAPI.Reservation(reservationId: command.reservationId, status: .reserved, items: items, expiresAt: expiresAt)
     }
 
     /// Returns held stock. Releasing an unknown reservation records it as released and succeeds.

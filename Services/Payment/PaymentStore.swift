@@ -69,11 +69,26 @@ struct PaymentStore: Sendable {
         )
     }
 
+    /// A stored method: the issuer's answer for the card, and what a payment made with it shows.
+    struct Method {
+        let profile: CardValidator.IssuerProfile
+        /// Brand and sealed last four digits, for a row stored under the token's index: a payment joins its
+        /// method by that index, so one still under its clear token shows neither (as `payment(_:id:)` does).
+        let shown: (brand: String, sealedLast4: String)?
+    }
+
     /// The method by its token's index, or by the clear token of a row `rotate-keys` has not reached yet.
-    func profile(_ connection: DatabaseConnection, token: String) throws -> CardValidator.IssuerProfile? {
-        try connection.queryOne("SELECT issuer_profile FROM payment_methods WHERE token IN ($1, $2)", tokenIndex(token), token).flatMap {
-            CardValidator.IssuerProfile(rawValue: try $0.decode("issuer_profile"))
-        }
+    func method(_ connection: DatabaseConnection, token: String) throws -> Method? {
+        let index = tokenIndex(token)
+        guard
+            let row = try connection.queryOne(
+                "SELECT token, brand, last4, issuer_profile FROM payment_methods WHERE token IN ($1, $2)",
+                index,
+                token
+            ), let profile = CardValidator.IssuerProfile(rawValue: try row.decode("issuer_profile"))
+        else { return nil }
+        let indexed = try row.decode("token", as: String.self) == index
+        return Method(profile: profile, shown: indexed ? (try row.decode("brand"), try row.decode("last4")) : nil)
     }
 
     /// The card's issuer did not answer (a simulated outage): neither a refusal nor an answer to record, so
@@ -87,7 +102,8 @@ struct PaymentStore: Sendable {
             if existing.status == .voided { throw PaymentError.voided }
             return existing
         }
-        guard let profile = try profile(connection, token: command.token) else { throw PaymentError.unknownToken }
+        guard let method = try method(connection, token: command.token) else { throw PaymentError.unknownToken }
+        let profile = method.profile
         if profile == .unavailable { throw IssuerUnavailable() }
         let now = Date()
         let status: PaymentStatus
@@ -108,7 +124,16 @@ struct PaymentStore: Sendable {
             status,
             now
         )
-        let created = try payment(connection, id: command.paymentId)!
+        // What `payment(_:id:)` would read back now, without reading it.
+        let created = PaymentAPI.Payment(
+            id: command.paymentId,
+            orderId: command.orderId,
+            status: status,
+            amountCents: command.amountCents,
+            currency: command.currency,
+            brand: method.shown?.brand,
+            last4: try method.shown.map { try keyring.open($0.sealedLast4, context: Self.last4Context) }
+        )
         try publish(connection, created)
         if status == .declined { throw PaymentError.declined(insufficientFunds: profile == .insufficientFunds) }
         return created
@@ -134,7 +159,7 @@ struct PaymentStore: Sendable {
         default: throw PaymentError.invalidState(existing.status.rawValue)
         }
         try connection.execute("UPDATE payments SET status = 'VOIDED', updated_at = $1 WHERE id = $2", now, id)
-        let changed = try payment(connection, id: id)!
+        let changed = existing.with(status: .voided)
         try publish(connection, changed)
         return changed
     }
@@ -147,7 +172,7 @@ struct PaymentStore: Sendable {
         default: throw PaymentError.invalidState(existing.status.rawValue)
         }
         try connection.execute("UPDATE payments SET status = 'CAPTURED', updated_at = $1 WHERE id = $2", Date(), id)
-        let changed = try payment(connection, id: id)!
+        let changed = existing.with(status: .captured)
         try publish(connection, changed)
         return changed
     }
@@ -161,7 +186,7 @@ struct PaymentStore: Sendable {
         default: throw PaymentError.invalidState(existing.status.rawValue)
         }
         try connection.execute("UPDATE payments SET status = 'REFUNDED', updated_at = $1 WHERE id = $2", Date(), id)
-        let changed = try payment(connection, id: id)!
+        let changed = existing.with(status: .refunded)
         try publish(connection, changed)
         return changed
     }
@@ -209,5 +234,14 @@ struct PaymentStore: Sendable {
             brand: try row.decode("brand", as: String?.self),
             last4: try row.decode("last4", as: String?.self).map { try keyring.open($0, context: Self.last4Context) }
         )
+    }
+}
+
+extension PaymentAPI.Payment {
+    /// The payment after an UPDATE of its status only: what reading it back would give.
+    fileprivate func with(status: PaymentStatus) -> PaymentAPI.Payment {
+        var changed = self
+        changed.status = status
+        return changed
     }
 }

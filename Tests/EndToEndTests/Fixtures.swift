@@ -29,6 +29,8 @@ func uniqueSKU(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pref
 extension Response {
     /// The body as a JSON object.
     var object: [String: Any] { ((try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]) ?? [:] }
+    /// The body's object, compared as a whole (`==` between two of them compares every key and value).
+    var dictionary: NSDictionary { NSDictionary(dictionary: object) }
 }
 
 extension SagaMartSystem {

@@ -168,6 +168,66 @@ struct ParticipantTests {
         #expect(again.object["status"] as? String == "REFUNDED")
     }
 
+    /// A reservation is answered as written, without reading it back: the answer must be what
+    /// `GET /v1/reservations/{id}` reads right after, with a time to live and held until commit.
+    @Test func aReservationIsAnsweredAsAReadReturnsItAfter() async throws {
+        let system = try await SharedSystem.shared.get()
+        let (a, b) = (uniqueSKU("ASREAD-A"), uniqueSKU("ASREAD-B"))
+        try await system.createProduct(a, stock: 9)
+        try await system.createProduct(b, stock: 9)
+        for holdUntilCommit in [false, true] {
+            let id = UUID().uuidString.lowercased()
+            let items = #"[{"sku":"\#(b)","quantity":2},{"sku":"\#(a)","quantity":1},{"sku":"\#(b)","quantity":1}]"#
+            let json = #"{"reservationId":"\#(id)","items":\#(items),"holdUntilCommit":\#(holdUntilCommit)}"#
+            let reserved = try await command(system, "inventory", "/v1/reservations", key: "\(id):do", json: json)
+            #expect(reserved.status.code == 201)
+            #expect((reserved.object["expiresAt"] == nil) == holdUntilCommit)
+            let token = ServiceAuthenticator.development(service: "saga").authorization(for: "inventory")
+            let read = try await system.client.get("\(system.url("inventory"))/v1/reservations/\(id)", headers: token)
+            #expect(read.status.code == 200)
+            #expect(reserved.dictionary == read.dictionary)
+        }
+    }
+
+    /// The store answers a command with the payment as it wrote it, without reading it back: each answer
+    /// must be what `GET /v1/payments/{id}` reads right after (brand and last four digits opened included).
+    @Test func eachPaymentCommandAnswersWhatAReadReturnsAfterIt() async throws {
+        let system = try await SharedSystem.shared.get()
+        func read(_ id: String) async throws -> NSDictionary {
+            let token = ServiceAuthenticator.development(service: "gateway").authorization(for: "payment")
+            let response = try await system.client.get("\(system.url("payment"))/v1/payments/\(id)", headers: token)
+            #expect(response.status.code == 200)
+            return NSDictionary(dictionary: response.object)
+        }
+        func tokenise(_ card: String) async throws -> String {
+            let json = #"{"cardNumber":"\#(card)","expMonth":12,"expYear":2030,"cvc":"123"}"#
+            let method = try await command(system, "payment", "/v1/payment-methods", key: "t-\(UUID())", json: json)
+            return try #require(method.object["token"] as? String)
+        }
+        func authorize(_ id: String, token: String) async throws -> Response {
+            let json = #"{"paymentId":"\#(id)","orderId":"o-\#(id)","token":"\#(token)","amountCents":1234,"currency":"EUR"}"#
+            return try await command(system, "payment", "/v1/payments/authorize", key: "\(id):do", json: json)
+        }
+        let captured = UUID().uuidString.lowercased()
+        let authorized = try await authorize(captured, token: try await tokenise("4242424242424242"))
+        #expect(authorized.status.code == 201)
+        #expect(authorized.object["last4"] as? String == "4242")
+        #expect(authorized.dictionary == (try await read(captured)))
+        let capture = try await command(system, "payment", "/v1/payments/\(captured)/capture", key: "\(captured):capture")
+        #expect(capture.object["status"] as? String == "CAPTURED")
+        #expect(capture.dictionary == (try await read(captured)))
+        let refund = try await command(system, "payment", "/v1/payments/\(captured)/refund", key: "\(captured):refund")
+        #expect(refund.object["status"] as? String == "REFUNDED")
+        #expect(refund.dictionary == (try await read(captured)))
+
+        let voided = UUID().uuidString.lowercased()
+        #expect(try await authorize(voided, token: try await tokenise("5555555555554444")).status.code == 201)
+        let void = try await command(system, "payment", "/v1/payments/\(voided)/void", key: "\(voided):undo")
+        #expect(void.object["status"] as? String == "VOIDED")
+        #expect(void.object["brand"] as? String == "mastercard")
+        #expect(void.dictionary == (try await read(voided)))
+    }
+
     @Test func paymentAndShippingPublishTheirStatusChangesInOrder() async throws {
         let system = try await SharedSystem.shared.get()
         let sku = uniqueSKU("FEED")
