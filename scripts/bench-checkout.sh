@@ -55,9 +55,11 @@ write_calls() { awk '/^syscw/ {print $2}' "/proc/$1/io" 2>/dev/null || echo 0; }
 # libc and SQLite, and the Swift runtime when it is not linked in), what the system really spends per process.
 pss() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo '?'; }
 # From each service's /metrics (run.sh gives the services in pids' order ports BASE_PORT, BASE_PORT+1, ...): the
-# requests it served (http_requests_total, every route and status), and its SQLite write transactions committed
-# and the commits (fsyncs) that held them (db_write_transactions, db_commits). Counts, not timings: they compare
-# across machines of any speed. "requests transactions commits", or "0 0 0" when the service does not answer.
+# requests it served (http_requests_total, every route and status), its SQLite write transactions committed
+# and the commits (fsyncs) that held them (db_write_transactions, db_commits), and the SQL statements its
+# connections ran (db_statements, reads and the group commit's own included). Counts, not timings: they compare
+# across machines of any speed. "requests transactions commits statements", or "0 0 0 0" when the service does
+# not answer.
 # The gateway shows /metrics to the admin key only.
 counts() {
     local text auth=()
@@ -66,7 +68,8 @@ counts() {
     awk '/^http_requests_total[{ ]/ { requests += $NF }
         /^db_write_transactions / { transactions = $2 }
         /^db_commits / { commits = $2 }
-        END { printf "%d %d %d\n", requests, transactions, commits }' <<<"$text"
+        /^db_statements / { statements = $2 }
+        END { printf "%d %d %d %d\n", requests, transactions, commits, statements }' <<<"$text"
 }
 declare -A cpu_before io_before calls_before idle_rss idle_pss counts_before
 index=0
@@ -124,17 +127,17 @@ awk -v c="$total_cpu" -v k="$total_calls" -v a="${approved:-0}" -v hz="$hz" -v c
     'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms per checkout   %.0f write calls per checkout   %.0f context switches per checkout (whole machine)\n", "all", c * 1000 / hz / a, k / a, cs / a }'
 awk -v c="$(cat "$DATA_DIR/load.ticks" 2>/dev/null || echo 0)" -v a="${approved:-0}" -v hz="$hz" \
     'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms per checkout (the clients, on the same cores)\n", "load tool", c * 1000 / hz / a }'
-echo "per process: HTTP requests served, SQLite write transactions committed, and commits (each an fsync) per checkout"
+echo "per process: HTTP requests served, SQLite write transactions committed, commits (each an fsync) and SQL statements run per checkout"
 index=0
-totals="0 0 0"
+totals="0 0 0 0"
 while read -r name pid; do
-    read -r requests transactions commits <<<"$(counts $((BASE_PORT + index)))"
-    read -r requests0 transactions0 commits0 <<<"${counts_before[$name]}"
+    read -r requests transactions commits statements <<<"$(counts $((BASE_PORT + index)))"
+    read -r requests0 transactions0 commits0 statements0 <<<"${counts_before[$name]}"
     index=$((index + 1))
-    row="$((requests - requests0)) $((transactions - transactions0)) $((commits - commits0))"
-    totals=$(awk -v a="$totals" -v b="$row" 'BEGIN { split(a, x, " "); split(b, y, " "); print x[1] + y[1], x[2] + y[2], x[3] + y[3] }')
+    row="$((requests - requests0)) $((transactions - transactions0)) $((commits - commits0)) $((statements - statements0))"
+    totals=$(awk -v a="$totals" -v b="$row" 'BEGIN { split(a, x, " "); split(b, y, " "); print x[1] + y[1], x[2] + y[2], x[3] + y[3], x[4] + y[4] }')
     awk -v n="$name" -v row="$row" -v a="${approved:-0}" 'BEGIN { a = a > 0 ? a : 1; split(row, v, " ");
-        printf "  %-10s requests %5.2f   transactions %5.2f   commits %5.2f\n", n, v[1] / a, v[2] / a, v[3] / a }'
+        printf "  %-10s requests %5.2f   transactions %5.2f   commits %5.2f   statements %6.2f\n", n, v[1] / a, v[2] / a, v[3] / a, v[4] / a }'
 done <"$DATA_DIR/pids"
 awk -v n="all" -v row="$totals" -v a="${approved:-0}" 'BEGIN { a = a > 0 ? a : 1; split(row, v, " ");
-    printf "  %-10s requests %5.2f   transactions %5.2f   commits %5.2f   (%.1f transactions a commit)\n", n, v[1] / a, v[2] / a, v[3] / a, v[2] / (v[3] > 0 ? v[3] : 1) }'
+    printf "  %-10s requests %5.2f   transactions %5.2f   commits %5.2f   statements %6.2f   (%.1f transactions a commit)\n", n, v[1] / a, v[2] / a, v[3] / a, v[4] / a, v[2] / (v[3] > 0 ? v[3] : 1) }'

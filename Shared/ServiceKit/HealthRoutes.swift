@@ -54,12 +54,15 @@ public enum OperationsRoutes {
 
     /// The committed writes so far of a service's SQLite databases (its shards, summed):
     /// `db_write_transactions` (write transactions committed) and `db_commits` (the commits, each one fsync
-    /// of a WAL, that held them: group commit puts several transactions behind one). PostgreSQL: not recorded.
+    /// of a WAL, that held them: group commit puts several transactions behind one), and `db_statements`
+    /// (the statements their connections ran, reads included). PostgreSQL: not recorded.
     public static func recordWrites(_ databases: [any Database], into metrics: PrometheusRegistry) {
-        let counts = databases.compactMap { ($0 as? SQLiteDatabase)?.writesCommitted }
-        guard !counts.isEmpty else { return }
+        let sqlite = databases.compactMap { $0 as? SQLiteDatabase }
+        guard !sqlite.isEmpty else { return }
+        let counts = sqlite.map(\.writesCommitted)
         Gauge(label: "db_write_transactions", factory: metrics).record(counts.reduce(0) { $0 + $1.transactions })
         Gauge(label: "db_commits", factory: metrics).record(counts.reduce(0) { $0 + $1.commits })
+        Gauge(label: "db_statements", factory: metrics).record(sqlite.reduce(0) { $0 + $1.statementsRun })
     }
 
     /// The readiness checks of a service with a database: reachable, and every migration applied.

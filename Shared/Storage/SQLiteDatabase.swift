@@ -18,6 +18,7 @@ public final class SQLiteDatabase: Database {
     private let checkpointer: WALCheckpointer?
     private let logger: Logger
     private let statistics = WriteStatistics()
+    private let statementCount = StatementCount()
 
     /// Opens (creating if needed) the file at `path`, or a private in-memory database when `path` is nil.
     /// `checkpointInterval`: how often the checkpoint thread looks at the WAL when no commit asked it to.
@@ -34,7 +35,7 @@ public final class SQLiteDatabase: Database {
                 try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
         }
-        let writerConnection = try SQLiteConnection(path: path, readOnly: false)
+        let writerConnection = try SQLiteConnection(path: path, readOnly: false, counted: statementCount)
         if let path {
             // The WAL is copied back into the database by a thread of its own (`WALCheckpointer`), not by the
             // commit that crosses 1,000 pages: that commit, and every write queued behind it, waited for the
@@ -55,7 +56,9 @@ public final class SQLiteDatabase: Database {
             finish: { $0.close() }
         )
         if let path, readerCount > 0 {
-            let connections = try (0..<readerCount).map { _ in try SQLiteConnection(path: path, readOnly: true) }
+            let connections = try (0..<readerCount).map { [statementCount] _ in
+                try SQLiteConnection(path: path, readOnly: true, counted: statementCount)
+            }
             readers = ConnectionThreads(
                 name: "sqlite-reader",
                 connections: connections,
@@ -102,6 +105,11 @@ public final class SQLiteDatabase: Database {
     public var writesCommitted: (transactions: Int, commits: Int) {
         (statistics.transactions.load(ordering: .relaxed), statistics.commits.load(ordering: .relaxed))
     }
+
+    /// Since the database was opened: the statements its writer and readers ran through `execute` and
+    /// `query`, the group commit's own (BEGIN, SAVEPOINT, RELEASE, COMMIT) included; scripts (migrations,
+    /// settings) and the checkpoint thread's are not counted.
+    public var statementsRun: Int { statementCount.value.load(ordering: .relaxed) }
 
     /// The writer thread's counts behind `writesCommitted`.
     final class WriteStatistics: Sendable {

@@ -297,6 +297,23 @@ struct GroupCommitTests {
         await database.close()
     }
 
+    /// What `/metrics` shows as `db_statements`: every statement the writer and the readers ran, the group
+    /// commit's own included, scripts not.
+    @Test func statementsOfTheWriterAndTheReadersAreCounted() async throws {
+        let database = try SQLiteDatabase(path: temporaryDirectory() + "/statements.db")
+        try await database.write { try $0.executeScript("CREATE TABLE t (n INTEGER PRIMARY KEY) STRICT") }
+        #expect(database.statementsRun == 4)  // BEGIN IMMEDIATE, SAVEPOINT, RELEASE, COMMIT
+        try await database.write { connection in
+            try connection.execute("INSERT INTO t (n) VALUES (1)", [])
+            try connection.execute("INSERT INTO t (n) VALUES (2)", [])
+        }
+        #expect(database.statementsRun == 10)
+        let rows = try await database.read { try $0.query("SELECT n FROM t", []).count }
+        #expect(rows == 2)
+        #expect(database.statementsRun == 11)
+        await database.close()
+    }
+
     @Test func committedWritesSurviveReopening() async throws {
         let path = temporaryDirectory() + "/durable.db"
         let first = try SQLiteDatabase(path: path)
