@@ -87,12 +87,14 @@ enum InventoryStore {
         }
         var merged: [String: Int64] = [:]
         for item in command.items { merged[item.sku, default: 0] += item.quantity }
-        for (sku, quantity) in merged.sorted(by: { $0.key < $1.key }) {
+        // One line per SKU, in SKU order: the order rows are locked in, stored in, and answered in.
+        let items = merged.sorted(by: { $0.key < $1.key }).map { Item(sku: $0.key, quantity: $0.value) }
+        for item in items {
             let lock = connection.dialect == .postgres ? " FOR UPDATE" : ""
-            guard let row = try connection.queryOne("SELECT available FROM products WHERE sku = $1" + lock, sku) else {
-                throw InventoryError.unknownProduct(sku)
+            guard let row = try connection.queryOne("SELECT available FROM products WHERE sku = $1" + lock, item.sku) else {
+                throw InventoryError.unknownProduct(item.sku)
             }
-            guard try row.decode("available", as: Int64.self) >= quantity else { throw InventoryError.outOfStock(sku) }
+            guard try row.decode("available", as: Int64.self) >= item.quantity else { throw InventoryError.outOfStock(item.sku) }
         }
         let now = Date()
         // Stored and answered as the same text, so the answer is what reading the reservation back gives.
@@ -101,7 +103,6 @@ enum InventoryStore {
             "INSERT INTO reservations (id, status, created_at, updated_at, expires_at) VALUES ($1, 'RESERVED', $2, $2, $3)",
             [.text(command.reservationId), .date(now), expiresAt.map { .text($0) } ?? .null]
         )
-        let items = merged.sorted(by: { $0.key < $1.key }).map { Item(sku: $0.key, quantity: $0.value) }
         for item in items {
             try connection.execute(
                 "UPDATE products SET available = available - $1, reserved = reserved + $1, updated_at = $2 WHERE sku = $3",

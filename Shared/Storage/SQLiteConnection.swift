@@ -1,12 +1,5 @@
 import CSQLite
 import FoundationEssentials
-import Synchronization
-
-/// The statements a database's connections ran (its writer's and its readers'), counted for `/metrics`:
-/// a figure that, unlike a time, compares across runs and machines.
-final class StatementCount: Sendable {
-    let value = Atomic<Int>(0)
-}
 
 /// One sqlite3 connection with a cache of prepared statements. Used by one thread at a time.
 ///
@@ -16,7 +9,7 @@ final class StatementCount: Sendable {
 final class SQLiteConnection: DatabaseConnection {
     let handle: OpaquePointer
     private var statements: [String: Prepared] = [:]
-    private let counted: StatementCount?
+    private let counted: SQLiteDatabase.Statistics?
 
     /// A prepared statement and, for its parameters `$1`, `$2`, ... in order, the index SQLite numbers each
     /// with (found once: looking them up by name made a string and a C copy of it per parameter per run).
@@ -50,8 +43,8 @@ final class SQLiteConnection: DatabaseConnection {
     /// The bytes SQLite counts as in use: 0 while its memory statistics are off.
     static var countedMemory: Int64 { sqlite3_memory_used() }
 
-    /// `counted`: where each statement this connection runs is counted (none: not counted).
-    init(path: String?, readOnly: Bool, counted: StatementCount? = nil) throws {
+    /// `counted`: the database's counts, where each statement this connection runs is added (none: not counted).
+    init(path: String?, readOnly: Bool, counted: SQLiteDatabase.Statistics? = nil) throws {
         self.counted = counted
         _ = Self.configured
         var db: OpaquePointer?
@@ -131,7 +124,7 @@ final class SQLiteConnection: DatabaseConnection {
     }
 
     private func run(_ sql: String, _ parameters: [DatabaseValue], collect: Bool) throws -> [Row] {
-        counted?.value.add(1, ordering: .relaxed)
+        counted?.statements.add(1, ordering: .relaxed)
         let prepared = try prepare(sql)
         let statement = prepared.statement
         defer {

@@ -17,8 +17,7 @@ public final class SQLiteDatabase: Database {
     private let readers: ConnectionThreads<SQLiteConnection>?
     private let checkpointer: WALCheckpointer?
     private let logger: Logger
-    private let statistics = WriteStatistics()
-    private let statementCount = StatementCount()
+    private let statistics = Statistics()
 
     /// Opens (creating if needed) the file at `path`, or a private in-memory database when `path` is nil.
     /// `checkpointInterval`: how often the checkpoint thread looks at the WAL when no commit asked it to.
@@ -35,7 +34,7 @@ public final class SQLiteDatabase: Database {
                 try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
         }
-        let writerConnection = try SQLiteConnection(path: path, readOnly: false, counted: statementCount)
+        let writerConnection = try SQLiteConnection(path: path, readOnly: false, counted: statistics)
         if let path {
             // The WAL is copied back into the database by a thread of its own (`WALCheckpointer`), not by the
             // commit that crosses 1,000 pages: that commit, and every write queued behind it, waited for the
@@ -56,8 +55,8 @@ public final class SQLiteDatabase: Database {
             finish: { $0.close() }
         )
         if let path, readerCount > 0 {
-            let connections = try (0..<readerCount).map { [statementCount] _ in
-                try SQLiteConnection(path: path, readOnly: true, counted: statementCount)
+            let connections = try (0..<readerCount).map { [statistics] _ in
+                try SQLiteConnection(path: path, readOnly: true, counted: statistics)
             }
             readers = ConnectionThreads(
                 name: "sqlite-reader",
@@ -109,12 +108,14 @@ public final class SQLiteDatabase: Database {
     /// Since the database was opened: the statements its writer and readers ran through `execute` and
     /// `query`, the group commit's own (BEGIN, SAVEPOINT, RELEASE, COMMIT) included; scripts (migrations,
     /// settings) and the checkpoint thread's are not counted.
-    public var statementsRun: Int { statementCount.value.load(ordering: .relaxed) }
+    public var statementsRun: Int { statistics.statements.load(ordering: .relaxed) }
 
-    /// The writer thread's counts behind `writesCommitted`.
-    final class WriteStatistics: Sendable {
+    /// The counts behind `writesCommitted` (the writer thread's) and `statementsRun` (every connection's):
+    /// a figure that, unlike a time, compares across runs and machines.
+    final class Statistics: Sendable {
         let transactions = Atomic<Int>(0)
         let commits = Atomic<Int>(0)
+        let statements = Atomic<Int>(0)
     }
 
     /// The transaction's own statements go through `execute`, whose statements are prepared once per connection:
@@ -122,7 +123,7 @@ public final class SQLiteDatabase: Database {
     private static func groupCommit(
         _ connection: SQLiteConnection,
         _ jobs: [ConnectionThreads<SQLiteConnection>.Job],
-        _ statistics: WriteStatistics
+        _ statistics: Statistics
     ) {
         var pending: [Outcome] = []
         func failPending(_ error: DatabaseError) {
