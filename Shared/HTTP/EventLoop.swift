@@ -46,6 +46,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private var lastSweep = ContinuousClock.now
     private let sweepInterval = Duration.milliseconds(50)
     private var cachedDate: (second: Int, value: String) = (0, "")
+    /// Loop-confined: timers not yet due, by deadline, and the work of each one not cancelled.
+    private var timerQueue = TimerQueue()
+    private var timerWork: [UInt64: () -> Void] = [:]
+    private let timerIDs = Atomic<UInt64>(0)
     let name: String
 
     init(name: String) {
@@ -144,6 +148,140 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         _ = epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
     }
 
+    // MARK: Timers
+
+    /// Runs `body` on the loop's thread at `deadline` (to the millisecond, epoll's resolution), unless the
+    /// returned timer is cancelled first. From any thread.
+    ///
+    /// The loop's own `epoll_wait` timeout is the clock: a sleeping task wakes on its loop, without a timer
+    /// thread of Dispatch's waking to hand it over (what `Task.sleep` does).
+    @discardableResult
+    public func schedule(at deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () -> Void) -> Timer {
+        let id = timerIDs.add(1, ordering: .relaxed).newValue
+        if inEventLoop {
+            addTimer(id, deadline, body)
+        } else {
+            execute { self.addTimer(id, deadline, body) }
+        }
+        return Timer(loop: self, id: id)
+    }
+
+    /// A timer `schedule` set.
+    public struct Timer: Sendable {
+        let loop: EventLoop
+        let id: UInt64
+
+        /// Its work will not run, unless it runs already. From any thread.
+        public func cancel() {
+            if loop.inEventLoop {
+                loop.timerWork[id] = nil
+            } else {
+                loop.execute { [loop, id] in loop.timerWork[id] = nil }
+            }
+        }
+    }
+
+    private func addTimer(_ id: UInt64, _ deadline: ContinuousClock.Instant, _ body: @escaping () -> Void) {
+        timerWork[id] = body
+        timerQueue.insert(deadline: deadline, id: id)
+        // Cancelled timers stay queued until their deadline: drop them once they are most of the queue (a
+        // saga's wait is set for seconds and cancelled within milliseconds, hundreds of times a second).
+        if timerQueue.count > 1024 && timerQueue.count > 4 * timerWork.count {
+            timerQueue.removeAll { timerWork[$0] == nil }
+        }
+    }
+
+    /// Timers queued, cancelled ones not yet dropped included (loop thread only).
+    var pendingTimerCount: Int { timerQueue.count }
+
+    /// Runs the timers that are due; returns how long until the next (nil when none is set).
+    private func runDueTimers() -> Duration? {
+        guard !timerQueue.isEmpty else { return nil }
+        let now = ContinuousClock.now
+        while let next = timerQueue.first {
+            if next.deadline > now { return next.deadline - now }
+            timerQueue.removeFirst()
+            timerWork.removeValue(forKey: next.id)?()
+        }
+        return nil
+    }
+
+    /// The loop whose thread runs the caller, if any.
+    public static var current: EventLoop? {
+        guard let pointer = pthread_getspecific(currentKey) else { return nil }
+        return Unmanaged<EventLoop>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    private static let currentKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0)
+        return key
+    }()
+
+    /// Suspends the calling task for `duration`, like `Task.sleep(for:)` (cancellation ends it with
+    /// `CancellationError`), but woken by the loop running the task when there is one.
+    public static func sleep(for duration: Duration) async throws {
+        guard let loop = current else {
+            try await Task.sleep(for: duration)
+            return
+        }
+        let deadline = ContinuousClock.now + duration
+        let sleeper = Sleeper()
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                guard sleeper.arm(continuation) else { return }
+                let timer = loop.schedule(at: deadline) { sleeper.resume(nil) }
+                if !sleeper.keep(timer) { timer.cancel() }
+            }
+        } onCancel: {
+            sleeper.resume(CancellationError())
+        }
+    }
+
+    /// One sleep's continuation, resumed once: by its timer or by its task's cancellation, whichever
+    /// comes first (the other finds nothing to do).
+    private final class Sleeper: Sendable {
+        private struct State {
+            var continuation: UnsafeContinuation<Void, any Error>?
+            var timer: Timer?
+            var done = false
+        }
+        private let state = Mutex(State())
+
+        /// False (and the continuation resumed) when the task was cancelled already.
+        func arm(_ continuation: UnsafeContinuation<Void, any Error>) -> Bool {
+            let cancelled = state.withLock { state -> Bool in
+                if state.done { return true }
+                state.continuation = continuation
+                return false
+            }
+            if cancelled { continuation.resume(throwing: CancellationError()) }
+            return !cancelled
+        }
+
+        /// False when the sleep ended before its timer was set (the timer is not needed).
+        func keep(_ timer: Timer) -> Bool {
+            state.withLock { state -> Bool in
+                if state.done { return false }
+                state.timer = timer
+                return true
+            }
+        }
+
+        func resume(_ error: (any Error)?) {
+            let (continuation, timer) = state.withLock { state -> (UnsafeContinuation<Void, any Error>?, Timer?) in
+                guard !state.done else { return (nil, nil) }
+                state.done = true
+                defer { state.continuation = nil }
+                return (state.continuation, state.timer)
+            }
+            guard let continuation else { return }
+            // Woken by cancellation: the timer's work is no longer wanted.
+            if error != nil { timer?.cancel() }
+            if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+        }
+    }
+
     /// Handlers registered on this loop (loop thread only).
     var registeredHandlers: [EventLoopHandler] { Array(handlers.values) }
 
@@ -166,6 +304,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     func start() {
         SystemThread.start(name: name) { [self] in
+            pthread_setspecific(Self.currentKey, Unmanaged.passUnretained(self).toOpaque())
             self.threadID.store(pthread_self(), ordering: .releasing)
             self.run()
         }
@@ -183,7 +322,16 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         var events = [epoll_event](repeating: epoll_event(), count: maxEvents)
         while !stopped.load(ordering: .acquiring) {
             let pending = runQueuedWork()
-            let timeout: Int32 = pending ? 0 : 50
+            var timeout: Int32 = 50
+            if pending {
+                timeout = 0
+            } else if let untilTimer = runDueTimers() {
+                // Rounded up: a timer is never run early, at the cost of up to a millisecond late.
+                let milliseconds =
+                    (untilTimer.components.seconds * 1000) + (untilTimer.components.attoseconds + 999_999_999_999_999)
+                    / 1_000_000_000_000_000
+                timeout = Int32(min(Int64(timeout), max(0, milliseconds)))
+            }
             let count = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32(maxEvents), timeout) }
             if count > 0 {
                 for index in 0..<Int(count) {
@@ -197,6 +345,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                     handlers[fd]?.handleEvents(event.events)
                 }
             }
+            _ = runDueTimers()
             let now = ContinuousClock.now
             if now - lastSweep >= sweepInterval {
                 lastSweep = now
@@ -225,6 +374,55 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         batch.removeAll(keepingCapacity: true)
         running = batch
         return queue.withLock { !$0.work.isEmpty }
+    }
+}
+
+/// A binary min-heap of timers by deadline (ties in the order set, by id).
+struct TimerQueue {
+    typealias Entry = (deadline: ContinuousClock.Instant, id: UInt64)
+
+    private var heap: [Entry] = []
+
+    var isEmpty: Bool { heap.isEmpty }
+    var count: Int { heap.count }
+    var first: Entry? { heap.first }
+
+    private static func earlier(_ a: Entry, _ b: Entry) -> Bool {
+        a.deadline < b.deadline || (a.deadline == b.deadline && a.id < b.id)
+    }
+
+    mutating func insert(deadline: ContinuousClock.Instant, id: UInt64) {
+        heap.append((deadline, id))
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard Self.earlier(heap[child], heap[parent]) else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    /// Removes the timers whose id `cancelled` says; what remains is sorted, which is a heap.
+    mutating func removeAll(where cancelled: (UInt64) -> Bool) {
+        heap.removeAll { cancelled($0.id) }
+        heap.sort(by: Self.earlier)
+    }
+
+    mutating func removeFirst() {
+        let last = heap.removeLast()
+        guard !heap.isEmpty else { return }
+        heap[0] = last
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            let right = left + 1
+            var first = parent
+            if left < heap.count && Self.earlier(heap[left], heap[first]) { first = left }
+            if right < heap.count && Self.earlier(heap[right], heap[first]) { first = right }
+            if first == parent { return }
+            heap.swapAt(parent, first)
+            parent = first
+        }
     }
 }
 

@@ -46,7 +46,7 @@ public struct EventFeed: Sendable {
         while ContinuousClock.now < deadline, !request.drain.isDraining,
             try await read(after: after, limit: limit, whole: false).events.isEmpty
         {
-            try await Task.sleep(for: pollInterval)
+            try await EventLoop.sleep(for: pollInterval)
         }
         let page = try await read(after: after, limit: limit, whole: true)
         var body = "{\"items\":[" + page.events.map(Self.envelope).joined(separator: ",") + "]"

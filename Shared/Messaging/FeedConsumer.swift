@@ -107,8 +107,12 @@ public final class FeedConsumer: Service, Sendable {
 
     public func run() async throws {
         // Cancelled at graceful shutdown: a long poll or a backoff in progress ends at once (each event's
-        // transaction is whole or absent either way), so a SIGTERM does not wait for the feed.
-        try? await cancelWhenGracefulShutdown { await self.follow() }
+        // transaction is whole or absent either way), so a SIGTERM does not wait for the feed. On an event
+        // loop, where its feed requests wait: each page is read, parsed and applied without a hand-off
+        // through the global executor.
+        try? await withTaskExecutorPreference(EventLoopGroup.shared.next()) {
+            try await cancelWhenGracefulShutdown { await self.follow() }
+        }
     }
 
     private func follow() async {

@@ -22,13 +22,15 @@ final class SagaRunner: Service, Sendable {
     let logger: Logger
     let metrics: PrometheusRegistry
     let claimInterval: Duration
-    private let queue: AsyncStream<Submission>
-    private let queueInput: AsyncStream<Submission>.Continuation
     private let state = Mutex<RunnerState>(RunnerState())
 
     private struct RunnerState {
         var active: Set<String> = []
-        var waiters: [String: [CheckedContinuation<StoredSaga?, Never>]] = [:]
+        /// Requests waiting for a saga to finish, each with the timer that ends its wait.
+        var waiters: [String: [Waiter]] = [:]
+        var nextWaiter = 0
+        /// Set at shutdown: no saga is started any more.
+        var stopping = false
         /// The task driving each active saga, so an operator's action can stop it.
         var tasks: [String: Task<Void, Never>] = [:]
         /// Sagas an operator's action is taking over: their drivers stop without saving.
@@ -45,10 +47,10 @@ final class SagaRunner: Service, Sendable {
     /// A saga is stuck when its step has run this long (a multiple of the step deadline).
     let stuckAfter: TimeInterval
 
-    /// A saga to drive: its id, and its state when the caller has it at hand (saves a read).
-    private struct Submission: Sendable {
-        let id: String
-        let saga: StoredSaga?
+    private struct Waiter {
+        let number: Int
+        let continuation: CheckedContinuation<StoredSaga?, Never>
+        var timer: EventLoop.Timer?
     }
 
     init(
@@ -67,46 +69,33 @@ final class SagaRunner: Service, Sendable {
         self.stepDeadline = stepDeadline
         self.logger = logger
         self.metrics = metrics
-        (queue, queueInput) = AsyncStream.makeStream(of: Submission.self)
     }
 
     func run() async throws {
         // Cancelled at graceful shutdown: backoffs and calls in progress end at once, and each saga stops at
         // its last saved boundary (the next start resumes it), so a SIGTERM does not wait for an outage.
-        try? await cancelWhenGracefulShutdown { await self.driveAll() }
+        try? await cancelWhenGracefulShutdown { await self.claimUnowned() }
+        let drivers = state.withLock { state -> [Task<Void, Never>] in
+            state.stopping = true
+            return Array(state.tasks.values)
+        }
+        for driver in drivers { driver.cancel() }
+        for driver in drivers { await driver.value }
     }
 
-    private func driveAll() async {
-        await withDiscardingTaskGroup { group in
-            // Unfinished sagas with a free or expired lease: those of a replica that died, and at start
-            // those this service was driving when it stopped.
-            group.addTask {
-                while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    do {
-                        let claimed = try await self.store.claim(limit: 100)
-                        if !claimed.isEmpty { self.logger.info("claimed sagas", metadata: ["saga.count": "\(claimed.count)"]) }
-                        for id in claimed { self.submit(id) }
-                        try await self.recordGauges()
-                    } catch {
-                        self.logger.warning("cannot claim sagas", metadata: ["error": "\(error)"])
-                    }
-                    try? await Task.sleep(for: self.claimInterval)
-                }
+    /// Unfinished sagas with a free or expired lease: those of a replica that died, and at start those this
+    /// service was driving when it stopped.
+    private func claimUnowned() async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let claimed = try await store.claim(limit: 100)
+                if !claimed.isEmpty { logger.info("claimed sagas", metadata: ["saga.count": "\(claimed.count)"]) }
+                for id in claimed { submit(id) }
+                try await recordGauges()
+            } catch {
+                logger.warning("cannot claim sagas", metadata: ["error": "\(error)"])
             }
-            for await submission in queue.cancelOnGracefulShutdown() {
-                // Driven on an event loop, like a request: the participant calls' I/O waits need no hand-off.
-                let loop = EventLoopGroup.shared.next()
-                group.addTask(executorPreference: loop) {
-                    // Its own task, so that an operator's action can cancel one saga's call or backoff.
-                    let task = Task(executorPreference: loop) { await self.drive(submission) }
-                    self.state.withLock { $0.tasks[submission.id] = task }
-                    await withTaskCancellationHandler {
-                        await task.value
-                    } onCancel: {
-                        task.cancel()
-                    }
-                }
-            }
+            try? await Task.sleep(for: claimInterval)
         }
     }
 
@@ -117,45 +106,65 @@ final class SagaRunner: Service, Sendable {
     /// How many sagas this process drives now.
     var activeCount: Int { state.withLock { $0.active.count } }
 
-    /// Starts driving a saga unless this process drives it already. `saga` is its current state, if known.
+    /// Starts driving a saga unless this process drives it already (or is shutting down). `saga` is its
+    /// current state, if known.
+    ///
+    /// The saga's task starts at once, on the caller's event loop when called on one (a request's): its
+    /// participant calls wait there like the request's own, with no hand-off through the global executor.
     func submit(_ id: String, saga: StoredSaga? = nil) {
-        let added = state.withLock { state in !state.held.contains(id) && state.active.insert(id).inserted }
-        if added { queueInput.yield(Submission(id: id, saga: saga)) }
+        let loop = EventLoop.current ?? EventLoopGroup.shared.next()
+        state.withLock { state in
+            guard !state.stopping, !state.held.contains(id), state.active.insert(id).inserted else { return }
+            // Detached: none of the request's task-locals (its deadline above all) may bound the saga. Set
+            // under the lock that the task's end takes to remove it.
+            state.tasks[id] = Task.detached(executorPreference: loop) { await self.drive(id, known: saga) }
+        }
     }
 
     /// Waits until the saga this process drives finishes, up to `timeout`. Returns its final state, or nil
     /// when it did not finish in time or is not driven here (the caller then reads the store).
     func waitUntilFinished(_ id: String, timeout: Duration) async -> StoredSaga? {
-        await withTaskGroup(of: StoredSaga?.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    let stillActive = self.state.withLock { state -> Bool in
-                        guard state.active.contains(id) else { return false }
-                        state.waiters[id, default: []].append(continuation)
-                        return true
-                    }
-                    if !stillActive { continuation.resume(returning: nil) }
-                }
+        let loop = EventLoop.current ?? EventLoopGroup.shared.next()
+        return await withCheckedContinuation { continuation in
+            let number = state.withLock { state -> Int? in
+                guard state.active.contains(id) else { return nil }
+                state.nextWaiter += 1
+                state.waiters[id, default: []].append(Waiter(number: state.nextWaiter, continuation: continuation))
+                return state.nextWaiter
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
+            guard let number else { return continuation.resume(returning: nil) }
+            let timer = loop.schedule(at: .now + timeout) { self.endWait(id, number) }
+            // The saga may have finished meanwhile: then its waiters were woken and the timer is not needed.
+            let kept = state.withLock { state -> Bool in
+                guard let index = state.waiters[id]?.firstIndex(where: { $0.number == number }) else { return false }
+                state.waiters[id]?[index].timer = timer
+                return true
             }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            // Wake the waiter left behind (if the timeout came first), so the group can end.
-            self.wake(id, with: nil)
-            return first
+            if !kept { timer.cancel() }
         }
+    }
+
+    /// A wait's time is up: its request reads the stored state instead.
+    private func endWait(_ id: String, _ number: Int) {
+        let waiter = state.withLock { state -> Waiter? in
+            guard let index = state.waiters[id]?.firstIndex(where: { $0.number == number }) else { return nil }
+            let waiter = state.waiters[id]?.remove(at: index)
+            if state.waiters[id]?.isEmpty == true { state.waiters[id] = nil }
+            return waiter
+        }
+        waiter?.continuation.resume(returning: nil)
     }
 
     /// Resumes everyone waiting on this saga.
     private func wake(_ id: String, with saga: StoredSaga?) {
-        let waiters = state.withLock { state -> [CheckedContinuation<StoredSaga?, Never>] in
+        let waiters = state.withLock { state -> [Waiter] in
             defer { state.waiters[id] = nil }
             return state.waiters[id] ?? []
         }
-        for waiter in waiters { waiter.resume(returning: saga) }
+        for waiter in waiters {
+            waiter.timer?.cancel()
+            waiter.continuation.resume(returning: saga)
+        }
     }
 
     /// Stops driving a saga here (an operator's action is about to change it): its driver stops at once,
@@ -195,8 +204,7 @@ final class SagaRunner: Service, Sendable {
 
     private func interrupted(_ id: String) -> Bool { Task.isCancelled || state.withLock { $0.interrupted.contains(id) } }
 
-    private func drive(_ submission: Submission) async {
-        let id = submission.id
+    private func drive(_ id: String, known: StoredSaga?) async {
         var finished: StoredSaga?
         defer {
             let stopWaiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
@@ -210,7 +218,7 @@ final class SagaRunner: Service, Sendable {
             wake(id, with: finished)
             for waiter in stopWaiters { waiter.resume() }
         }
-        var loaded = submission.saga
+        var loaded = known
         if loaded == nil { loaded = await loadRetrying(id) }
         guard var saga = loaded else { return }
         // The state last saved: each save logs what changed since it. `unsaved`: the replies of forward
