@@ -1,6 +1,7 @@
 import Contracts
 import FoundationEssentials
 import HTTP
+import Platform
 import ServiceKit
 import Storage
 
@@ -215,7 +216,7 @@ struct GatewayRoutes {
 
     /// Starts the checkout saga (idempotent by checkout id at the saga service) and answers from its state.
     private func startSaga(_ startCommand: String, customer: String, key: String, async: Bool) async throws -> Response {
-        let wait = async ? 0 : Int64(checkoutWait.components.seconds * 1000 + checkoutWait.components.attoseconds / 1_000_000_000_000_000)
+        let wait = async ? 0 : checkoutWait.wholeMilliseconds()
         let started = try await backends.call(
             "saga",
             "POST",
@@ -279,7 +280,7 @@ struct GatewayRoutes {
             )
         }
         let async = request.headers.tokens("Prefer").contains("respond-async")
-        let wait = async ? 0 : Int64(checkoutWait.components.seconds * 1000 + checkoutWait.components.attoseconds / 1_000_000_000_000_000)
+        let wait = async ? 0 : checkoutWait.wholeMilliseconds()
         let actor = try Access.principal().isAdmin ? "an operator" : "the customer"
         let started = try await backends.call(
             "saga",

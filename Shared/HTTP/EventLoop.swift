@@ -327,10 +327,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                 timeout = 0
             } else if let untilTimer = runDueTimers() {
                 // Rounded up: a timer is never run early, at the cost of up to a millisecond late.
-                let milliseconds =
-                    (untilTimer.components.seconds * 1000) + (untilTimer.components.attoseconds + 999_999_999_999_999)
-                    / 1_000_000_000_000_000
-                timeout = Int32(min(Int64(timeout), max(0, milliseconds)))
+                timeout = Int32(min(Int64(timeout), max(0, untilTimer.wholeMilliseconds(roundingUp: true))))
             }
             let count = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32(maxEvents), timeout) }
             if count > 0 {

@@ -1,6 +1,7 @@
 import CSystem
 import FoundationEssentials
 import Glibc
+import Platform
 import Synchronization
 
 /// Why a call through `HTTPClient` failed before a complete response arrived.
@@ -326,7 +327,7 @@ public final class HTTPClient: Sendable {
         let left = deadline - ContinuousClock.now
         out.append(contentsOf: "X-Deadline-Ms: ".utf8)
         ResponseWriter.appendDecimal(
-            Int(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)),
+            Int(max(1, left.wholeMilliseconds())),
             to: &out
         )
         out.append(contentsOf: "\r\n".utf8)

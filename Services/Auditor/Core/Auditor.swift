@@ -1,6 +1,7 @@
 import Contracts
 import FoundationEssentials
 import HTTP
+import Platform
 import ServiceKit
 import Storage
 
@@ -87,7 +88,7 @@ public struct Auditor: Sendable {
             failedSagas: last.sagas.filter { $0.status == "FAILED" }.map(\.id),
             feeds: last.feeds,
             totals: totals,
-            durationMs: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            durationMs: Int(elapsed.wholeMilliseconds())
         )
         return (report, last)
     }

@@ -112,7 +112,7 @@ final class SagaRunner: Service, Sendable {
     /// The saga's task starts at once, on the caller's event loop when called on one (a request's): its
     /// participant calls wait there like the request's own, with no hand-off through the global executor.
     func submit(_ id: String, saga: StoredSaga? = nil) {
-        let loop = EventLoop.current ?? EventLoopGroup.shared.next()
+        let loop = EventLoopGroup.shared.next()
         state.withLock { state in
             guard !state.stopping, !state.held.contains(id), state.active.insert(id).inserted else { return }
             // Detached: none of the request's task-locals (its deadline above all) may bound the saga. Set
@@ -124,7 +124,7 @@ final class SagaRunner: Service, Sendable {
     /// Waits until the saga this process drives finishes, up to `timeout`. Returns its final state, or nil
     /// when it did not finish in time or is not driven here (the caller then reads the store).
     func waitUntilFinished(_ id: String, timeout: Duration) async -> StoredSaga? {
-        let loop = EventLoop.current ?? EventLoopGroup.shared.next()
+        let loop = EventLoopGroup.shared.next()
         return await withCheckedContinuation { continuation in
             let number = state.withLock { state -> Int? in
                 guard state.active.contains(id) else { return nil }

@@ -1,0 +1,10 @@
+extension Duration {
+    /// The duration in whole milliseconds: rounded toward zero, or up (`roundingUp`) for a wait that must
+    /// not end before it.
+    public func wholeMilliseconds(roundingUp: Bool = false) -> Int64 {
+        let perMillisecond: Int64 = 1_000_000_000_000_000
+        let (seconds, attoseconds) = components
+        let rest = roundingUp ? (attoseconds + perMillisecond - 1) / perMillisecond : attoseconds / perMillisecond
+        return seconds * 1000 + rest
+    }
+}
