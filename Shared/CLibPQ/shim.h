@@ -14,7 +14,7 @@
     F(PQconnectdbParams) F(PQstatus) F(PQtransactionStatus) F(PQerrorMessage) F(PQfinish) \
     F(PQsetNoticeProcessor) F(PQexec) F(PQprepare) F(PQexecPrepared) F(PQresultStatus) \
     F(PQresultErrorField) F(PQclear) F(PQcmdTuples) F(PQntuples) F(PQnfields) F(PQfname) F(PQftype) \
-    F(PQgetisnull) F(PQgetvalue)
+    F(PQgetisnull) F(PQgetvalue) F(PQsocket)
 
 /// libpq's functions, each with the type of its declaration in libpq-fe.h.
 typedef struct sagamart_libpq {

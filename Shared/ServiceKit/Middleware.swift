@@ -3,6 +3,7 @@ import CoreMetrics
 import FoundationEssentials
 import HTTP
 import Logging
+import Storage
 import Synchronization
 
 /// The middleware every service runs (`standard`), and its error mapping alone for chains built by hand.
@@ -53,7 +54,7 @@ public enum ServiceMiddleware {
     }
 
     /// The response for an error a handler threw: an `HTTPError` as its problem document, a failed
-    /// dependency as 503, anything else as a generic 500 whose detail goes to the log only.
+    /// dependency or a database that is unreachable as 503, anything else as a generic 500 whose detail goes to the log only.
     static func problem(for error: any Error, request: Request, logger: Logger) -> Response {
         switch error {
         case let error as HTTPError:
@@ -69,6 +70,17 @@ public enum ServiceMiddleware {
                 code: "service_unavailable",
                 detail: "A service this request needs is unavailable; try again shortly.",
                 headers: HTTPHeaders([("Retry-After", "\(seconds)")])
+            ).response
+        case let error as DatabaseError where [.connectionLost, .timeout, .closed].contains(error.code):
+            // This service's own database is down, restarting, or too busy to take the job in time: not the
+            // client's fault and worth another try (writes carry Idempotency-Keys), so 503 as for a failed
+            // dependency, never a 500.
+            logger.warning("the database failed", metadata: ["http.path": "\(request.path)", "error": "\(error)"])
+            return HTTPError(
+                .serviceUnavailable,
+                code: "service_unavailable",
+                detail: "This service's database is unavailable; try again shortly.",
+                headers: HTTPHeaders([("Retry-After", "1")])
             ).response
         default:
             logger.error(

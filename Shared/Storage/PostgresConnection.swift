@@ -53,7 +53,7 @@ final class PostgresConnection: DatabaseConnection {
 
     /// Connects if not connected (or no longer), and rolls back a transaction a failed job left open.
     func prepareForJob() throws {
-        if let connection, pq.PQstatus(connection) == CONNECTION_OK {
+        if let connection, pq.PQstatus(connection) == CONNECTION_OK, !endedByServer(connection) {
             if pq.PQtransactionStatus(connection) != PQTRANS_IDLE {
                 try executeScript("ROLLBACK")
             }
@@ -79,6 +79,19 @@ final class PostgresConnection: DatabaseConnection {
         pq.PQsetNoticeProcessor(connection, { _, _ in }, nil)
         self.connection = connection
         try executeScript("SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, YMD'")
+    }
+
+    /// Whether the server has ended this idle connection. libpq learns that only when it next reads, so
+    /// a connection that sat idle through a server restart (or `pg_terminate_backend`, or a backend's
+    /// crash) would fail the next job's first statement. Between jobs the server sends nothing we asked
+    /// for (no LISTEN here), so a socket with anything to read, or closed, is one the server has ended:
+    /// its last words are "FATAL: terminating connection" and then end of file. At worst an unsolicited
+    /// ParameterStatus costs a reconnection. One `poll` with no wait per job.
+    private func endedByServer(_ connection: OpaquePointer) -> Bool {
+        let socket = pq.PQsocket(connection)
+        guard socket >= 0 else { return true }
+        var entry = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) > 0
     }
 
     func executeScript(_ sql: String) throws {

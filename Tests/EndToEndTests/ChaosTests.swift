@@ -160,16 +160,21 @@ struct ChaosTests {
         // What the clients were told, and what the system holds.
         let byStatus = Dictionary(grouping: results, by: \.status).mapValues(\.count)
         var violations: [String] = []
-        let report = try await system.call("GET", "/v1/admin/consistency", key: admin).object
-        if report["ok"] as? Bool != true {
+        // With every process up and every saga terminal the audit must run: one that cannot is a finding too.
+        let audit = try await system.call("GET", "/v1/admin/consistency", key: admin)
+        let report = audit.object
+        if audit.status.code != 200 {
+            violations.append("the consistency audit answered \(audit.status.code): \(report["detail"] ?? audit.bodyText)")
+        } else if report["ok"] as? Bool != true {
             for violation in report["violations"] as? [[String: Any]] ?? [] { violations.append("\(violation)") }
         }
         for outcome in results where outcome.status == 201 {
             let order = try await system.order(outcome.orderId ?? "")
             let payment = (order["payment"] as? [String: Any])?["status"] as? String
             if order["status"] as? String != "APPROVED" || payment != "CAPTURED" {
+                let problem = order["detail"].map { " (\($0))" } ?? ""
                 violations.append(
-                    "key \(outcome.key) was answered 201 but order \(outcome.orderId ?? "?") is \(order["status"] ?? "missing"), payment \(payment ?? "none")"
+                    "key \(outcome.key) was answered 201 but order \(outcome.orderId ?? "?") is \(order["status"] ?? "missing")\(problem), payment \(payment ?? "none")"
                 )
             }
         }
@@ -194,6 +199,13 @@ struct ChaosTests {
             """
         )
         for violation in violations { print("  VIOLATION \(violation)") }
+        if !violations.isEmpty {
+            // What each service last logged (warnings and errors only here): where a violation starts.
+            for service in SagaMartSystem.services {
+                let lines = system.output(service).split(separator: "\n").suffix(15)
+                print("  last lines of \(service)'s log:\n    " + lines.joined(separator: "\n    "))
+            }
+        }
         #expect(results.count == settings.checkouts)
         #expect(violations.isEmpty, "\(violations.count) violation(s): \(violations.prefix(5))")
         #expect(byStatus[201, default: 0] > 0)

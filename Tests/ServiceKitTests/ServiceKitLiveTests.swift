@@ -96,6 +96,30 @@ struct ServiceKitLiveTests {
         await server.shutdown()
     }
 
+    @Test("a database that is unreachable, closed or too busy is 503 with Retry-After; its other errors stay 500")
+    func databaseOutagesAre503() async throws {
+        let logs = MemoryLogSink()
+        let runtime = try makeRuntime("order", sink: logs)
+        var router = Router()
+        router.get("/lost") { _ in throw DatabaseError(.connectionLost, "PostgreSQL connection lost: FATAL: terminating connection") }
+        router.get("/busy") { _ in throw DatabaseError(.timeout, "no database connection became free in time") }
+        router.get("/closed") { _ in throw DatabaseError(.closed, "database is closed") }
+        router.get("/broken") { _ in throw DatabaseError(.other, "42P01: relation \"orders\" does not exist") }
+        let server = try runtime.makeServer(router: router, authenticated: false, host: "127.0.0.1")
+        try server.start()
+        let client = HTTPClient.patient()
+        for path in ["/lost", "/busy", "/closed"] {
+            let response = try await client.get("http://127.0.0.1:\(server.port)\(path)")
+            #expect(response.status.code == 503, "\(path)")
+            #expect(response.headers["Retry-After"] == "1")
+            #expect(response.headers["Content-Type"] == "application/problem+json")
+            #expect(!response.bodyText.contains("FATAL"))
+        }
+        #expect(try await client.get("http://127.0.0.1:\(server.port)/broken").status.code == 500)
+        #expect(logs.lines.contains { $0.contains("the database failed") && $0.contains("/lost") })
+        await server.shutdown()
+    }
+
     @Test func metricsCountRequestsByRouteAndStatus() async throws {
         let runtime = try makeRuntime("inventory")
         var router = Router()

@@ -37,6 +37,48 @@ struct PostgresRecoveryTests {
         #expect(await database.ping())
         await database.close()
     }
+
+    /// A pool whose connections all sat idle while the server restarted: each one notices before its next
+    /// job and reconnects, so no read or write fails once the server is back (the chaos run's order service
+    /// used to answer 503 to the first reads on connections left over from before a restart).
+    @Test func connectionsIdleThroughARestartReconnectBeforeTheirNextJob() async throws {
+        let cluster = try await offPool { try PostgresCluster() }
+        defer { cluster.destroy() }
+        let url = try await cluster.createDatabase(prefix: "idle")
+        let database = try PostgresDatabase(conninfo: url, poolSize: 3)
+        try await database.write { try $0.executeScript("CREATE TABLE t (n BIGINT)") }
+        // Three slow reads at once: each of the three connections takes one, so all three are connected.
+        let backends = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    try await database.read { connection in
+                        try connection.queryOne("SELECT pg_backend_pid() AS pid, pg_sleep(0.3)")!.decode("pid", as: Int.self)
+                    }
+                }
+            }
+            return try await group.reduce(into: Set<Int>()) { $0.insert($1) }
+        }
+        #expect(backends.count == 3)
+
+        try await offPool { cluster.stop(mode: "fast") }
+        try await offPool { try cluster.start() }
+        // Again three at a time, so every connection of the pool runs a job.
+        let after = try await withThrowingTaskGroup(of: Int.self) { group in
+            for n in 0..<6 {
+                group.addTask {
+                    try await database.write { connection in
+                        try connection.execute("INSERT INTO t VALUES ($1)", n)
+                        return try connection.queryOne("SELECT pg_backend_pid() AS pid, pg_sleep(0.2)")!.decode("pid", as: Int.self)
+                    }
+                }
+            }
+            return try await group.reduce(into: Set<Int>()) { $0.insert($1) }
+        }
+        #expect(after.count == 3)
+        #expect(after.isDisjoint(with: backends))
+        #expect(try await database.read { try $0.queryOne("SELECT COUNT(*) AS n FROM t")?.decode("n", as: Int.self) } == 6)
+        await database.close()
+    }
 }
 
 @Suite("PostgreSQL availability")
