@@ -255,14 +255,39 @@ public final class FeedConsumer: Service, Sendable {
         }
     }
 
+    /// Whether a handler's failure is technical and passing: a service it called that is down, busy or
+    /// unreachable (502 to 504, a transport failure other than a malformed answer), a database's transient refusal (a serialization
+    /// failure), or an injected fault that stands for one of these. Anything else (a bug, an event the handler
+    /// cannot read, a constraint the event breaks) would fail again the same way: it counts towards
+    /// dead-lettering. (A lost or busy database connection never reaches here: it stops the page.)
+    static func isTransient(_ error: any Error) -> Bool {
+        switch error {
+        case let error as DatabaseError: return [.serializationFailure, .connectionLost, .timeout, .closed].contains(error.code)
+        case let error as HTTPClientError: return ![.invalidURL, .responseTooLarge, .invalidResponse].contains(error.kind)
+        case let error as HTTPError: return [502, 503, 504].contains(error.status.code)
+        case let fault as Faults.Injected:
+            switch fault.outcome {
+            case .fail(let status): return status >= 502
+            case .reset: return true
+            }
+        default: return false
+        }
+    }
+
     /// The cursor was not where this page started: it was rewound, or another replica moved it.
     struct CursorMoved: Error {}
 
     /// Applies one event with its inbox entry and cursor move in one transaction, retrying a failing handler
-    /// and dead-lettering it after `maxAttempts`.
+    /// and dead-lettering it after `maxAttempts` failures of its own. A technical failure that passes (see
+    /// `isTransient`) is retried until it passes and never dead-letters the event: an outage delays an
+    /// event, it does not lose it (a chaos run once dead-lettered an event whose handler met an injected
+    /// 503 five times in a row).
     func apply(_ event: StoredEvent, expected: Int64) async throws {
         let (name, handler, upcaster) = (self.name, self.handler, self.upcaster)
-        for attempt in 1...maxAttempts {
+        var attempt = 0
+        var failures = 0
+        while true {
+            attempt += 1
             do {
                 try await database.write { connection in
                     try Self.record(connection, consumer: name, event: event, expected: expected) {
@@ -280,11 +305,16 @@ public final class FeedConsumer: Service, Sendable {
                 // Not now, and not a failure: stop here (the cursor stays before it) and read again later.
                 throw error
             } catch {
+                let transient = Self.isTransient(error)
+                if !transient { failures += 1 }
                 logger.warning(
                     "event handler failed",
-                    metadata: ["consumer": "\(name)", "event.seq": "\(event.seq)", "attempt": "\(attempt)"]
+                    metadata: [
+                        "consumer": "\(name)", "event.seq": "\(event.seq)", "attempt": "\(attempt)", "transient": "\(transient)",
+                        "error": "\(error)",
+                    ]
                 )
-                if attempt == maxAttempts {
+                if failures == maxAttempts {
                     let text = "\(error)"
                     try await database.write { connection in
                         try connection.execute(

@@ -219,6 +219,50 @@ struct MessagingTests {
     }
 
     @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
+    func aHandlerFailingForAWhileForTechnicalReasonsDelaysItsEventButNeverDeadLettersIt(_ backend: Backend) async throws {
+        let fixture = try await FeedFixture(backend)
+        for n in 1...3 { try await fixture.append(n) }
+        let failuresLeft = Mutex(7)
+        // Two attempts make a poison event dead: seven technical failures in a row of event 2 must not.
+        let consumer = fixture.consumer(maxAttempts: 2) { connection, event in
+            let n = try event.decode(Payload.self).n
+            if n == 2 {
+                let fail = failuresLeft.withLock { left in
+                    left -= 1
+                    return left >= 0
+                }
+                if fail {
+                    switch failuresLeft.withLock({ $0 }) % 3 {
+                    case 0: throw Faults.Injected(outcome: .fail(status: 503), point: "consumer.after_apply")
+                    case 1: throw HTTPClientError(.connectFailed, "catalog: Connection refused")
+                    default: throw DatabaseError(.serializationFailure, "could not serialize access")
+                    }
+                }
+            }
+            try connection.execute("INSERT INTO applied (event_id, n) VALUES ($1, $2)", event.id, n)
+        }
+        try await consume(consumer) { try await fixture.applied().count == 3 }
+        #expect(try await fixture.applied() == [1, 2, 3])
+        #expect(failuresLeft.withLock { $0 } < 0)
+        #expect(try await fixture.consumer.read { try $0.query("SELECT id FROM dead_letters", []) }.isEmpty)
+        await fixture.close()
+    }
+
+    @Test func technicalFailuresArePassingAndOthersArePoison() {
+        #expect(FeedConsumer.isTransient(Faults.Injected(outcome: .fail(status: 503), point: "p")))
+        #expect(FeedConsumer.isTransient(Faults.Injected(outcome: .reset, point: "p")))
+        #expect(!FeedConsumer.isTransient(Faults.Injected(outcome: .fail(status: 500), point: "p")))
+        #expect(!FeedConsumer.isTransient(Faults.Injected(outcome: .fail(status: 422), point: "p")))
+        #expect(FeedConsumer.isTransient(HTTPError(.serviceUnavailable, code: "service_unavailable")))
+        #expect(!FeedConsumer.isTransient(HTTPError.notFound()))
+        #expect(FeedConsumer.isTransient(HTTPClientError(.timeout, "late")))
+        #expect(!FeedConsumer.isTransient(HTTPClientError(.invalidResponse, "garbled")))
+        #expect(FeedConsumer.isTransient(DatabaseError(.serializationFailure, "retry")))
+        #expect(!FeedConsumer.isTransient(DatabaseError(.constraintViolation, "check")))
+        #expect(!FeedConsumer.isTransient(DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "bad event"))))
+    }
+
+    @Test(arguments: Backend.available.filter { $0 != .sqliteMemory })
     func withTwoReplicasOneConsumesAtATime(_ backend: Backend) async throws {
         let fixture = try await FeedFixture(backend)
         let first = fixture.consumer(replica: "replica-a")
