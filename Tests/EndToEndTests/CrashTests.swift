@@ -61,6 +61,19 @@ struct CrashTests {
         let sku = uniqueSKU("KILL")
         try await system.createProduct(sku, stock: 10, priceCents: 300)
         let checkoutId = try await startAndWait(system, sku: sku, step: step)
+        if step == "inventory.reserve" {
+            // Sent with order.create, whose price lookup reads the inventory catalog. A kill before that lookup
+            // fails order.create as well; the round is then sent again and the reservation's lost reply is
+            // dropped with it, so the step that was sent twice shows one attempt. Kill once the order exists,
+            // while the reservation is still held.
+            let orderId = try #require(
+                try await system.call("GET", "/v1/checkouts/\(checkoutId)", key: admin).object["orderId"] as? String
+            )
+            let created = try await system.eventually(.seconds(5)) {
+                try await system.service("order", "GET", "/v1/orders/\(orderId)").status.code == 200
+            }
+            #expect(created, "order.create did not finish while the reservation was held")
+        }
         await system.kill(service)
         try await Task.sleep(for: .milliseconds(300))
         try system.start(service)

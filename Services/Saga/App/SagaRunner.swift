@@ -88,9 +88,10 @@ final class SagaRunner: Service, Sendable {
     private func claimUnowned() async {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                let claimed = try await store.claim(limit: 100)
-                if !claimed.isEmpty { logger.info("claimed sagas", metadata: ["saga.count": "\(claimed.count)"]) }
-                for id in claimed { submit(id) }
+                // The claim also renews the leases of the sagas this process drives already: only the others
+                // are news.
+                let started = try await store.claim(limit: 100).filter { submit($0) }
+                if !started.isEmpty { logger.info("claimed sagas", metadata: ["saga.count": "\(started.count)"]) }
                 try await recordGauges()
             } catch {
                 logger.warning("cannot claim sagas", metadata: ["error": "\(error)"])
@@ -106,18 +107,20 @@ final class SagaRunner: Service, Sendable {
     /// How many sagas this process drives now.
     var activeCount: Int { state.withLock { $0.active.count } }
 
-    /// Starts driving a saga unless this process drives it already (or is shutting down). `saga` is its
-    /// current state, if known.
+    /// Starts driving a saga unless this process drives it already (or is shutting down); returns whether it
+    /// started. `saga` is its current state, if known.
     ///
     /// The saga's task starts at once, on the caller's event loop when called on one (a request's): its
     /// participant calls wait there like the request's own, with no hand-off through the global executor.
-    func submit(_ id: String, saga: StoredSaga? = nil) {
+    @discardableResult
+    func submit(_ id: String, saga: StoredSaga? = nil) -> Bool {
         let loop = EventLoopGroup.shared.next()
-        state.withLock { state in
-            guard !state.stopping, !state.held.contains(id), state.active.insert(id).inserted else { return }
+        return state.withLock { state in
+            guard !state.stopping, !state.held.contains(id), state.active.insert(id).inserted else { return false }
             // Detached: none of the request's task-locals (its deadline above all) may bound the saga. Set
             // under the lock that the task's end takes to remove it.
             state.tasks[id] = Task.detached(executorPreference: loop) { await self.drive(id, known: saga) }
+            return true
         }
     }
 
