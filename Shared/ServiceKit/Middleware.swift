@@ -63,25 +63,14 @@ public enum ServiceMiddleware {
             return fault.response
         case let error as HTTPClientError where error.kind != .invalidURL && error.kind != .responseTooLarge:
             // A service this one needs did not answer (or its breaker is open): 503, never a 500.
-            let seconds = error.retryAfterSeconds
             logger.warning("a dependency failed", metadata: ["http.path": "\(request.path)", "error": "\(error)"])
-            return HTTPError(
-                .serviceUnavailable,
-                code: "service_unavailable",
-                detail: "A service this request needs is unavailable; try again shortly.",
-                headers: HTTPHeaders([("Retry-After", "\(seconds)")])
-            ).response
+            return unavailable("A service this request needs is unavailable; try again shortly.", retryAfter: error.retryAfterSeconds)
         case let error as DatabaseError where [.connectionLost, .timeout, .closed].contains(error.code):
             // This service's own database is down, restarting, or too busy to take the job in time: not the
             // client's fault and worth another try (writes carry Idempotency-Keys), so 503 as for a failed
             // dependency, never a 500.
             logger.warning("the database failed", metadata: ["http.path": "\(request.path)", "error": "\(error)"])
-            return HTTPError(
-                .serviceUnavailable,
-                code: "service_unavailable",
-                detail: "This service's database is unavailable; try again shortly.",
-                headers: HTTPHeaders([("Retry-After", "1")])
-            ).response
+            return unavailable("This service's database is unavailable; try again shortly.", retryAfter: 1)
         default:
             logger.error(
                 "request failed",
@@ -90,6 +79,12 @@ public enum ServiceMiddleware {
             return HTTPError.internal.response
         }
     }
+}
+
+/// 503 `service_unavailable` with `Retry-After`.
+private func unavailable(_ detail: String, retryAfter seconds: Int) -> Response {
+    HTTPError(.serviceUnavailable, code: "service_unavailable", detail: detail, headers: HTTPHeaders([("Retry-After", "\(seconds)")]))
+        .response
 }
 
 extension RequestContext {
