@@ -161,7 +161,14 @@ struct ChaosTests {
         let byStatus = Dictionary(grouping: results, by: \.status).mapValues(\.count)
         var violations: [String] = []
         // With every process up and every saga terminal the audit must run: one that cannot is a finding too.
-        let audit = try await system.call("GET", "/v1/admin/consistency", key: admin)
+        // Right after a restart it may answer 503 while the auditor's breaker for that service cools (its
+        // Retry-After): a client asks again, and so does this one, for up to 30 s.
+        var audit = try await system.call("GET", "/v1/admin/consistency", key: admin)
+        let auditDeadline = ContinuousClock.now + .seconds(30)
+        while audit.status.code == 503 && ContinuousClock.now < auditDeadline {
+            try await Task.sleep(for: .milliseconds(500))
+            audit = try await system.call("GET", "/v1/admin/consistency", key: admin)
+        }
         let report = audit.object
         if audit.status.code != 200 {
             violations.append("the consistency audit answered \(audit.status.code): \(report["detail"] ?? audit.bodyText)")
