@@ -239,19 +239,21 @@ public final class FeedConsumer: Service, Sendable {
         }
     }
 
-    /// Applies a page in one transaction: each event with its inbox entry and cursor move, all or nothing.
+    /// Applies a page in one transaction, all or nothing: each event with its inbox entry, then the cursor
+    /// moved once from where the page started to its last event (in one transaction, one fence at the end
+    /// guards every effect before it as well as one per event did).
     func applyPage(_ events: [StoredEvent], expected cursor: Int64) async throws {
+        guard let last = events.last else { return }
         let (name, handler, upcaster) = (self.name, self.handler, self.upcaster)
         try await database.write { connection in
-            var expected = cursor
             for event in events {
-                try Self.record(connection, consumer: name, event: event, expected: expected) {
+                try Self.takeEffect(connection, consumer: name, eventId: event.id) {
                     try handler(connection, try upcaster.upcast(event))
                     // Applied, the cursor not yet moved (fault point `consumer.after_apply`).
                     try Faults.shared.checkBlocking("consumer.after_apply", name)
                 }
-                expected = event.seq
             }
+            try Self.moveCursor(connection, consumer: name, from: cursor, to: last.seq)
         }
     }
 
@@ -353,20 +355,27 @@ public final class FeedConsumer: Service, Sendable {
         expected: Int64,
         _ effect: () throws -> Void
     ) throws {
-        let seen =
-            try connection.queryOne("SELECT 1 AS seen FROM consumed_events WHERE consumer = $1 AND event_id = $2", consumer, event.id)
-            != nil
-        if !seen {
-            try effect()
-            try connection.execute("INSERT INTO consumed_events (consumer, event_id) VALUES ($1, $2)", consumer, event.id)
-        }
+        try takeEffect(connection, consumer: consumer, eventId: event.id, effect)
+        try moveCursor(connection, consumer: consumer, from: expected, to: event.seq)
+    }
+
+    /// Inside a transaction: records the event in the inbox and runs `effect`, unless the inbox has it
+    /// already. One statement for both the question and the record; an effect that throws takes its inbox
+    /// entry with it when the transaction rolls back.
+    static func takeEffect(_ connection: DatabaseConnection, consumer: String, eventId: String, _ effect: () throws -> Void) throws {
+        let first = try connection.execute(
+            "INSERT INTO consumed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            consumer,
+            eventId
+        )
+        if first == 1 { try effect() }
+    }
+
+    /// Inside a transaction: moves the cursor from `expected` to `seq`, or throws `CursorMoved` when it is not
+    /// at `expected` any more.
+    static func moveCursor(_ connection: DatabaseConnection, consumer: String, from expected: Int64, to seq: Int64) throws {
         guard
-            try connection.execute(
-                "UPDATE consumer_cursors SET seq = $1 WHERE consumer = $2 AND seq = $3",
-                event.seq,
-                consumer,
-                expected
-            ) == 1
+            try connection.execute("UPDATE consumer_cursors SET seq = $1 WHERE consumer = $2 AND seq = $3", seq, consumer, expected) == 1
         else { throw CursorMoved() }
     }
 
@@ -380,13 +389,7 @@ public final class FeedConsumer: Service, Sendable {
             }
             let text: String = try row.decode("event")
             guard let event = try EventFeed.parse(Array("{\"items\":[\(text)]}".utf8)).first else { return false }
-            let seen =
-                try connection.queryOne("SELECT 1 AS seen FROM consumed_events WHERE consumer = $1 AND event_id = $2", name, event.id)
-                != nil
-            if !seen {
-                try handler(connection, try upcaster.upcast(event))
-                try connection.execute("INSERT INTO consumed_events (consumer, event_id) VALUES ($1, $2)", name, event.id)
-            }
+            try Self.takeEffect(connection, consumer: name, eventId: event.id) { try handler(connection, try upcaster.upcast(event)) }
             try connection.execute("DELETE FROM dead_letters WHERE id = $1", id)
             try AuditTrail.append(connection, action: "consumer.redrive", target: "\(name)/\(id)", context: audit)
             return true

@@ -52,16 +52,22 @@ public enum Idempotency {
     /// A refusal thrown by `effect` (an `HTTPError` or `ProblemConvertible`) is recorded as its problem
     /// document; the effect checks before it writes, so nothing else of it is kept.
     /// A reused key with another body answers 422 `idempotency_key_reused`.
+    /// `bucket`: for a sharded service (the order service), the bucket the key moves with, written with the
+    /// answer (and given to a key recorded before buckets existed when it is replayed).
     public static func perform(
         _ connection: DatabaseConnection,
         key: String,
         body: [UInt8],
         keyring: Keyring? = nil,
         audit: AuditedAction? = nil,
+        bucket: Int? = nil,
         _ effect: () throws -> Response
     ) throws -> Response {
         let fingerprint = fingerprint(body, keyring: keyring)
         if let row = try connection.queryOne("SELECT fingerprint, status, content_type, body FROM idempotency_keys WHERE key = $1", key) {
+            if let bucket {
+                try connection.execute("UPDATE idempotency_keys SET bucket = $1 WHERE key = $2 AND bucket IS NULL", bucket, key)
+            }
             guard try row.decode("fingerprint", as: String.self) == fingerprint else {
                 return HTTPError(.unprocessableContent, code: "idempotency_key_reused", detail: "This key was used for another request.")
                     .response
@@ -87,13 +93,14 @@ public enum Idempotency {
             try AuditTrail.append(connection, action: audit.action, target: audit.target, context: audit.context)
         }
         try connection.execute(
-            "INSERT INTO idempotency_keys (key, fingerprint, status, content_type, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            key,
-            fingerprint,
-            response.status.code,
-            response.headers["Content-Type"] ?? "application/json",
-            keyring.map { $0.seal(response.bodyText, context: answerContext) } ?? response.bodyText,
-            Date()
+            bucket == nil
+                ? "INSERT INTO idempotency_keys (key, fingerprint, status, content_type, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+                : "INSERT INTO idempotency_keys (key, fingerprint, status, content_type, body, created_at, bucket) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [
+                .text(key), .text(fingerprint), .integer(Int64(response.status.code)),
+                .text(response.headers["Content-Type"] ?? "application/json"),
+                .text(keyring.map { $0.seal(response.bodyText, context: answerContext) } ?? response.bodyText), .date(Date()),
+            ] + (bucket.map { [DatabaseValue.integer(Int64($0))] } ?? [])
         )
         // Effect and answer written, not committed: a crash here loses both, a failure rolls both back.
         try Faults.shared.checkBlocking("participant.before_commit", key)

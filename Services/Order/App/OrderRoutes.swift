@@ -218,12 +218,7 @@ struct OrderRoutes {
         bucket: Int,
         _ effect: () throws -> Response
     ) throws -> Response {
-        let response = try Idempotency.perform(connection, key: key, body: body, effect)
-        try connection.execute(
-            "UPDATE idempotency_keys SET bucket = $1 WHERE key = $2 AND bucket IS NULL",
-            [.integer(Int64(bucket)), .text(key)]
-        )
-        return response
+        try Idempotency.perform(connection, key: key, body: body, bucket: bucket, effect)
     }
 
     /// A saga command on one order: once per idempotency key, on the order's current stream, retried when
