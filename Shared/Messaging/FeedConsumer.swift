@@ -258,18 +258,19 @@ public final class FeedConsumer: Service, Sendable {
     }
 
     /// Whether a handler's failure is technical and passing: a service it called that is down, busy or
-    /// unreachable (502 to 504, a transport failure other than a malformed answer), a database's transient refusal (a serialization
-    /// failure), or an injected fault that stands for one of these. Anything else (a bug, an event the handler
-    /// cannot read, a constraint the event breaks) would fail again the same way: it counts towards
-    /// dead-lettering. (A lost or busy database connection never reaches here: it stops the page.)
+    /// unreachable (502 to 504, a transport failure other than a malformed answer), a database's transient
+    /// refusal (a serialization failure), or an injected fault that stands for one of these. Anything else (a
+    /// bug, an event the handler cannot read, a constraint the event breaks) would fail again the same way: it
+    /// counts towards dead-lettering. (A lost or busy database connection never reaches here: it stops the
+    /// page.)
     static func isTransient(_ error: any Error) -> Bool {
         switch error {
         case let error as DatabaseError: return [.serializationFailure, .connectionLost, .timeout, .closed].contains(error.code)
         case let error as HTTPClientError: return ![.invalidURL, .responseTooLarge, .invalidResponse].contains(error.kind)
-        case let error as HTTPError: return [502, 503, 504].contains(error.status.code)
+        case let error as HTTPError: return (502...504).contains(error.status.code)
         case let fault as Faults.Injected:
             switch fault.outcome {
-            case .fail(let status): return status >= 502
+            case .fail(let status): return (502...504).contains(status)
             case .reset: return true
             }
         default: return false

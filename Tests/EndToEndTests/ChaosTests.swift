@@ -164,10 +164,9 @@ struct ChaosTests {
         // Right after a restart it may answer 503 while the auditor's breaker for that service cools (its
         // Retry-After): a client asks again, and so does this one, for up to 30 s.
         var audit = try await system.call("GET", "/v1/admin/consistency", key: admin)
-        let auditDeadline = ContinuousClock.now + .seconds(30)
-        while audit.status.code == 503 && ContinuousClock.now < auditDeadline {
-            try await Task.sleep(for: .milliseconds(500))
-            audit = try await system.call("GET", "/v1/admin/consistency", key: admin)
+        _ = try await system.eventually(.seconds(30)) {
+            if audit.status.code == 503 { audit = try await system.call("GET", "/v1/admin/consistency", key: admin) }
+            return audit.status.code != 503
         }
         let report = audit.object
         if audit.status.code != 200 {

@@ -252,6 +252,7 @@ struct MessagingTests {
         #expect(FeedConsumer.isTransient(Faults.Injected(outcome: .fail(status: 503), point: "p")))
         #expect(FeedConsumer.isTransient(Faults.Injected(outcome: .reset, point: "p")))
         #expect(!FeedConsumer.isTransient(Faults.Injected(outcome: .fail(status: 500), point: "p")))
+        #expect(!FeedConsumer.isTransient(Faults.Injected(outcome: .fail(status: 507), point: "p")))
         #expect(!FeedConsumer.isTransient(Faults.Injected(outcome: .fail(status: 422), point: "p")))
         #expect(FeedConsumer.isTransient(HTTPError(.serviceUnavailable, code: "service_unavailable")))
         #expect(!FeedConsumer.isTransient(HTTPError.notFound()))
