@@ -39,3 +39,14 @@ public enum SystemThread {
         }
     }
 }
+
+extension SystemThread {
+    /// Blocks the calling thread (one of ours, never the cooperative pool) for `duration`.
+    public static func sleep(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        guard seconds > 0 || attoseconds > 0 else { return }
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+}

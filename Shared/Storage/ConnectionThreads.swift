@@ -6,8 +6,9 @@ import Synchronization
 ///
 /// This is how blocking libpq and sqlite3 calls stay off Swift's cooperative pool: a caller suspends on a
 /// continuation while a thread of ours does the work. A thread may take several queued jobs at once
-/// (`batchLimit`), which the SQLite writer uses for group commit. A job that waited longer than
-/// `waitLimit` for a thread fails with `.timeout` instead of running late.
+/// (`batchLimit`), which the SQLite writer uses for group commit, after waiting a moment for more when its
+/// `CommitWindow` says so. A job that waited longer than `waitLimit` for a thread fails with `.timeout`
+/// instead of running late.
 final class ConnectionThreads<Connection>: @unchecked Sendable {
     struct Job {
         let enqueued: ContinuousClock.Instant
@@ -25,18 +26,21 @@ final class ConnectionThreads<Connection>: @unchecked Sendable {
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
     private let waitLimit: Duration
     private let batchLimit: Int
+    private let window: CommitWindow?
 
     /// Starts one thread per connection. `process` runs a batch of jobs; `finish` closes a connection on its thread.
     init(
         name: String,
         connections: [Connection],
         batchLimit: Int = 1,
+        window: CommitWindow? = nil,
         waitLimit: Duration = .seconds(15),
         process: @escaping (Connection, [Job]) -> Void,
         finish: @escaping (Connection) -> Void
     ) {
         self.waitLimit = waitLimit
         self.batchLimit = batchLimit
+        self.window = window
         running = connections.count
         for (index, connection) in connections.enumerated() {
             // The connection moves to its thread and is never touched by another.
@@ -71,12 +75,20 @@ final class ConnectionThreads<Connection>: @unchecked Sendable {
     }
 
     private func loop(_ connection: Connection, process: (Connection, [Job]) -> Void) {
+        // This thread's own copy: its averages follow the jobs this thread takes.
+        var window = self.window
         while true {
             condition.lock()
             while head == jobs.count && !closed { condition.wait() }
             if head == jobs.count && closed {
                 condition.unlock()
                 return
+            }
+            if !closed, let pause = window?.pause(queued: min(jobs.count - head, batchLimit)) {
+                // Writes queued meanwhile join this batch; the submitters' signals wake nobody.
+                condition.unlock()
+                SystemThread.sleep(pause)
+                condition.lock()
             }
             let end = min(jobs.count, head + batchLimit)
             var batch = Array(jobs[head..<end])
@@ -90,6 +102,7 @@ final class ConnectionThreads<Connection>: @unchecked Sendable {
             }
             condition.unlock()
             let now = ContinuousClock.now
+            window?.took(batch.count, at: now)
             batch.removeAll { job in
                 guard now - job.enqueued > waitLimit else { return false }
                 job.fail(DatabaseError(.timeout, "no database connection became free in time"))
