@@ -7,4 +7,7 @@ extension Duration {
         let rest = roundingUp ? (attoseconds + perMillisecond - 1) / perMillisecond : attoseconds / perMillisecond
         return seconds * 1000 + rest
     }
+
+    /// The duration in seconds, as `TimeInterval`.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

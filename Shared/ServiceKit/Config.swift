@@ -112,8 +112,3 @@ public struct Environment: Sendable {
         return text.hasSuffix("/") ? String(text.dropLast()) : text
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as `TimeInterval`.
-    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

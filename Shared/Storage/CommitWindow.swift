@@ -1,3 +1,5 @@
+import Platform
+
 /// When the SQLite writer waits a moment for more writes before it begins a group commit.
 ///
 /// Group commit on its own gathers the writes that queued while the previous commit ran. Under steady load
@@ -35,7 +37,7 @@ struct CommitWindow {
 
     /// How long to wait before taking `queued` writes as the next transaction, if at all.
     func pause(queued: Int) -> Duration? {
-        guard length > .zero, queued < fill, averageBatch >= together, let averageGap, averageGap < Self.seconds(busyGap)
+        guard length > .zero, queued < fill, averageBatch >= together, let averageGap, averageGap < busyGap.seconds
         else { return nil }
         return length
     }
@@ -48,12 +50,7 @@ struct CommitWindow {
         guard let lastBatch else { return }
         // A long pause counts as ten gaps' worth at most, so that a burst after a quiet minute is seen as busy
         // within a few transactions; one such pause is enough to stop the waiting.
-        let gap = min(Self.seconds(now - lastBatch) / Double(count), 10 * Self.seconds(busyGap))
+        let gap = min((now - lastBatch).seconds / Double(count), 10 * busyGap.seconds)
         averageGap = averageGap.map { 0.75 * $0 + 0.25 * gap } ?? gap
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) * 1e-18
     }
 }

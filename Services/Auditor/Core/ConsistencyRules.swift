@@ -293,12 +293,9 @@ public enum ConsistencyRules {
 extension AuditLimits {
     /// `AUDIT_STUCK_AFTER` (default 120s) and `AUDIT_LAG_LIMIT` (default 60s).
     public init(environment: Environment) throws {
-        func seconds(_ duration: Duration) -> TimeInterval {
-            Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        }
         self.init(
-            stuckAfter: seconds(try environment.get("AUDIT_STUCK_AFTER", default: Duration.seconds(120))),
-            lagLimit: seconds(try environment.get("AUDIT_LAG_LIMIT", default: Duration.seconds(60)))
+            stuckAfter: try environment.get("AUDIT_STUCK_AFTER", default: Duration.seconds(120)).seconds,
+            lagLimit: try environment.get("AUDIT_LAG_LIMIT", default: Duration.seconds(60)).seconds
         )
     }
 }
