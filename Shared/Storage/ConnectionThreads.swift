@@ -84,7 +84,7 @@ final class ConnectionThreads<Connection>: @unchecked Sendable {
                 condition.unlock()
                 return
             }
-            if !closed, let pause = window?.pause(queued: min(jobs.count - head, batchLimit)) {
+            if !closed, let pause = window?.pause(queued: jobs.count - head) {
                 // Writes queued meanwhile join this batch; the submitters' signals wake nobody.
                 condition.unlock()
                 SystemThread.sleep(pause)
