@@ -10,8 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # RUNS=N (1 to 20): N runs one after the other, each on fresh data, then the median and range of the headline
-# figures. On a shared virtual machine the same build's runs differ by up to a third (every function costs
-# more CPU in a slow run, the host's doing), so two builds compare by their medians, not by one run each.
+# figures. On a shared virtual machine the same build's runs differ by up to 70 % (every function costs more
+# CPU in a slow run, the host's doing: its memory latency, printed beside, is higher then), so two builds
+# compare by interleaved runs or their medians, not by one run each.
 if [[ ${RUNS:-1} != 1 ]]; then
     if ! [[ $RUNS =~ ^[0-9]+$ ]] || ((RUNS < 1 || RUNS > 20)); then
         echo "RUNS must be a whole number from 1 to 20" >&2
@@ -27,20 +28,22 @@ if [[ ${RUNS:-1} != 1 ]]; then
             echo "$out"
             exit 1
         fi
-        # checkouts/s, p99 of approved checkouts, CPU ms per checkout (all services)
+        # checkouts/s, p99 of approved checkouts, CPU ms per checkout (all services), the host's memory latency
         line=$(awk '/^checkouts\/s: / { rate = $2 }
             /^approved checkouts. latency ms: / { p99 = $NF }
             /^  all +cpu / { cpu = $3 }
-            END { printf "%s %s %s\n", rate, p99, cpu }' <<<"$out")
+            /^host: memory latency / { memory = $4 }
+            END { printf "%s %s %s %s\n", rate, p99, cpu, memory == "" ? "-" : memory }' <<<"$out")
         echo "$line" >>"$summary"
-        read -r rate p99 cpu <<<"$line"
-        echo "run $run of $RUNS: checkouts/s $rate   p99 $p99 ms   cpu $cpu ms per checkout"
+        read -r rate p99 cpu memory <<<"$line"
+        echo "run $run of $RUNS: checkouts/s $rate   p99 $p99 ms   cpu $cpu ms per checkout   host memory latency $memory ns"
     done
-    for column in 1 2 3; do
-        sort -g -k"$column","$column" "$summary" | awk -v c="$column" '{ v[NR] = $c } END {
-            m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-            name = c == 1 ? "checkouts/s" : c == 2 ? "p99 ms (approved)" : "cpu ms per checkout"
-            printf "median of %d runs: %-20s %8.2f   (range %.2f to %.2f)\n", NR, name, m, v[1], v[NR] }'
+    for column in 1 2 3 4; do
+        sort -g -k"$column","$column" "$summary" | awk -v c="$column" '$c != "-" { v[++n] = $c } END {
+            if (n == 0) exit
+            m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+            name = c == 1 ? "checkouts/s" : c == 2 ? "p99 ms (approved)" : c == 3 ? "cpu ms per checkout" : "host memory ns"
+            printf "median of %d runs: %-20s %8.2f   (range %.2f to %.2f)\n", n, name, m, v[1], v[n] }'
     done
     exit 0
 fi
@@ -133,6 +136,15 @@ echo "checkout benchmark: ${RATE:+$RATE checkouts/s, open loop, not }$CONCURRENC
 gateway_exe=$(readlink "/proc/$gateway_pid/exe")
 dynamic=$(readelf -dW "$gateway_exe")
 echo "executables: $(grep -q 'libswiftCore' <<<"$dynamic" && echo 'Swift runtime shared' || echo 'Swift runtime static'), $(grep -q '(RELR)' <<<"$dynamic" && echo 'packed relocations (RELR)' || echo 'relocations unpacked'), $(readelf --dyn-syms -W "$gateway_exe" | awk 'NR > 3 && $7 != "UND" && $5 != "LOCAL"' | wc -l) symbols exported"
+# The host's phase (scripts/host-probe.c), measured with the services idle just before the load: a random walk
+# through 32 MB (the time to memory) and 8 MB (what the other tenants leave of the shared last-level cache).
+probe="$DATA_DIR/host-probe"
+if cc -O2 -o "$probe" scripts/host-probe.c 2>/dev/null; then
+    read -r _ far _ near <<<"$("$probe" 32 8 | tr '\n' ' ')"
+    echo "host: memory latency $far ns per dependent load over 32 MB, $near ns over 8 MB (higher when other tenants contend; CPU per checkout follows)"
+else
+    echo "host: memory latency not measured (no C compiler)"
+fi
 # The load tool shares the machine: its own CPU (the subshell's waited-for children, /proc fields 16 and 17)
 # is printed beside the services'.
 (
