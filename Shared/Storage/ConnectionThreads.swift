@@ -26,7 +26,8 @@ final class ConnectionThreads<Connection>: @unchecked Sendable {
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
     private let waitLimit: Duration
     private let batchLimit: Int
-    private let window: CommitWindow?
+    /// The writer's wait for more writes before a small batch (nil: none).
+    let window: CommitWindow?
 
     /// Starts one thread per connection. `process` runs a batch of jobs; `finish` closes a connection on its thread.
     init(

@@ -101,6 +101,10 @@ public final class SQLiteDatabase: Database {
     /// How many times the writer's commits asked the checkpoint thread for a checkpoint.
     public var checkpointRequests: Int { checkpointer?.requests ?? 0 }
 
+    /// How long the writer may wait for more writes under load (nil: an in-memory database, which has no
+    /// fsync to share).
+    var commitWindowLength: Duration? { writer.window?.length }
+
     /// Writes waiting for the writer thread right now (a gauge for metrics).
     public var writeBacklog: Int { writer.backlog }
 

@@ -1,4 +1,6 @@
+import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Storage
@@ -92,5 +94,20 @@ struct CommitWindowTests {
             #expect(Array(taken.prefix(3)) == [1, 1, 1])
             #expect(taken.reduce(0, +) == 5)
         }
+    }
+
+    /// The database gives its writer the window it was opened with; an in-memory one has none.
+    @Test func theSQLiteWriterHasTheWindow() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let standard = try SQLiteDatabase(path: directory + "/standard.sqlite")
+        let custom = try SQLiteDatabase(path: directory + "/custom.sqlite", commitWindow: .milliseconds(2))
+        let memory = try SQLiteDatabase(path: nil)
+        #expect(standard.commitWindowLength == .microseconds(300))
+        #expect(custom.commitWindowLength == .milliseconds(2))
+        #expect(memory.commitWindowLength == nil)
+        await standard.close()
+        await custom.close()
+        await memory.close()
     }
 }
