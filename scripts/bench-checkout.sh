@@ -141,7 +141,7 @@ echo "executables: $(grep -q 'libswiftCore' <<<"$dynamic" && echo 'Swift runtime
 probe="$DATA_DIR/host-probe"
 if cc -O2 -o "$probe" scripts/host-probe.c 2>/dev/null; then
     read -r _ far _ near <<<"$("$probe" 32 8 | tr '\n' ' ')"
-    echo "host: memory latency $far ns per dependent load over 32 MB, $near ns over 8 MB (higher when other tenants contend; CPU per checkout follows)"
+    echo "host: memory latency $far ns per dependent load over 32 MB, $near ns over 8 MB (higher when other tenants contend; CPU per checkout follows, loosely)"
 else
     echo "host: memory latency not measured (no C compiler)"
 fi
