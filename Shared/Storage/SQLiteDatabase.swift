@@ -9,8 +9,9 @@ import Synchronization
 ///
 /// The writer commits in groups: it takes every write waiting in its queue (up to 64), runs each in a
 /// savepoint of one `BEGIN IMMEDIATE` transaction, and commits once, so many small transactions share
-/// one fsync. Under load it first waits up to 300 µs for more when only a few are queued (`CommitWindow`). A closure that throws rolls back to its savepoint and affects no other; no caller hears
-/// of success before the commit that holds its changes is on disk.
+/// one fsync. Under load it first waits a moment for more when only a few are queued (`commitWindow`,
+/// 300 µs unless set; `CommitWindow`). A closure that throws rolls back to its savepoint and affects no
+/// other; no caller hears of success before the commit that holds its changes is on disk.
 public final class SQLiteDatabase: Database {
     public var dialect: SQLDialect { .sqlite }
     private let writer: ConnectionThreads<SQLiteConnection>
