@@ -103,7 +103,7 @@ let package = Package(
         .target(
             name: "ServiceKit",
             dependencies: [
-                "HTTP", "Storage", "Contracts", "CSystem",
+                "HTTP", "Storage", "Contracts", "CSystem", "Platform",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -254,7 +254,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "TestSupport", "HTTP", "ServiceKit", "Storage", "OrderCore", "Contracts", .product(name: "Crypto", package: "swift-crypto"),
+                "TestSupport", "HTTP", "ServiceKit", "Storage", "OrderCore", "Contracts", "Platform",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Tests/EndToEndTests"
         ),

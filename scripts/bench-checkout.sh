@@ -130,7 +130,12 @@ switches_before=$(switches)
 # environment: it moves CPU per checkout by about 13 %, so a figure is compared only with one under the same.
 gateway_pid=$(awk '$1 == "gateway" {print $2}' "$DATA_DIR/pids")
 tunables=$(tr '\0' '\n' <"/proc/$gateway_pid/environ" 2>/dev/null | sed -n 's/^GLIBC_TUNABLES=//p')
-echo "checkout benchmark: ${RATE:+$RATE checkouts/s, open loop, not }$CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS}, GLIBC_TUNABLES=${tunables:-unset})"
+# The services' CPU scheduling (CPU_SCHEDULING, SCHED_BATCH unless it says normal), read off the gateway's
+# loop thread: it moves CPU per checkout as much as the allocator setting does.
+loop_task=$(grep -lx 'http-0' /proc/"$gateway_pid"/task/*/comm 2>/dev/null | head -1 || true)
+scheduling=$(awk '$1 == "policy" {print $3}' "${loop_task%/comm}/sched" 2>/dev/null || true)
+case $scheduling in 0) scheduling=normal ;; 3) scheduling=batch ;; *) scheduling=${scheduling:-unknown} ;; esac
+echo "checkout benchmark: ${RATE:+$RATE checkouts/s, open loop, not }$CONCURRENCY clients for ${DURATION}s through $GATEWAY ($(nproc) cores, SQLite, synchronous=FULL${ORDER_SHARDS:+, ORDER_SHARDS=$ORDER_SHARDS}, GLIBC_TUNABLES=${tunables:-unset}, CPU scheduling ${scheduling})"
 # How the running gateway's executable is linked (a BIN=... build may differ from scripts/build-release.sh's):
 # the Swift runtime in it or beside it, packed relocations, exported symbols. Idle memory depends on all three.
 gateway_exe=$(readlink "/proc/$gateway_pid/exe")

@@ -1,5 +1,6 @@
 import HTTP
 import Logging
+import Platform
 import ServiceLifecycle
 import Storage
 
@@ -66,6 +67,15 @@ public struct ServiceRuntime: Sendable {
                     metadata: ["running": "\(EventLoopGroup.shared.loops.count)", "asked": "\(loops)"]
                 )
             }
+        }
+        // CPU_SCHEDULING: set by ProcessEntry before any thread started; checked here, where a bad value stops
+        // the start like any other setting.
+        let scheduling = try environment.get(CPUScheduling.variable, default: CPUScheduling.batch)
+        if let (applied, refused) = ProcessEntry.scheduling, applied == scheduling, refused != 0 {
+            logger.warning(
+                "the kernel refused CPU_SCHEDULING; the threads keep their policy",
+                metadata: ["asked": "\(scheduling.rawValue)", "errno": "\(refused)"]
+            )
         }
         var breaker = CircuitBreaker.Policy(openDuration: try environment.get("CIRCUIT_BREAKER_OPEN", default: Duration.seconds(1)))
         if try environment.get("CIRCUIT_BREAKER", default: "on") == "off" { breaker = .off }

@@ -2,7 +2,9 @@ import ArgumentParser
 import FoundationEssentials
 import Glibc
 import Logging
+import Platform
 import Storage
+import Synchronization
 
 /// A service's process entry (each service's `@main`): its command runs as a detached task on the global
 /// executor while the main thread sleeps. The compiler's `async` main would hand the main thread to Dispatch
@@ -10,14 +12,32 @@ import Storage
 /// tables (`.eh_frame_hdr`, `.eh_frame`), which nothing else reads, and left 0.2-0.9 MB of them resident in
 /// every idle service. Nothing in the services runs on the main actor or the main queue, which are then
 /// never drained. Exit statuses are the command's: `ServiceMain.run` and swift-argument-parser call `exit`.
+///
+/// It sets the process's CPU scheduling (`CPU_SCHEDULING`, `CPUScheduling`) first, on the main thread, so
+/// that every thread started afterwards has it; a value it does not know is left to `ServiceRuntime` to
+/// refuse.
 public enum ProcessEntry {
     public static func start<Command: AsyncParsableCommand>(_ command: Command.Type) -> Never {
+        if let scheduling = CPUScheduling(setting: getenv(CPUScheduling.variable).map { String(cString: $0) }) {
+            let refused = scheduling.apply()
+            applied.withLock { $0 = (scheduling, refused) }
+        }
         Task.detached {
             await command.main()
             exit(0)
         }
         while true { pause() }
     }
+
+    /// The scheduling `start` set, and the errno if the kernel refused it (0 when it did not); nil when the
+    /// process did not start through `start` (a test) or `CPU_SCHEDULING` held something else.
+    public static var scheduling: (CPUScheduling, refused: Int32)? { applied.withLock { $0 } }
+    private static let applied = Mutex<(CPUScheduling, refused: Int32)?>(nil)
+}
+
+extension CPUScheduling: ConfigValue {
+    public static func parse(_ text: String) -> CPUScheduling? { CPUScheduling(rawValue: text.lowercased()) }
+    public static var expectation: String { "batch or normal" }
 }
 
 /// What a service's command line knows of it: `serve` (the default), `migrate`, and the commands the
@@ -74,6 +94,7 @@ public enum ServiceCommand {
         ("DATABASE_READ_URL", "a standby for reads that may be stale"),
         ("LOG_FORMAT", "json or text"),
         ("FAULT_INJECTION", "on allows POST /v1/admin/faults"),
+        ("CPU_SCHEDULING", "batch (default) or normal: the threads' scheduling policy (sched(7))"),
     ])
 
     /// Variables and their meanings as a two-column table that fits 80 columns (`--help` wraps longer lines

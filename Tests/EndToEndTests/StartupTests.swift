@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HTTP
+import Platform
 import TestSupport
 import Testing
 
@@ -102,6 +103,41 @@ struct StartupTests {
         #expect(await process.wait() == 78)
         let expected = value == "two" ? "EVENT_LOOPS must be an integer" : "EVENT_LOOPS must be from 1 to 64"
         #expect(process.output.contains("shipping: configuration error: \(expected)"), "\(process.output)")
+    }
+
+    /// Every thread of a service has `CPU_SCHEDULING`'s policy, `SCHED_BATCH` unless it says `normal`:
+    /// `ProcessEntry` sets it on the main thread before any other starts, and the others inherit it.
+    @Test(arguments: [nil, "batch", "normal"] as [String?])
+    func everyThreadHasTheCPUSchedulingPolicy(_ setting: String?) async throws {
+        let port = try freePort()
+        var environment = [
+            "PATH": "/usr/bin:/bin", "PORT": "\(port)", "SAGAMART_ENV": "development",
+            "DATABASE_URL": "sqlite://\(temporaryDirectory())/shipping.db",
+        ]
+        if let setting { environment[CPUScheduling.variable] = setting }
+        let process = try ChildProcess(productsDirectory + "/shipping", environment: environment)
+        defer { process.signal(SIGKILL) }
+        #expect(try await Self.becomesLive(port: port), "\(process.output)")
+        let threads = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.pid)/task").compactMap { tid in
+            pid_t(tid).map { tid in
+                let name = (try? String(contentsOfFile: "/proc/\(process.pid)/task/\(tid)/comm", encoding: .utf8)) ?? "?"
+                return (name.trimmingCharacters(in: .newlines), CPUScheduling.of(thread: tid))
+            }
+        }
+        // The main thread, the event loop, the SQLite writer, readers and checkpointer, the pool's threads.
+        #expect(threads.contains { $0.0 == "http-0" } && threads.contains { $0.0 == "sqlite-writer-0" }, "\(threads)")
+        let expected: CPUScheduling = setting == "normal" ? .normal : .batch
+        #expect(threads.allSatisfy { $0.1 == expected }, "\(threads)")
+    }
+
+    @Test func anUnknownCPUSchedulingStopsTheStart() async throws {
+        let environment = [
+            "PATH": "/usr/bin:/bin", "SAGAMART_ENV": "development", "CPU_SCHEDULING": "fifo",
+            "DATABASE_URL": "sqlite://\(temporaryDirectory())/shipping.db",
+        ]
+        let process = try ChildProcess(productsDirectory + "/shipping", environment: environment)
+        #expect(await process.wait() == 78)
+        #expect(process.output.contains("shipping: configuration error: CPU_SCHEDULING must be batch or normal"), "\(process.output)")
     }
 
     /// Whether the service on `port` answers `/health/live` within five seconds.
