@@ -41,16 +41,11 @@ static inline int sagamart_affinity_cpus(void) {
     return __sched_cpucount(sizeof(set), &set);
 }
 
-// sched_setscheduler(2) for the calling thread, whose later threads inherit it: SCHED_BATCH when `batch` is
-// non-zero, else SCHED_OTHER (glibc names SCHED_BATCH only under _GNU_SOURCE). 0, or the errno.
-static inline int sagamart_set_scheduling(int batch) {
+// sched_setscheduler(2) for the calling thread, whose later threads inherit it (a policy without a priority:
+// SCHED_OTHER, SCHED_BATCH). 0, or the errno.
+static inline int sagamart_set_scheduling(int policy) {
     struct sched_param param;
     __builtin_memset(&param, 0, sizeof(param));
-    return sched_setscheduler(0, batch ? 3 : 0, &param) == 0 ? 0 : errno;
-}
-
-// The calling thread's policy (sched_getscheduler(2)): 0 SCHED_OTHER, 3 SCHED_BATCH, ..., -1 on failure.
-static inline int sagamart_scheduling_policy(void) {
-    return sched_getscheduler(0);
+    return sched_setscheduler(0, policy, &param) == 0 ? 0 : errno;
 }
 #endif

@@ -32,29 +32,31 @@ public enum CPUScheduling: String, Sendable, CaseIterable {
         self = value
     }
 
+    /// The kernel's number for the policy (`SCHED_BATCH` is 3 in Linux's `<linux/sched.h>`; glibc names it
+    /// only under `_GNU_SOURCE`, which the Glibc module does not define).
+    private var policy: Int32 {
+        switch self {
+        case .batch: return 3
+        case .normal: return Int32(SCHED_OTHER)
+        }
+    }
+
     /// Sets the calling thread's policy, which the threads it starts afterwards inherit. 0, or the errno when
     /// the kernel refused (a seccomp profile may).
     @discardableResult
     public func apply() -> Int32 {
-        sagamart_set_scheduling(self == .batch ? 1 : 0)
+        sagamart_set_scheduling(policy)
     }
 
     /// The calling thread's policy, or nil when it is another one (a real-time policy, `SCHED_IDLE`).
     public static var current: CPUScheduling? {
-        policy(sagamart_scheduling_policy())
+        of(thread: 0)
     }
 
-    /// The policy of thread `tid`, of this process or another (`/proc/<pid>/task` lists a process's threads),
-    /// or nil when it is another one or the thread is gone.
+    /// The policy of thread `tid` (0: the calling thread), of this process or another (`/proc/<pid>/task`
+    /// lists a process's threads), or nil when it is another one or the thread is gone.
     public static func of(thread tid: pid_t) -> CPUScheduling? {
-        policy(sched_getscheduler(tid))
-    }
-
-    private static func policy(_ code: Int32) -> CPUScheduling? {
-        switch code {
-        case 0: return .normal
-        case 3: return .batch
-        default: return nil
-        }
+        let policy = sched_getscheduler(tid)
+        return allCases.first { $0.policy == policy }
     }
 }

@@ -36,7 +36,7 @@ public enum ProcessEntry {
 }
 
 extension CPUScheduling: ConfigValue {
-    public static func parse(_ text: String) -> CPUScheduling? { CPUScheduling(rawValue: text.lowercased()) }
+    public static func parse(_ text: String) -> CPUScheduling? { CPUScheduling(setting: text) }
     public static var expectation: String { "batch or normal" }
 }
 

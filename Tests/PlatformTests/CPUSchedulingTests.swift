@@ -15,13 +15,14 @@ struct CPUSchedulingTests {
     }
 
     /// Applied on a thread, the policy holds for it and for the threads it starts afterwards; the test's own
-    /// threads are left as they were.
+    /// threads are left as they were. The thread has the other policy first, so that each case changes it.
     @Test(arguments: [CPUScheduling.batch, .normal])
     func aThreadAndTheThreadsItStartsHaveThePolicy(_ scheduling: CPUScheduling) async {
         let seen = Mutex<(refused: Int32, own: CPUScheduling?, child: CPUScheduling?)?>(nil)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             SystemThread.start(name: "sched-test") {
-                let refused = scheduling.apply()
+                let other: CPUScheduling = scheduling == .batch ? .normal : .batch
+                let refused = other.apply() | scheduling.apply()
                 let own = CPUScheduling.current
                 SystemThread.start(name: "sched-child") {
                     seen.withLock { $0 = (refused, own, CPUScheduling.current) }
