@@ -3,7 +3,7 @@ SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
 FORMAT_PATHS := Package.swift Shared Services Tools Tests Benchmarks/AuditBench Benchmarks/EchoServer Benchmarks/EventsBench Benchmarks/HummingbirdEcho/Package.swift Benchmarks/HummingbirdEcho/Sources
 
-.PHONY: startup-order openapi load bench-audit bench-json audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill chaos
+.PHONY: startup-order openapi load bench-audit bench-json bench-wal audit-verify fuzz certs deps build run run-pg move-bucket test bench bench-http bench-checkout bench-events bench-backup bench-replica format lint clean audit backup restore restore-drill chaos
 DATA_DIR ?= ./data
 # The running system's layout, written by make run and make run-pg, for the operators' commands.
 OPS = set -a; . $(DATA_DIR)/ops.env || { echo 'no $(DATA_DIR)/ops.env: start the system once with make run or make run-pg' >&2; exit 1; }; set +a;
@@ -123,11 +123,15 @@ load: deps
 		$(if $(RATE),--rate $(RATE)) --concurrency $(or $(CONCURRENCY),8) --duration $(or $(DURATION),30) \
 		$(if $(SKU),--sku $(SKU)) $(if $(KEY),--key $(KEY))
 
-bench: bench-http bench-checkout bench-events bench-audit bench-json
+bench: bench-http bench-checkout bench-events bench-audit bench-json bench-wal
 
 # The audit trail: appends per second (one durable transaction each) and audit verify over ENTRIES (100,000).
 bench-audit: deps
 	$$(scripts/build-release.sh --product audit-bench)/audit-bench --entries $${ENTRIES:-100000}
+
+# The WAL-buffering VFS against SQLite's default one: write system calls and CPU per commit (COMMITS, ROUNDS).
+bench-wal:
+	@scripts/bench-wal.sh
 
 bench-json:
 	$$(scripts/build-release.sh --product json-bench)/json-bench --count $${COUNT:-20000}

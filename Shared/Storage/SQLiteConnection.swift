@@ -1,4 +1,5 @@
 import CSQLite
+import CSQLiteWAL
 import FoundationEssentials
 
 /// One sqlite3 connection with a cache of prepared statements. Used by one thread at a time.
@@ -37,8 +38,13 @@ final class SQLiteConnection: DatabaseConnection {
     }
     var dialect: SQLDialect { .sqlite }
 
-    /// Process-wide settings, made once before the first connection opens (SQLite refuses them after).
-    private static let configured: Void = { _ = sagamart_sqlite_disable_memory_statistics() }()
+    /// Process-wide settings, made once before the first connection opens (SQLite refuses them after), and
+    /// whether connections open through the WAL-buffering VFS (`Shared/CSQLiteWAL`): false only if SQLite
+    /// refused to register it, and then they use the default VFS as before.
+    static let walBuffer: Bool = {
+        _ = sagamart_sqlite_disable_memory_statistics()
+        return sagamart_sqlite_wal_buffer_register() == SQLITE_OK
+    }()
 
     /// The bytes SQLite counts as in use: 0 while its memory statistics are off.
     static var countedMemory: Int64 { sqlite3_memory_used() }
@@ -46,11 +52,10 @@ final class SQLiteConnection: DatabaseConnection {
     /// `counted`: the database's counts, where each statement this connection runs is added (none: not counted).
     init(path: String?, readOnly: Bool, counted: SQLiteDatabase.Statistics? = nil) throws {
         self.counted = counted
-        _ = Self.configured
         var db: OpaquePointer?
         // https://www.sqlite.org/c3ref/open.html: NOMUTEX because each connection is confined to one thread.
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
-        let status = sqlite3_open_v2(path ?? ":memory:", &db, flags, nil)
+        let status = sqlite3_open_v2(path ?? ":memory:", &db, flags, Self.walBuffer ? SAGAMART_WAL_BUFFER_VFS : nil)
         guard status == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close_v2(db)
@@ -83,6 +88,15 @@ final class SQLiteConnection: DatabaseConnection {
     }
 
     var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
+    /// This connection's WAL file since it was opened: the writes that reached the file (each one system call)
+    /// and the writes SQLite made; nil before the WAL is open or without the WAL-buffering VFS.
+    var walWrites: (flushes: Int, writes: Int)? {
+        var flushes: Int64 = 0
+        var writes: Int64 = 0
+        guard sagamart_sqlite_wal_buffer_counts(handle, &flushes, &writes) == SQLITE_OK else { return nil }
+        return (Int(flushes), Int(writes))
+    }
 
     func executeScript(_ sql: String) throws {
         var error: UnsafeMutablePointer<CChar>?
