@@ -2,7 +2,8 @@
 # make bench-checkout: starts the system (release build, SQLite with synchronous=FULL, so every commit is
 # durable) on fresh data, drives concurrent checkouts through the gateway, and prints checkouts/s,
 # p50/p95/p99, errors, and per process the CPU milliseconds and kilobytes written per checkout and the
-# resident memory idle (before the load) and at its peak. Settings: CONCURRENCY (32), DURATION seconds (20),
+# resident memory idle (before the load) and at its peak, and for the machine how its time went during the
+# load and what reached the disk. Settings: CONCURRENCY (32), DURATION seconds (20),
 # ORDER_SHARDS (N SQLite files for the order service; then 64 customers check out, spread over the shards),
 # RATE (checkouts started per second, open loop, instead of CONCURRENCY clients: the same work per second
 # whatever the build's speed, so per-checkout counts of two builds compare; background work such as feed
@@ -33,16 +34,17 @@ if [[ ${RUNS:-1} != 1 ]]; then
             /^approved checkouts. latency ms: / { p99 = $NF }
             /^  all +cpu / { cpu = $3 }
             /^host: memory latency / { memory = $4 }
-            END { printf "%s %s %s %s\n", rate, p99, cpu, memory == "" ? "-" : memory }' <<<"$out")
+            /^  machine +busy / { busy = $3; stolen = $17 }
+            END { printf "%s %s %s %s %s %s\n", rate, p99, cpu, memory == "" ? "-" : memory, busy == "" ? "-" : busy, stolen == "" ? "-" : stolen }' <<<"$out")
         echo "$line" >>"$summary"
-        read -r rate p99 cpu memory <<<"$line"
-        echo "run $run of $RUNS: checkouts/s $rate   p99 $p99 ms   cpu $cpu ms per checkout   host memory latency $memory ns"
+        read -r rate p99 cpu memory busy stolen <<<"$line"
+        echo "run $run of $RUNS: checkouts/s $rate   p99 $p99 ms   cpu $cpu ms per checkout   host memory latency $memory ns   machine busy $busy % (stolen $stolen %)"
     done
-    for column in 1 2 3 4; do
+    for column in 1 2 3 4 5; do
         sort -g -k"$column","$column" "$summary" | awk -v c="$column" '$c != "-" { v[++n] = $c } END {
             if (n == 0) exit
             m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-            name = c == 1 ? "checkouts/s" : c == 2 ? "p99 ms (approved)" : c == 3 ? "cpu ms per checkout" : "host memory ns"
+            name = c == 1 ? "checkouts/s" : c == 2 ? "p99 ms (approved)" : c == 3 ? "cpu ms per checkout" : c == 4 ? "host memory ns" : "machine busy %"
             printf "median of %d runs: %-20s %8.2f   (range %.2f to %.2f)\n", n, name, m, v[1], v[n] }'
     done
     exit 0
@@ -125,7 +127,16 @@ done <"$DATA_DIR/pids"
 # Context switches of the whole machine (the services' threads hand work to each other: event loops,
 # database threads, the load tool), from /proc/stat.
 switches() { awk '/^ctxt/ {print $2}' /proc/stat; }
-switches_before=$(switches)
+# The machine's time by state during the load (the cpu line of /proc/stat): busy (user, nice, system, irq,
+# softirq), idle, waiting on I/O, and stolen (the host ran another tenant on our virtual CPU). Time stolen or
+# idle is time the services could not use: it tells a slow run of a busy host from a slow build.
+cpu_states() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8, $5, $6, $9}' /proc/stat; }
+# What reached the disk the data is on (the whole machine's block device: write requests and 512-byte
+# sectors, /sys/class/block/<device>/stat). A process's `written` below is what the kernel counts as it
+# dirties page-cache folios: one large write may dirty large folios whole, so it can count more than the
+# disk gets.
+disk=$(basename "$(df --output=source "$DATA_DIR" 2>/dev/null | tail -1)")
+disk_writes() { awk '{print $5, $7}' "/sys/class/block/$disk/stat" 2>/dev/null || true; }
 # The allocator setting the services run with (run.sh's default or the caller's), read from the gateway's own
 # environment: it moves CPU per checkout by about 13 %, so a figure is compared only with one under the same.
 gateway_pid=$(awk '$1 == "gateway" {print $2}' "$DATA_DIR/pids")
@@ -150,6 +161,9 @@ if cc -O2 -o "$probe" scripts/host-probe.c 2>/dev/null; then
 else
     echo "host: memory latency not measured (no C compiler)"
 fi
+switches_before=$(switches)
+cpu_states_before=$(cpu_states)
+disk_before=$(disk_writes)
 # The load tool shares the machine: its own CPU (the subshell's waited-for children, /proc fields 16 and 17)
 # is printed beside the services'.
 (
@@ -160,8 +174,10 @@ fi
 if [[ -n $mover ]]; then wait "$mover" || echo "the bucket move failed"; fi
 approved=$(awk '/^checkouts: / {print $2}' "$DATA_DIR/bench.out")
 switches_after=$(switches)
+cpu_states_after=$(cpu_states)
+disk_after=$(disk_writes)
 hz=$(getconf CLK_TCK)
-echo "per process: CPU ms per checkout (user+system), kB written per checkout, write calls per checkout, RSS kB idle and peak, PSS kB idle and after"
+echo "per process: CPU ms per checkout (user+system), kB written per checkout (page-cache folios dirtied; the disk line below is what reached the disk), write calls per checkout, RSS kB idle and peak, PSS kB idle and after"
 total_cpu=0
 total_calls=0
 while read -r name pid; do
@@ -177,6 +193,17 @@ while read -r name pid; do
 done <"$DATA_DIR/pids"
 awk -v c="$total_cpu" -v k="$total_calls" -v a="${approved:-0}" -v hz="$hz" -v cs=$((switches_after - switches_before)) \
     'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms per checkout   %.0f write calls per checkout   %.0f context switches per checkout (whole machine)\n", "all", c * 1000 / hz / a, k / a, cs / a }'
+awk -v before="$cpu_states_before" -v after="$cpu_states_after" -v cores="$(nproc)" 'BEGIN {
+    split(before, b, " "); split(after, e, " "); for (i = 1; i <= 4; i++) { d[i] = e[i] - b[i]; t += d[i] }
+    t = t > 0 ? t : 1
+    printf "  machine    busy %.1f %%   idle %.1f %%   waiting on I/O %.1f %%   stolen by the host %.1f %%   (of %d cores, during the load)\n", 100 * d[1] / t, 100 * d[2] / t, 100 * d[3] / t, 100 * d[4] / t, cores }'
+if [[ -n $disk_before && -n $disk_after ]]; then
+    awk -v before="$disk_before" -v after="$disk_after" -v a="${approved:-0}" -v device="$disk" 'BEGIN {
+        split(before, b, " "); split(after, e, " "); a = a > 0 ? a : 1
+        printf "  disk       %.1f kB written in %.1f write requests per checkout (device %s, the whole machine)\n", (e[2] - b[2]) * 512 / 1024 / a, (e[1] - b[1]) / a, device }'
+else
+    echo "  disk       not measured (no block device statistics for ${disk:-the data folder})"
+fi
 awk -v c="$(cat "$DATA_DIR/load.ticks" 2>/dev/null || echo 0)" -v a="${approved:-0}" -v hz="$hz" \
     'BEGIN { a = a > 0 ? a : 1; printf "  %-10s cpu %6.2f ms per checkout (the clients, on the same cores)\n", "load tool", c * 1000 / hz / a }'
 echo "per process: HTTP requests served, SQLite write transactions committed, commits (each an fsync) and SQL statements run per checkout"
