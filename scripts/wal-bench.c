@@ -34,9 +34,10 @@ static void check(int rc, sqlite3 *db, const char *what) {
 static void run(const char *folder, const char *vfs, int commits, double *calls, double *user, double *system) {
     char path[4096];
     snprintf(path, sizeof path, "%s/bench.db", folder);
-    for (const char *suffix = ""; suffix; suffix = *suffix == 0 ? "-wal" : strcmp(suffix, "-wal") == 0 ? "-shm" : NULL) {
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (int index = 0; index < 3; index++) {
         char file[4200];
-        snprintf(file, sizeof file, "%s%s", path, suffix);
+        snprintf(file, sizeof file, "%s%s", path, suffixes[index]);
         unlink(file);
     }
     sqlite3 *db = NULL;

@@ -46,7 +46,7 @@ static int flush_buffer(BufferedFile *file) {
 static int buffered_close(sqlite3_file *handle) {
     BufferedFile *file = (BufferedFile *)handle;
     int rc = flush_buffer(file);
-    int closed = file->real->pMethods ? file->real->pMethods->xClose(file->real) : SQLITE_OK;
+    int closed = file->real->pMethods->xClose(file->real);
     free(file->buffer);
     file->buffer = NULL;
     return rc != SQLITE_OK ? rc : closed;
@@ -62,12 +62,14 @@ static int buffered_write(sqlite3_file *handle, const void *data, int amount, sq
     BufferedFile *file = (BufferedFile *)handle;
     if (!file->is_wal) return file->real->pMethods->xWrite(file->real, data, amount, offset);
     file->writes += 1;
+    // What waits goes out first unless this write continues it and fits: the file sees the writes in order.
     int follows = file->length > 0 && offset == file->start + file->length;
-    if (!follows || file->length + amount > BUFFER_CAPACITY) {
+    if (!follows || file->length + amount > BUFFER_CAPACITY || amount > LARGEST_WRITE) {
         int rc = flush_buffer(file);
         if (rc != SQLITE_OK) return rc;
     }
     if (amount > LARGEST_WRITE) {
+        // Larger than SQLite writes (a page is at most 64 KiB): passed on as it is.
         file->flushes += 1;
         return file->real->pMethods->xWrite(file->real, data, amount, offset);
     }
